@@ -1,0 +1,54 @@
+// Shared CLI plumbing: subcommand dispatch, and the rule that user errors print one message and exit 2.
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { isFlipError } from '../compiler/ir/errors.ts';
+
+export interface Command {
+  /** One line for the top-level help. */
+  summary: string;
+  /** Full `--help` text. */
+  help: string;
+  options: NonNullable<ParseArgsConfig['options']>;
+  run(args: { values: Record<string, unknown>; positionals: string[] }): Promise<number | void>;
+}
+
+export async function main(prog: string, commands: Record<string, () => Promise<Command>>, argv = process.argv.slice(2)): Promise<never> {
+  const verbose = argv.includes('--verbose');
+  const name = argv[0];
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    const lines = [`usage: ${prog} <command> [options]`, '', 'commands:'];
+    for (const [n, load] of Object.entries(commands)) lines.push(`  ${n.padEnd(12)} ${(await load()).summary}`);
+    lines.push('', `${prog} <command> --help for the options of one command.`);
+    console.log(lines.join('\n'));
+    process.exit(name ? 0 : 2);
+  }
+  const load = commands[name];
+  if (!load) {
+    console.error(`${prog}: unknown command '${name}' (commands: ${Object.keys(commands).join(', ')})`);
+    process.exit(2);
+  }
+  const cmd = await load();
+  const rest = argv.slice(1);
+  if (rest.includes('--help') || rest.includes('-h')) {
+    console.log(cmd.help);
+    process.exit(0);
+  }
+  try {
+    const { values, positionals } = parseArgs({
+      args: rest,
+      options: { ...cmd.options, verbose: { type: 'boolean' } },
+      allowPositionals: true,
+      strict: true,
+    });
+    const code = await cmd.run({ values, positionals });
+    process.exit(code ?? 0);
+  } catch (e) {
+    const argError = e instanceof TypeError && (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
+    if (!verbose && (isFlipError(e) || argError)) {
+      console.error(`${prog} ${name}: ${(e as Error).message}`);
+      if (argError) console.error(`(${prog} ${name} --help lists the options)`);
+      process.exit(2);
+    }
+    console.error(e);
+    process.exit(isFlipError(e) || argError ? 2 : 1);
+  }
+}

@@ -1,0 +1,6 @@
+// `flip`: the training CLI. Argument parsing only; each command lives in bin/commands/.
+import { main } from './cli.ts';
+
+await main('flip', {
+  // plugins: () => import('./commands/plugins.ts').then((m) => m.default),
+});

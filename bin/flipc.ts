@@ -1,0 +1,6 @@
+// `flipc`: the compiler CLI. Argument parsing only; each command lives in bin/commands/.
+import { main } from './cli.ts';
+
+await main('flipc', {
+  // compile: () => import('./commands/compile.ts').then((m) => m.default),
+});
