@@ -20,6 +20,17 @@ export interface Op<P extends Prim = Prim> {
   readonly operands: readonly Value[];
   readonly results: readonly Value[];
   readonly loc?: Loc;
+  /** Set on the ops of a `checkpoint` region: autodiff recomputes them in the backward pass instead of keeping them alive. */
+  readonly remat?: RematTag;
+}
+
+/** Which forward values of a checkpointed region the backward pass may keep rather than recompute (JAX's names). */
+export type RematPolicy = 'nothing_saveable' | 'everything_saveable' | 'dots_saveable' | 'dots_with_no_batch_dims_saveable';
+
+/** Marks one `checkpoint` call's ops: `region` is unique per call. */
+export interface RematTag {
+  readonly region: number;
+  readonly policy: RematPolicy;
 }
 
 /** Per-argument / per-result annotations that passes attach (sharding, donation, names from the pytree). */
@@ -62,6 +73,7 @@ export class FuncBuilder {
   private readonly ops: Op[] = [];
   private readonly params: Value[] = [];
   private readonly paramInfo: ArgInfo[] = [];
+  private remat: RematTag | undefined;
   constructor(readonly name: string, private readonly locate: LocSource = () => undefined) {}
 
   param(type: TensorType, info: ArgInfo = {}): Value {
@@ -80,7 +92,7 @@ export class FuncBuilder {
       throw e;
     }
     const results: Value[] = [];
-    const op: Op<P> = { prim, attrs, operands, results, ...(loc ? { loc } : {}) };
+    const op: Op<P> = { prim, attrs, operands, results, ...(loc ? { loc } : {}), ...(this.remat ? { remat: this.remat } : {}) };
     types.forEach((type, index) => results.push({ id: freshId(), type, def: op as Op, index }));
     this.ops.push(op as Op);
     return results;
@@ -91,6 +103,17 @@ export class FuncBuilder {
     const r = this.emit(prim, operands, attrs, loc ?? this.locate());
     if (r.length !== 1) throw new FlipError(`${prim} has ${r.length} results, expected one`);
     return r[0]!;
+  }
+
+  /** Tag every op emitted while `fn` runs as part of a checkpoint region (undefined: untagged). */
+  withRemat<T>(tag: RematTag | undefined, fn: () => T): T {
+    const saved = this.remat;
+    this.remat = tag;
+    try {
+      return fn();
+    } finally {
+      this.remat = saved;
+    }
   }
 
   /** Append an op built elsewhere (inlining, passes); its results keep their ids. */

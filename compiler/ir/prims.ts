@@ -67,8 +67,11 @@ export interface PrimAttrs {
     updateWindowDims: readonly number[]; insertedWindowDims: readonly number[]; scatterDimsToOperandDims: readonly number[];
     indexVectorDim: number; kind: 'add' | 'replace';
   };
-  /** Identity on N operands that XLA may not look through: keeps remat'd recomputation from being CSE'd with the forward. */
-  optimization_barrier: {};
+  /**
+   * Identity on N operands that XLA may not look through: keeps remat'd recomputation from being CSE'd with the forward.
+   * `stopGradient`: the DSL's `stopGradient(x)`; autodiff gives it no cotangent, and simplify drops it before lowering.
+   */
+  optimization_barrier: { stopGradient?: boolean };
   /** A GSPMD sharding constraint (`custom_call @Sharding`); `sharding` is the HloSharding string. */
   sharding_constraint: { sharding: string };
 }

@@ -22,7 +22,7 @@ export function printFunc(f: Func): string {
   for (const op of f.ops) {
     const lhs = op.results.map(name).join(', ');
     const types = op.results.map((r) => showType(r.type)).join(', ');
-    const loc = op.loc ? `  # ${showLoc(op.loc)}` : '';
+    const loc = op.loc || op.remat ? `  #${op.loc ? ` ${showLoc(op.loc)}` : ''}${op.remat ? ` remat(${op.remat.region}, ${op.remat.policy})` : ''}` : '';
     lines.push(`  ${lhs} = ${op.prim}(${op.operands.map(name).join(', ')})${showAttrs(op)} : ${types}${loc}`);
   }
   lines.push(`  return ${f.results.map(name).join(', ')}`, '}');

@@ -50,4 +50,24 @@ describe('compiler/ir', () => {
     const y = b.emit1('add', [x, stray], {});
     expect(verifyFunc(b.finish([y])).join('\n')).toMatch(/used before it is defined/);
   });
+
+  it('tags ops emitted inside withRemat with the checkpoint region, and only those', () => {
+    const b = new FuncBuilder('main');
+    const x = b.param(tensorType('f32', [3], ['a']));
+    const y = b.withRemat({ region: 7, policy: 'nothing_saveable' }, () => b.emit1('exp', [x], {}));
+    const z = b.emit1('neg', [y], {});
+    expect(y.def?.remat).toEqual({ region: 7, policy: 'nothing_saveable' });
+    expect(z.def?.remat).toBeUndefined();
+    const f = b.finish([z]);
+    expect(verifyFunc(f)).toEqual([]);
+    expect(printFunc(f)).toContain('remat(7, nothing_saveable)');
+  });
+
+  it('marks a stop-gradient barrier by an attribute on optimization_barrier', () => {
+    const b = new FuncBuilder('main');
+    const x = b.param(tensorType('f32', [3], ['a']));
+    const [y] = b.emit('optimization_barrier', [x], { stopGradient: true });
+    expect(y!.type).toEqual(x.type);
+    expect(printFunc(b.finish([y!]))).toContain('stopGradient=true');
+  });
 });
