@@ -1,0 +1,199 @@
+// One lowering rule per primitive (IR op → StableHLO text), spelled as JAX prints each op (shared/stablehlo-examples).
+import { isFloat, type DType } from '../ir/dtype.ts';
+import type { Op } from '../ir/func.ts';
+import type { BinaryPrim, ReduceKind, UnaryPrim } from '../ir/prims.ts';
+import type { LowerCtx, LowerRule, LowerRules } from './emit.ts';
+import { comparisonType, denseLiteral, mlirString } from './text.ts';
+
+const list = (xs: readonly number[]) => `[${xs.join(', ')}]`;
+const scalar = (dtype: DType) => ({ dtype, shape: [], axes: [] });
+const operandTypes = (op: Op, ctx: LowerCtx) => op.operands.map((x) => ctx.t(x)).join(', ');
+/** `(operand types) -> result type`: the functional type most ops print after the colon. */
+const fnType = (op: Op, ctx: LowerCtx) => {
+  const results = op.results.map((r) => ctx.t(r));
+  return `(${operandTypes(op, ctx)}) -> ${results.length === 1 ? results[0] : `(${results.join(', ')})`}`;
+};
+const names = (op: Op, ctx: LowerCtx) => op.operands.map((x) => ctx.v(x)).join(', ');
+
+/** Elementwise ops print one type: `%1 = stablehlo.tanh %0 : tensor<4xf32>`. */
+function elementwise(name: string): LowerRule<UnaryPrim | BinaryPrim> {
+  return (op, ctx) => ctx.stmt(`${ctx.bind(op)} = ${name} ${names(op, ctx)} : ${ctx.t(op.results[0]!)}`);
+}
+
+/** The identity each reduction starts from: 0, ∓inf (or the integer type's min/max), all-ones or false. */
+export function reduceInit(kind: ReduceKind, dtype: DType): number | bigint {
+  const intMin: Partial<Record<DType, number | bigint>> = { i32: -(2 ** 31), i64: -(2n ** 63n), u32: 0, u8: 0, i1: 0 };
+  const intMax: Partial<Record<DType, number | bigint>> = { i32: 2 ** 31 - 1, i64: 2n ** 63n - 1n, u32: 2 ** 32 - 1, u8: 255, i1: 1 };
+  switch (kind) {
+    case 'sum': case 'or': return 0;
+    case 'max': return isFloat(dtype) ? -Infinity : intMin[dtype]!;
+    case 'min': return isFloat(dtype) ? Infinity : intMax[dtype]!;
+    case 'and': return dtype === 'u32' || dtype === 'u8' || dtype === 'i1' ? intMax[dtype]! : -1;
+  }
+}
+const REDUCE_BODY: Record<ReduceKind, string> = { sum: 'stablehlo.add', max: 'stablehlo.maximum', min: 'stablehlo.minimum', and: 'stablehlo.and', or: 'stablehlo.or' };
+
+/**
+ * For float keys JAX's sort comparator first maps -0.0 to 0.0 and every NaN to one NaN, then compares with TOTALORDER:
+ * a strict weak order even with NaNs, and -0.0/0.0 tie (so a stable sort keeps their order). Returns the canonical key.
+ */
+function canonicalFloatKey(ctx: LowerCtx, x: string, dtype: DType): string {
+  const s = ctx.t(scalar(dtype));
+  const zero = ctx.constant(dtype, 0);
+  const isZero = ctx.fresh();
+  ctx.line(`${isZero} = stablehlo.compare EQ, ${x}, ${zero}, FLOAT : (${s}, ${s}) -> tensor<i1>`);
+  const noNegZero = ctx.fresh();
+  ctx.line(`${noNegZero} = stablehlo.select ${isZero}, ${zero}, ${x} : tensor<i1>, ${s}`);
+  const isNan = ctx.fresh();
+  ctx.line(`${isNan} = stablehlo.compare NE, ${x}, ${x}, FLOAT : (${s}, ${s}) -> tensor<i1>`);
+  const nan = ctx.constant(dtype, NaN);
+  const key = ctx.fresh();
+  ctx.line(`${key} = stablehlo.select ${isNan}, ${nan}, ${noNegZero} : tensor<i1>, ${s}`);
+  return key;
+}
+
+export const LOWERING: LowerRules = {
+  neg: elementwise('stablehlo.negate'),
+  exp: elementwise('stablehlo.exponential'),
+  expm1: elementwise('stablehlo.exponential_minus_one'),
+  log: elementwise('stablehlo.log'),
+  log1p: elementwise('stablehlo.log_plus_one'),
+  sqrt: elementwise('stablehlo.sqrt'),
+  rsqrt: elementwise('stablehlo.rsqrt'),
+  tanh: elementwise('stablehlo.tanh'),
+  logistic: elementwise('stablehlo.logistic'),
+  abs: elementwise('stablehlo.abs'),
+  sign: elementwise('stablehlo.sign'),
+  floor: elementwise('stablehlo.floor'),
+  ceil: elementwise('stablehlo.ceil'),
+  round_nearest_even: elementwise('stablehlo.round_nearest_even'),
+  sine: elementwise('stablehlo.sine'),
+  cosine: elementwise('stablehlo.cosine'),
+  not: elementwise('stablehlo.not'),
+
+  add: elementwise('stablehlo.add'),
+  subtract: elementwise('stablehlo.subtract'),
+  multiply: elementwise('stablehlo.multiply'),
+  divide: elementwise('stablehlo.divide'),
+  maximum: elementwise('stablehlo.maximum'),
+  minimum: elementwise('stablehlo.minimum'),
+  power: elementwise('stablehlo.power'),
+  remainder: elementwise('stablehlo.remainder'),
+  atan2: elementwise('stablehlo.atan2'),
+  and: elementwise('stablehlo.and'),
+  or: elementwise('stablehlo.or'),
+  xor: elementwise('stablehlo.xor'),
+  shift_left: elementwise('stablehlo.shift_left'),
+  shift_right_logical: elementwise('stablehlo.shift_right_logical'),
+
+  compare: (op, ctx) => {
+    const [a, b] = op.operands as [NonNullable<Op['operands'][0]>, NonNullable<Op['operands'][0]>];
+    ctx.stmt(`${ctx.bind(op)} = stablehlo.compare ${op.attrs.direction}, ${ctx.v(a)}, ${ctx.v(b)}, ${comparisonType(a.type.dtype)} : ${fnType(op, ctx)}`);
+  },
+  select: (op, ctx) => {
+    const [p, t] = op.operands;
+    ctx.stmt(`${ctx.bind(op)} = stablehlo.select ${names(op, ctx)} : ${ctx.t(p!)}, ${ctx.t(t!)}`);
+  },
+  convert: (op, ctx) => ctx.stmt(`${ctx.bind(op)} = stablehlo.convert ${names(op, ctx)} : ${fnType(op, ctx)}`),
+  bitcast_convert: (op, ctx) => ctx.stmt(`${ctx.bind(op)} = stablehlo.bitcast_convert ${names(op, ctx)} : ${fnType(op, ctx)}`),
+  constant: (op, ctx) => {
+    const { dtype, shape, value } = op.attrs;
+    ctx.stmt(`${ctx.bind(op, isFloat(dtype) ? 'cst' : 'c')} = stablehlo.constant ${denseLiteral(value, dtype, shape)} : ${ctx.t(op.results[0]!)}`);
+  },
+  iota: (op, ctx) => ctx.stmt(`${ctx.bind(op)} = stablehlo.iota dim = ${op.attrs.dimension} : ${ctx.t(op.results[0]!)}`),
+
+  broadcast_in_dim: (op, ctx) =>
+    ctx.stmt(`${ctx.bind(op)} = stablehlo.broadcast_in_dim ${names(op, ctx)}, dims = ${list(op.attrs.dims)} : ${fnType(op, ctx)}`),
+  reshape: (op, ctx) => ctx.stmt(`${ctx.bind(op)} = stablehlo.reshape ${names(op, ctx)} : ${fnType(op, ctx)}`),
+  transpose: (op, ctx) =>
+    ctx.stmt(`${ctx.bind(op)} = stablehlo.transpose ${names(op, ctx)}, dims = ${list(op.attrs.permutation)} : ${fnType(op, ctx)}`),
+  concatenate: (op, ctx) =>
+    ctx.stmt(`${ctx.bind(op)} = stablehlo.concatenate ${names(op, ctx)}, dim = ${op.attrs.dimension} : ${fnType(op, ctx)}`),
+  slice: (op, ctx) => {
+    const { start, limit, strides } = op.attrs;
+    const ranges = start.map((s, i) => `${s}:${limit[i]}${strides[i] === 1 ? '' : `:${strides[i]}`}`);
+    ctx.stmt(`${ctx.bind(op)} = stablehlo.slice ${names(op, ctx)} [${ranges.join(', ')}] : ${fnType(op, ctx)}`);
+  },
+  dynamic_slice: (op, ctx) =>
+    ctx.stmt(`${ctx.bind(op)} = stablehlo.dynamic_slice ${names(op, ctx)}, sizes = ${list(op.attrs.sizes)} : ${fnType(op, ctx)}`),
+  dynamic_update_slice: (op, ctx) => ctx.stmt(`${ctx.bind(op)} = stablehlo.dynamic_update_slice ${names(op, ctx)} : ${fnType(op, ctx)}`),
+  pad: (op, ctx) => {
+    const { low, high, interior } = op.attrs;
+    ctx.stmt(`${ctx.bind(op)} = stablehlo.pad ${names(op, ctx)}, low = ${list(low)}, high = ${list(high)}, interior = ${list(interior)} : ${fnType(op, ctx)}`);
+  },
+  dot_general: (op, ctx) => {
+    const a = op.attrs;
+    const batching = a.lhsBatch.length ? `batching_dims = ${list(a.lhsBatch)} x ${list(a.rhsBatch)}, ` : '';
+    // resultDtype needs no attribute: the result type (e.g. bf16 x bf16 -> f32) is the preferred element type.
+    ctx.stmt(`${ctx.bind(op)} = stablehlo.dot_general ${names(op, ctx)}, ${batching}contracting_dims = ${list(a.lhsContract)} x ${list(a.rhsContract)}, precision = [DEFAULT, DEFAULT] : ${fnType(op, ctx)}`);
+  },
+  reduce: (op, ctx) => {
+    const x = op.operands[0]!;
+    const init = ctx.constant(x.type.dtype, reduceInit(op.attrs.kind, x.type.dtype));
+    ctx.stmt(`${ctx.bind(op)} = stablehlo.reduce(${ctx.v(x)} init: ${init}) applies ${REDUCE_BODY[op.attrs.kind]} across dimensions = ${list(op.attrs.dims)} : (${ctx.t(x)}, ${ctx.t(scalar(x.type.dtype))}) -> ${ctx.t(op.results[0]!)}`);
+  },
+  sort: (op, ctx) => {
+    const lhs = ctx.bind(op);
+    ctx.line(`${lhs} = "stablehlo.sort"(${names(op, ctx)}) <{dimension = ${op.attrs.dimension} : i64, is_stable = true}> ({`);
+    // Block arguments come in pairs (lhs_i, rhs_i) per operand; only operand 0 is the key.
+    const args = ctx.blockArgs(2 * op.operands.length);
+    const types = op.operands.flatMap((x) => [ctx.t(scalar(x.type.dtype)), ctx.t(scalar(x.type.dtype))]);
+    ctx.line(`^bb0(${args.map((a, i) => `${a}: ${types[i]}`).join(', ')}):`);
+    ctx.nested(() => {
+      const dtype = op.operands[0]!.type.dtype;
+      const direction = op.attrs.descending ? 'GT' : 'LT';
+      const s = ctx.t(scalar(dtype));
+      let less: string;
+      if (isFloat(dtype)) {
+        const l = canonicalFloatKey(ctx, args[0]!, dtype);
+        const r = canonicalFloatKey(ctx, args[1]!, dtype);
+        less = ctx.fresh();
+        ctx.line(`${less} = stablehlo.compare ${direction}, ${l}, ${r}, TOTALORDER : (${s}, ${s}) -> tensor<i1>`);
+      } else {
+        less = ctx.fresh();
+        ctx.line(`${less} = stablehlo.compare ${direction}, ${args[0]}, ${args[1]}, ${comparisonType(dtype)} : (${s}, ${s}) -> tensor<i1>`);
+      }
+      ctx.line(`stablehlo.return ${less} : tensor<i1>`);
+    });
+    ctx.stmt(`}) : ${fnType(op, ctx)}`);
+  },
+  gather: (op, ctx) => {
+    const a = op.attrs;
+    const dims = [
+      `offset_dims = ${list(a.offsetDims)}`,
+      ...(a.collapsedSliceDims.length ? [`collapsed_slice_dims = ${list(a.collapsedSliceDims)}`] : []),
+      `start_index_map = ${list(a.startIndexMap)}`,
+      `index_vector_dim = ${a.indexVectorDim}`,
+    ];
+    const sizes = a.sliceSizes.length ? `array<i64: ${a.sliceSizes.join(', ')}>` : 'array<i64>';
+    ctx.stmt(`${ctx.bind(op)} = "stablehlo.gather"(${names(op, ctx)}) <{dimension_numbers = #stablehlo.gather<${dims.join(', ')}>, indices_are_sorted = false, slice_sizes = ${sizes}}> : ${fnType(op, ctx)}`);
+  },
+  scatter: (op, ctx) => {
+    const a = op.attrs;
+    const dims = [
+      `update_window_dims = ${list(a.updateWindowDims)}`,
+      ...(a.insertedWindowDims.length ? [`inserted_window_dims = ${list(a.insertedWindowDims)}`] : []),
+      `scatter_dims_to_operand_dims = ${list(a.scatterDimsToOperandDims)}`,
+      `index_vector_dim = ${a.indexVectorDim}`,
+    ];
+    const lhs = ctx.bind(op);
+    ctx.line(`${lhs} = "stablehlo.scatter"(${names(op, ctx)}) <{indices_are_sorted = false, scatter_dimension_numbers = #stablehlo.scatter<${dims.join(', ')}>, unique_indices = false}> ({`);
+    const [current, update] = ctx.blockArgs(2) as [string, string];
+    const s = ctx.t(scalar(op.operands[0]!.type.dtype));
+    ctx.line(`^bb0(${current}: ${s}, ${update}: ${s}):`);
+    ctx.nested(() => {
+      if (a.kind === 'replace') {
+        ctx.line(`stablehlo.return ${update} : ${s}`);
+        return;
+      }
+      const sum = ctx.fresh();
+      ctx.line(`${sum} = stablehlo.add ${current}, ${update} : ${s}`);
+      ctx.line(`stablehlo.return ${sum} : ${s}`);
+    });
+    ctx.stmt(`}) : ${fnType(op, ctx)}`);
+  },
+  optimization_barrier: (op, ctx) =>
+    ctx.stmt(`${ctx.bind(op)} = stablehlo.optimization_barrier ${names(op, ctx)} : ${op.results.map((r) => ctx.t(r)).join(', ')}`),
+  sharding_constraint: (op, ctx) =>
+    ctx.stmt(`${ctx.bind(op)} = stablehlo.custom_call @Sharding(${names(op, ctx)}) {backend_config = "", mhlo.sharding = ${mlirString(op.attrs.sharding)}} : ${fnType(op, ctx)}`),
+};
