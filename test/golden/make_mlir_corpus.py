@@ -1,0 +1,226 @@
+"""Writes the StableHLO golden corpus: modules lowered by JAX, with inputs and JAX's outputs.
+
+Run from the repo root:
+    python3 -m venv test/golden/.venv && test/golden/.venv/bin/pip install 'jax[cpu]'
+    test/golden/.venv/bin/python test/golden/make_mlir_corpus.py
+Writes test/fixtures/mlir/<name>.mlir and <name>.safetensors (tensors `input.N`, `output.N`) and
+the versions into test/fixtures/mlir/README.md. The outputs are committed so CI needs no Python.
+"""
+
+import json
+import os
+import struct
+import sys
+
+# Eight host devices for the sharded modules; must be set before jax is imported.
+os.environ["XLA_FLAGS"] = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import ml_dtypes  # noqa: E402
+import numpy as np  # noqa: E402
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P  # noqa: E402
+
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "mlir")
+
+DTYPES = {
+    np.dtype(np.float32): "F32",
+    np.dtype(np.float64): "F64",
+    np.dtype(np.float16): "F16",
+    np.dtype(ml_dtypes.bfloat16): "BF16",
+    np.dtype(np.int32): "I32",
+    np.dtype(np.int64): "I64",
+    np.dtype(np.uint32): "U32",
+    np.dtype(np.uint8): "U8",
+    np.dtype(np.bool_): "BOOL",
+}
+
+
+def write_safetensors(path, tensors):
+    """The safetensors layout: u64 LE header size, JSON header, then the raw little-endian bytes."""
+    header, blobs, offset = {}, [], 0
+    for name, arr in tensors.items():
+        arr = np.ascontiguousarray(arr)
+        data = arr.tobytes()
+        header[name] = {"dtype": DTYPES[arr.dtype], "shape": list(arr.shape), "data_offsets": [offset, offset + len(data)]}
+        blobs.append(data)
+        offset += len(data)
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * ((8 - len(text) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)))
+        f.write(text)
+        for b in blobs:
+            f.write(b)
+
+
+def emit(name, fn, args, *, debug_info=False):
+    lowered = jax.jit(fn).lower(*args) if not hasattr(fn, "lower") else fn.lower(*args)
+    text = lowered.as_text(debug_info=debug_info)
+    outs = fn(*args)
+    outs = jax.tree_util.tree_leaves(outs)
+    with open(os.path.join(OUT, name + ".mlir"), "w") as f:
+        f.write(text)
+    tensors = {f"input.{i}": np.asarray(a) for i, a in enumerate(args)}
+    tensors.update({f"output.{i}": np.asarray(o) for i, o in enumerate(outs)})
+    write_safetensors(os.path.join(OUT, name + ".safetensors"), tensors)
+    print(f"{name}: {len(text)} chars, {len(args)} inputs, {len(outs)} outputs")
+
+
+def normal(rng, *shape, scale=1.0):
+    return (rng.standard_normal(shape) * scale).astype(np.float32)
+
+
+def gelu(x):
+    return jax.nn.gelu(x, approximate=True)
+
+
+def layer_norm(x, g, b):
+    mu = x.mean(-1, keepdims=True)
+    var = ((x - mu) ** 2).mean(-1, keepdims=True)
+    return (x - mu) * jax.lax.rsqrt(var + 1e-6) * g + b
+
+
+def attention(x, wqkv, wo, heads):
+    b, t, d = x.shape
+    qkv = x @ wqkv
+    q, k, v = jnp.split(qkv, 3, axis=-1)
+    split = lambda a: a.reshape(b, t, heads, d // heads)
+    q, k, v = split(q), split(k), split(v)
+    logits = jnp.einsum("bqhd,bkhd->bhqk", q, k) / np.sqrt(d // heads).astype(np.float32)
+    probs = jax.nn.softmax(logits, axis=-1)
+    out = jnp.einsum("bhqk,bkhd->bqhd", probs, v).reshape(b, t, d)
+    return out @ wo
+
+
+def block(x, p, heads):
+    h = x + attention(layer_norm(x, p["ln1_g"], p["ln1_b"]), p["wqkv"], p["wo"], heads)
+    y = layer_norm(h, p["ln2_g"], p["ln2_b"])
+    # The MLP runs its first matmul in bf16, as mixed-precision training does.
+    y = (y.astype(jnp.bfloat16) @ p["w1"].astype(jnp.bfloat16)).astype(jnp.float32)
+    return h + gelu(y) @ p["w2"]
+
+
+def block_params(rng, d, mlp):
+    return {
+        "ln1_g": 1 + normal(rng, d, scale=0.1), "ln1_b": normal(rng, d, scale=0.1),
+        "wqkv": normal(rng, d, 3 * d, scale=d ** -0.5), "wo": normal(rng, d, d, scale=d ** -0.5),
+        "ln2_g": 1 + normal(rng, d, scale=0.1), "ln2_b": normal(rng, d, scale=0.1),
+        "w1": normal(rng, d, mlp, scale=d ** -0.5), "w2": normal(rng, mlp, d, scale=mlp ** -0.5),
+    }
+
+
+def flat(p):
+    keys = sorted(p)
+    return keys, [p[k] for k in keys]
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    rng = np.random.RandomState(0)
+
+    # 1. MLP with biases and a tanh-GELU, with source locations.
+    x = normal(rng, 4, 8)
+    w1, b1, w2, b2 = normal(rng, 8, 16, scale=0.3), normal(rng, 16), normal(rng, 16, 4, scale=0.3), normal(rng, 4)
+    emit("mlp", lambda x, w1, b1, w2, b2: gelu(x @ w1 + b1) @ w2 + b2, [x, w1, b1, w2, b2], debug_info=True)
+
+    # 2. Pre-LN transformer block: layer norm, 2-head attention with softmax, bf16 MLP matmul.
+    keys, vals = flat(block_params(rng, 16, 32))
+    xb = normal(rng, 2, 8, 16)
+    emit("transformer_block", lambda x, *ps: block(x, dict(zip(keys, ps)), 2), [xb, *vals])
+
+    # 3. ViT forward: patchify by a strided convolution, class token, position embeddings, one block, head.
+    img = normal(rng, 2, 16, 16, 3)
+    conv_w = normal(rng, 4, 4, 3, 16, scale=0.2)
+    cls = normal(rng, 1, 1, 16, scale=0.1)
+    pos = normal(rng, 1, 17, 16, scale=0.1)
+    head = normal(rng, 16, 10, scale=0.25)
+    bkeys, bvals = flat(block_params(rng, 16, 32))
+
+    def vit(img, conv_w, cls, pos, head, *bp):
+        p = jax.lax.conv_general_dilated(img, conv_w, (4, 4), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+        tokens = p.reshape(img.shape[0], -1, 16)
+        tokens = jnp.concatenate([jnp.broadcast_to(cls, (img.shape[0], 1, 16)), tokens], axis=1) + pos
+        tokens = block(tokens, dict(zip(bkeys, bp)), 2)
+        return tokens[:, 0] @ head
+
+    emit("vit_forward", vit, [img, conv_w, cls, pos, head, *bvals])
+
+    # 4. FLIP-style loss with grads: random masking (argsort of noise, keep 25%), mean-pooled towers,
+    #    L2-normalized embeddings, symmetric InfoNCE with a learned temperature; value_and_grad.
+    patches = normal(rng, 4, 16, 12)
+    noise = rng.uniform(size=(4, 16)).astype(np.float32)
+    tokens = rng.randint(0, 20, size=(4, 6)).astype(np.int32)
+    w_img = normal(rng, 12, 8, scale=0.3)
+    embed = normal(rng, 20, 8, scale=0.3)
+    w_txt = normal(rng, 8, 8, scale=0.3)
+    logit_scale = np.array(np.log(1 / 0.07), dtype=np.float32)
+
+    def flip_loss(w_img, embed, w_txt, logit_scale, patches, noise, tokens):
+        keep = patches.shape[1] // 4
+        ids = jnp.argsort(noise, axis=1)[:, :keep]
+        kept = jnp.take_along_axis(patches, ids[:, :, None], axis=1)
+        zi = kept.mean(1) @ w_img
+        zt = embed[tokens].mean(1) @ w_txt
+        zi = zi / jnp.linalg.norm(zi, axis=-1, keepdims=True)
+        zt = zt / jnp.linalg.norm(zt, axis=-1, keepdims=True)
+        logits = jnp.exp(logit_scale) * zi @ zt.T
+        labels = jnp.arange(logits.shape[0])
+        li = -jnp.take_along_axis(jax.nn.log_softmax(logits, 1), labels[:, None], 1).mean()
+        lt = -jnp.take_along_axis(jax.nn.log_softmax(logits, 0), labels[None, :], 0).mean()
+        return (li + lt) / 2
+
+    emit("flip_loss_grad", jax.value_and_grad(flip_loss, argnums=(0, 1, 2, 3)),
+         [w_img, embed, w_txt, logit_scale, patches, noise, tokens])
+
+    # 5. A sharded MLP over a 4x2 (data, model) mesh of 8 host devices: GSPMD and Shardy spellings.
+    devices = np.array(jax.devices()[:8]).reshape(4, 2)
+    mesh = Mesh(devices, ("data", "model"))
+    xs = normal(rng, 8, 16)
+    ws1 = normal(rng, 16, 32, scale=0.25)
+    ws2 = normal(rng, 32, 16, scale=0.2)
+
+    def sharded_mlp(x, w1, w2):
+        h = gelu(x @ w1)
+        h = jax.lax.with_sharding_constraint(h, NamedSharding(mesh, P("data", "model")))
+        return jnp.sum(h @ w2, axis=1)
+
+    shard = lambda *spec: NamedSharding(mesh, P(*spec))
+    in_sh = (shard("data", None), shard(None, "model"), shard("model", None))
+    shardy = jax.config.jax_use_shardy_partitioner
+    for use_shardy, name in ((False, "sharded_mlp_gspmd"), (True, "sharded_mlp_shardy")):
+        jax.config.update("jax_use_shardy_partitioner", use_shardy)
+        emit(name, jax.jit(sharded_mlp, in_shardings=in_sh, out_shardings=shard("data")), [xs, ws1, ws2])
+    jax.config.update("jax_use_shardy_partitioner", shardy)
+
+    import jaxlib
+    versions = {"python": sys.version.split()[0], "jax": jax.__version__, "jaxlib": jaxlib.__version__,
+                "numpy": np.__version__, "ml_dtypes": ml_dtypes.__version__}
+    write_readme(versions)
+
+
+def write_readme(versions):
+    lines = [
+        "# StableHLO golden corpus",
+        "",
+        "Written by `test/golden/make_mlir_corpus.py` (see its docstring for how to run it); do not edit by hand.",
+        "Each `<name>.mlir` is `jax.jit(f).lower(...).as_text()`; `<name>.safetensors` holds the inputs",
+        "(`input.0`, `input.1`, ...) in the order of `@main`'s parameters and JAX's outputs (`output.0`, ...)",
+        "in the order of its results. `mlp.mlir` carries source locations (`debug_info=True`).",
+        "The sharded modules use a 4x2 (data, model) mesh of 8 host devices",
+        "(`XLA_FLAGS=--xla_force_host_platform_device_count=8`): `sharded_mlp_gspmd` with `mhlo.sharding`,",
+        "`sharded_mlp_shardy` with `sdy` annotations. Their outputs are the full (unsharded) arrays.",
+        "",
+        "`jax-examples/` holds copies of the per-op reference files (StableHLO as JAX 0.10.2 lowers them).",
+        "",
+        "Versions:",
+        "",
+    ]
+    lines += [f"- {k} {v}" for k, v in versions.items()]
+    with open(os.path.join(OUT, "README.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
