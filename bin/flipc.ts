@@ -2,5 +2,5 @@
 import { main } from './cli.ts';
 
 await main('flipc', {
-  // compile: () => import('./commands/compile.ts').then((m) => m.default),
+  compile: () => import('./commands/compile.ts').then((m) => m.default),
 });

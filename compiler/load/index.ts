@@ -1,0 +1,181 @@
+// compiler/load: from a user's .ts file and an entry name to a traced IR Func — type-check, find the entry, import, read its input shapes, trace.
+//
+// How an entry declares its input shapes. TS types carry dtype and axis names only (docs/DESIGN.md), so the sizes
+// must come from values. They come from an export named `<entry>Inputs` (or, in a config file, `inputs`):
+//
+//   export function mlp(x: Tensor<'f32', ['batch', 'embed']>, params: MlpParams) { … }
+//   export const mlpInputs = { x: spec('f32', { batch: 8, embed: 64 }), params: { w1: spec('f32', { embed: 64, mlp: 256 }), … } };
+//
+// Why an export beside the entry rather than a flag or a convention on parameter names: it is ordinary TS, so tsc
+// checks it with the model (a typo in `spec` is a type error, not a run-time surprise); it is a pytree like the
+// argument itself, so nested params need no new syntax; and configs (`--config configs/x.ts`) can override it to
+// compile the same model at another size. The export is looked up in the config first (`<entry>Inputs`, then
+// `inputs`), then in the model file (`<entry>Inputs`). It is either
+//   - a record keyed by parameter name (`{x: …, params: …}`), or an array of positional arguments, or
+//   - a function returning one, called with the config's default export (or its `config` export; undefined
+//     without --config), so a model can derive input sizes from a config object: `mlpInputs(cfg) => ({…})`.
+// Leaves are TensorSpecs (`spec(dtype, {axis: size, …})`); JS scalars are static arguments. Where a parameter's
+// declared type names a literal dtype or axis names, the spec must agree (checked here, before tracing).
+import { pathToFileURL } from 'node:url';
+import path from 'node:path';
+import { DTYPES, FlipError, ShapeError, isDType, showType, type TensorType } from '../ir/index.ts';
+import { flatten, isStaticLeaf, isTensorSpecLike, traceFunc, type Traced } from '../trace/index.ts';
+import { exportedFunctions, relative, typeCheck, type ExportedFunction } from './check.ts';
+
+export { REPO_ROOT, TypeCheckError, exportedFunctions, typeCheck, type DeclaredTensor, type ExportedFunction, type ParamInfo } from './check.ts';
+
+export class EntryError extends FlipError {
+  override name = 'EntryError';
+}
+export class InputSpecError extends FlipError {
+  override name = 'InputSpecError';
+}
+
+export interface LoadOptions {
+  /** The exported function to trace. */
+  entry: string;
+  /** A config module that may export `inputs` / `<entry>Inputs` and a default config object. */
+  config?: string;
+  /** Progress lines (timings) go here; nothing is written without it. */
+  log?: (line: string) => void;
+}
+
+export interface LoadedEntry {
+  /** The file as given, relative to the working directory. */
+  readonly file: string;
+  readonly entry: ExportedFunction;
+  readonly fn: (...args: never[]) => unknown;
+  /** The positional arguments to trace with: pytrees of TensorSpecs and static JS values. */
+  readonly args: readonly unknown[];
+  /** Where the input shapes came from, for messages: `examples/mlp.ts: mlpInputs`. */
+  readonly inputsFrom: string;
+}
+
+type ModuleRecord = Record<string, unknown>;
+
+async function importModule(file: string): Promise<ModuleRecord> {
+  // A plain dynamic import, not tsx's isolated tsImport: the user's file must share this process's instances of
+  // compiler/trace and dsl/ (the active trace and the Tensor boxing live in module state). bin/flipc.js registers tsx.
+  return (await import(pathToFileURL(path.resolve(file)).href)) as ModuleRecord;
+}
+
+function isPlainRecord(x: unknown): x is Record<string, unknown> {
+  if (x === null || typeof x !== 'object' || Array.isArray(x)) return false;
+  const proto = Object.getPrototypeOf(x) as unknown;
+  return proto === Object.prototype || proto === null;
+}
+
+function exampleInputs(entry: ExportedFunction): string {
+  const fields = entry.params.map((p) => {
+    const t = p.tensors.find((d) => d.path === '');
+    const axes = t?.axes ?? ['batch', 'embed'];
+    return `${p.name}: spec('${t?.dtype ?? 'f32'}', { ${axes.map((a, i) => `${a}: ${i === 0 ? 8 : 64}`).join(', ')} })`;
+  });
+  return `export const ${entry.name}Inputs = { ${fields.join(', ')} }`;
+}
+
+/** The input declaration for `entry`: from the config module, then the model module. */
+async function findInputs(
+  entry: ExportedFunction, file: string, mod: ModuleRecord, config: { file: string; mod: ModuleRecord } | undefined,
+): Promise<{ value: unknown; from: string }> {
+  const candidates: [string, ModuleRecord, string][] = [];
+  if (config) candidates.push([config.file, config.mod, `${entry.name}Inputs`], [config.file, config.mod, 'inputs']);
+  candidates.push([file, mod, `${entry.name}Inputs`]);
+  const hit = candidates.find(([, m, name]) => m[name] !== undefined);
+  if (!hit) {
+    throw new InputSpecError(
+      `no input shapes for '${entry.name}': export '${entry.name}Inputs' from ${file} ` +
+        `(e.g. ${exampleInputs(entry)}), or pass --config with an 'inputs' export; see flipc compile --help`,
+    );
+  }
+  const [from, m, name] = hit;
+  let value = m[name];
+  if (typeof value === 'function') {
+    const cfg = config ? (config.mod['default'] ?? config.mod['config']) : undefined;
+    value = await (value as (c: unknown) => unknown)(cfg);
+  }
+  return { value, from: `${from}: ${name}` };
+}
+
+/** Order the declaration's arguments by the entry's parameters, refusing missing and unknown ones. */
+function argumentList(entry: ExportedFunction, value: unknown, from: string): unknown[] {
+  const params = entry.params;
+  const required = params.filter((p) => !p.optional).length;
+  const names = params.map((p) => p.name).join(', ');
+  if (Array.isArray(value)) {
+    if (value.length < required || value.length > params.length)
+      throw new InputSpecError(`${from} lists ${value.length} arguments, but ${entry.name}(${names}) takes ${required === params.length ? required : `${required} to ${params.length}`}`);
+    return value;
+  }
+  if (!isPlainRecord(value)) throw new InputSpecError(`${from} must be a record keyed by parameter name ({${names}}) or an array of arguments`);
+  const unknown = Object.keys(value).filter((k) => !params.some((p) => p.name === k));
+  if (unknown.length) throw new InputSpecError(`${from} has '${unknown.join("', '")}', which ${entry.name}(${names}) does not take`);
+  const missing = params.filter((p) => !p.optional && !(p.name in value)).map((p) => p.name);
+  if (missing.length) throw new InputSpecError(`${from} gives no shape for ${missing.map((m) => `'${m}'`).join(', ')} of ${entry.name}(${names})`);
+  const last = params.reduce((n, p, i) => (p.name in value ? i + 1 : n), 0);
+  return params.slice(0, last).map((p) => value[p.name]);
+}
+
+/** Every leaf a supported TensorSpec or a static value; each agrees with what the parameter's TS type declares. */
+function checkLeaves(entry: ExportedFunction, args: readonly unknown[], from: string): void {
+  args.forEach((arg, i) => {
+    const param = entry.params[i]!;
+    const flat = flatten(arg);
+    const byPath = new Map<string, TensorType>();
+    flat.leaves.forEach((leaf, k) => {
+      const where = [param.name, flat.paths[k]].filter(Boolean).join('.');
+      if (!isTensorSpecLike(leaf)) {
+        if (!isStaticLeaf(leaf)) throw new InputSpecError(`${from}: input '${where}' is neither a spec(dtype, {axis: size}) nor a JS scalar`);
+        return;
+      }
+      const t = leaf as TensorType;
+      if (!isDType(t.dtype)) throw new InputSpecError(`${from}: input '${where}' has unsupported dtype '${t.dtype}' (flip supports ${DTYPES.join(', ')})`);
+      if (t.shape.length !== t.axes.length || t.shape.some((d) => !Number.isInteger(d) || d < 0))
+        throw new InputSpecError(`${from}: input '${where}' has shape [${t.shape.join(', ')}] for axes [${t.axes.join(', ')}]; sizes are non-negative integers, one per axis`);
+      byPath.set(flat.paths[k]!, t);
+    });
+    for (const d of param.tensors) {
+      const t = byPath.get(d.path);
+      if (!t) continue;
+      const where = [param.name, d.path].filter(Boolean).join('.');
+      const axesOk = !d.axes || (d.ordered ? d.axes.join() === t.axes.join() : d.axes.length === t.axes.length && d.axes.every((a) => t.axes.includes(a)));
+      if ((d.dtype && d.dtype !== t.dtype) || !axesOk)
+        throw new ShapeError(`${from}: input '${where}' is ${showType(t)}, but ${entry.name} declares it ${d.text} (${entry.where})`);
+    }
+  });
+}
+
+/** Type-check `file` (and a config), find `entry` among its exports, import it and resolve its input shapes. */
+export async function loadEntry(file: string, opts: LoadOptions): Promise<LoadedEntry> {
+  const log = opts.log ?? (() => {});
+  const shown = relative(path.resolve(file));
+  let t0 = performance.now();
+  const [sf] = typeCheck([file, ...(opts.config ? [opts.config] : [])]);
+  log(`type-checked ${shown}${opts.config ? ` and ${relative(path.resolve(opts.config))}` : ''} in ${Math.round(performance.now() - t0)} ms`);
+  const functions = exportedFunctions(sf!).filter((f) => !f.name.endsWith('Inputs'));
+  const entry = functions.find((f) => f.name === opts.entry);
+  if (!entry) {
+    const list = functions.length ? functions.map((f) => f.name).join(', ') : 'none';
+    throw new EntryError(`${shown} exports no function '${opts.entry}' (exported functions: ${list})`);
+  }
+  t0 = performance.now();
+  const mod = await importModule(file);
+  const config = opts.config ? { file: relative(path.resolve(opts.config)), mod: await importModule(opts.config) } : undefined;
+  log(`imported in ${Math.round(performance.now() - t0)} ms`);
+  const fn = mod[entry.name];
+  if (typeof fn !== 'function') throw new EntryError(`${shown}: export '${entry.name}' is not a function at run time`);
+  const { value, from } = await findInputs(entry, shown, mod, config);
+  const args = argumentList(entry, value, from);
+  checkLeaves(entry, args, from);
+  return { file: shown, entry, fn: fn as (...args: never[]) => unknown, args, inputsFrom: from };
+}
+
+/** Load and trace: the IR Func of `entry` at its declared input shapes (named `entry`, params named by their paths). */
+export async function traceEntry(file: string, opts: LoadOptions): Promise<Traced & { loaded: LoadedEntry }> {
+  const loaded = await loadEntry(file, opts);
+  const t0 = performance.now();
+  const traced = traceFunc(loaded.fn, loaded.args, { name: loaded.entry.name, argNames: loaded.entry.params.map((p) => p.name) });
+  opts.log?.(`traced ${loaded.entry.name}: ${traced.func.ops.length} ops in ${Math.round(performance.now() - t0)} ms`);
+  // The tracer's location for the function is its caller (this loader); the user's is the entry's declaration.
+  return { ...traced, func: { ...traced.func, loc: loaded.entry.loc }, loaded };
+}
