@@ -1,0 +1,74 @@
+// Source locations of DSL calls: the first stack frame outside flip's own library folders, mapped through source maps.
+import { findSourceMap } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Loc } from '../ir/index.ts';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+/** Frames in these folders are flip's own; the user's line is the first frame outside them. */
+const LIBRARY_DIRS = ['compiler', 'dsl', 'runtime-native'].map((d) => path.join(ROOT, d) + path.sep);
+const NODE_MODULES = `${path.sep}node_modules${path.sep}`;
+
+function filePath(name: string): string {
+  return name.startsWith('file://') ? fileURLToPath(name) : name;
+}
+
+function isUserFrame(file: string): boolean {
+  if (file.startsWith('node:') || file.includes(NODE_MODULES) || !path.isAbsolute(file)) return false;
+  return !LIBRARY_DIRS.some((d) => file.startsWith(d));
+}
+
+// Structured call sites instead of a formatted `stack`: V8 then skips formatting every frame.
+const rawSites = (_e: Error, sites: NodeJS.CallSite[]): NodeJS.CallSite[] => sites;
+
+/** Generated position → source position. Tools that transform TS (vitest, tsx) report generated positions in CallSites. */
+const mapped = new Map<string, Loc>();
+
+function mapPosition(file: string, line: number, col: number, prepare: typeof Error.prepareStackTrace, site: NodeJS.CallSite): Loc {
+  const key = `${file}:${line}:${col}`;
+  const hit = mapped.get(key);
+  if (hit) return hit;
+  let loc: Loc = { file, line, col };
+  // Node's own source maps (tsx, --enable-source-maps) answer directly.
+  const map = findSourceMap(file);
+  const entry = map?.findEntry(line - 1, col - 1);
+  if (entry && 'originalLine' in entry && typeof entry.originalLine === 'number') {
+    loc = { file: filePath(entry.originalSource), line: entry.originalLine + 1, col: entry.originalColumn + 1 };
+  } else if (prepare) {
+    // A source-map-aware prepareStackTrace (vitest's) maps one frame when asked to format it.
+    const text = String(prepare(new Error(''), [site]));
+    const m = /\(?([^\s()]+):(\d+):(\d+)\)?\s*$/.exec(text);
+    if (m) loc = { file: filePath(m[1]!), line: Number(m[2]), col: Number(m[3]) };
+  }
+  mapped.set(key, loc);
+  return loc;
+}
+
+/**
+ * The user's source location of the current call: file (relative to process.cwd()), line and column of the first
+ * frame outside compiler/, dsl/, runtime-native/, node_modules and node internals. Undefined if there is none.
+ */
+export function userLoc(): Loc | undefined {
+  const prepare = Error.prepareStackTrace;
+  const limit = Error.stackTraceLimit;
+  const holder: { stack?: NodeJS.CallSite[] } = {};
+  let sites: NodeJS.CallSite[] | undefined;
+  try {
+    Error.prepareStackTrace = rawSites;
+    Error.stackTraceLimit = 64;
+    Error.captureStackTrace(holder, userLoc);
+    sites = holder.stack; // formatting is lazy: read it while rawSites is installed
+  } finally {
+    Error.prepareStackTrace = prepare;
+    Error.stackTraceLimit = limit;
+  }
+  for (const site of sites ?? []) {
+    const name = site.getFileName();
+    if (!name) continue;
+    const file = filePath(name);
+    if (!isUserFrame(file)) continue;
+    const loc = mapPosition(file, site.getLineNumber() ?? 0, site.getColumnNumber() ?? 0, prepare, site);
+    return { ...loc, file: path.relative(process.cwd(), loc.file).split(path.sep).join('/') };
+  }
+  return undefined;
+}

@@ -1,0 +1,15 @@
+// dsl: what model authors import — Tensor, its ops (as methods and free functions), and tracing helpers.
+export { Tensor } from './tensor.ts';
+export type * from './axes.ts';
+export type { AnyTensor, HostData } from './core.ts';
+export * from './ops_elementwise.ts';
+export * from './ops_reduce.ts';
+export * from './ops_shape.ts';
+export * from './ops_linalg.ts';
+export * from './ops_index.ts';
+export * from './ops_create.ts';
+export * from './ops_nn.ts';
+export {
+  traceFunc, inlineFunc, currentBuilder, isTracing, flatten, unflatten, treeMap, spec,
+  type TensorSpec, type AxisSizes, type Traced, type TraceOptions, type TreeDef,
+} from '../compiler/trace/index.ts';
