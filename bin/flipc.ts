@@ -3,4 +3,5 @@ import { main } from './cli.ts';
 
 await main('flipc', {
   compile: () => import('./commands/compile.ts').then((m) => m.default),
+  check: () => import('./commands/check.ts').then((m) => m.default),
 });
