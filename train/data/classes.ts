@@ -1,0 +1,28 @@
+// The zero-shot class list of a dataset (classes.json): class names, prompt templates, and the
+// prompts per class that the text tower embeds and averages into one classifier row per class.
+import { readFile } from 'node:fs/promises';
+import { FlipError } from '../../compiler/ir/errors.ts';
+
+export interface ZeroShotClasses {
+  classes: string[];
+  templates: string[];
+  /** prompts[c]: the texts of class c (templates expanded). */
+  prompts: string[][];
+}
+
+export async function loadClasses(path: string): Promise<ZeroShotClasses> {
+  const text = await readFile(path, 'utf8').catch(() => {
+    throw new FlipError(`classes file not found: ${path}`);
+  });
+  let j: Partial<ZeroShotClasses>;
+  try {
+    j = JSON.parse(text) as Partial<ZeroShotClasses>;
+  } catch (e) {
+    throw new FlipError(`${path}: not JSON (${(e as Error).message})`);
+  }
+  if (!Array.isArray(j.classes) || !j.classes.length) throw new FlipError(`${path}: needs a non-empty "classes" list`);
+  const templates = j.templates ?? ['a photo of a {}.'];
+  const prompts = j.prompts ?? j.classes.map((c) => templates.map((t) => t.replace('{}', c)));
+  if (prompts.length !== j.classes.length) throw new FlipError(`${path}: ${prompts.length} prompt lists for ${j.classes.length} classes`);
+  return { classes: j.classes, templates, prompts };
+}

@@ -1,0 +1,108 @@
+// Where decode jobs run: a pool of worker_threads, or the main thread (workers: 0, for tests and
+// debugging). Both run the same Transformer, so they produce the same bytes.
+import { cpus } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { Transformer, type JobResult, type PackedJob, type TransformConfig } from './transform.ts';
+
+export interface Executor {
+  run(job: PackedJob): Promise<JobResult>;
+  close(): Promise<void>;
+  readonly size: number;
+}
+
+/** Default pool size: one core is left to the main thread (the device loop, tar reading). */
+export function defaultWorkerCount(): number {
+  return Math.max(1, cpus().length - 1);
+}
+
+export class InlineExecutor implements Executor {
+  readonly size = 0;
+  private readonly t: Transformer;
+  constructor(cfg: TransformConfig) {
+    this.t = new Transformer(cfg);
+  }
+  run(job: PackedJob): Promise<JobResult> {
+    return this.t.run(job);
+  }
+  async close(): Promise<void> {}
+}
+
+interface Slot {
+  worker: Worker;
+  busy: number;
+}
+
+type Waiter = { resolve: (r: JobResult) => void; reject: (e: Error) => void };
+
+/** Each worker takes up to 2 jobs at a time, so it has the next one while posting a result. */
+export class WorkerPool implements Executor {
+  private readonly slots: Slot[] = [];
+  private readonly waiting = new Map<number, Waiter & { slot: Slot }>();
+  private readonly queue: Array<{ job: PackedJob } & Waiter> = [];
+  private failure: Error | null = null;
+  private closed = false;
+
+  constructor(
+    cfg: TransformConfig,
+    readonly size: number,
+  ) {
+    const url = new URL('./worker-boot.mjs', import.meta.url);
+    for (let i = 0; i < size; i++) {
+      const worker = new Worker(url, { workerData: cfg });
+      const slot: Slot = { worker, busy: 0 };
+      worker.on('message', (m: { id?: number; result?: JobResult; error?: string; ready?: boolean }) => {
+        if (m.ready || m.id === undefined) return;
+        const w = this.waiting.get(m.id);
+        if (!w) return;
+        this.waiting.delete(m.id);
+        if (--slot.busy === 0) worker.unref(); // idle workers do not keep the process alive
+        if (m.error !== undefined) w.reject(new Error(`decode worker: ${m.error}`));
+        else w.resolve(m.result!);
+        this.dispatch();
+      });
+      worker.on('error', (e) => this.fail(e));
+      worker.on('exit', (code) => {
+        if (!this.closed) this.fail(new Error(`decode worker exited with code ${code}`));
+      });
+      worker.unref();
+      this.slots.push(slot);
+    }
+  }
+
+  private fail(e: Error): void {
+    if (this.failure) return;
+    this.failure = e;
+    for (const w of this.waiting.values()) w.reject(e);
+    this.waiting.clear();
+    for (const q of this.queue.splice(0)) q.reject(e);
+  }
+
+  private dispatch(): void {
+    while (this.queue.length) {
+      const slot = this.slots.reduce((a, b) => (b.busy < a.busy ? b : a));
+      if (slot.busy >= 2) return;
+      const { job, resolve, reject } = this.queue.shift()!;
+      if (slot.busy++ === 0) slot.worker.ref();
+      this.waiting.set(job.id, { resolve, reject, slot });
+      slot.worker.postMessage(job, [job.bytes.buffer as ArrayBuffer]);
+    }
+  }
+
+  run(job: PackedJob): Promise<JobResult> {
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => {
+      this.queue.push({ job, resolve, reject });
+      this.dispatch();
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+    this.fail(new Error('decode pool closed'));
+  }
+}
+
+export function createExecutor(cfg: TransformConfig, workers: number): Executor {
+  return workers > 0 ? new WorkerPool(cfg, workers) : new InlineExecutor(cfg);
+}
