@@ -1,0 +1,82 @@
+// `flip data synth|bench`: argument parsing only; the work is in train/data.
+import { join } from 'node:path';
+import { FlipError } from '../../compiler/ir/errors.ts';
+import { writeSynthDataset } from '../../train/data/synth.ts';
+import { measureThroughput } from '../../train/data/throughput.ts';
+import type { Command } from '../cli.ts';
+
+const HELP = `usage:
+  flip data synth --out DIR --n N [--shards K] [--seed S] [--image-size 64] [--eval-n M]
+      Writes a synthetic image-caption set: DIR/shard-00000.tar ... ({key}.jpg + {key}.txt),
+      a held-out DIR/eval/shard-*.tar (with {key}.cls labels), DIR/classes.json (zero-shot
+      classes and prompts) and DIR/vocab.txt (WordPiece vocab of the captions).
+  flip data bench --data DIR [--vocab DIR/vocab.txt] [--batch-size 256] [--image-size 64]
+                  [--workers W] [--batches 20]
+      Images per second read, decoded, augmented and tokenized into batches (no device).`;
+
+function int(v: unknown, name: string, dflt?: number): number {
+  if (v === undefined) {
+    if (dflt === undefined) throw new FlipError(`--${name} is required`);
+    return dflt;
+  }
+  const n = Number(v);
+  if (!Number.isInteger(n)) throw new FlipError(`--${name} must be an integer (got '${String(v)}')`);
+  return n;
+}
+
+const command: Command = {
+  summary: 'synthetic webdataset shards (synth), data pipeline throughput (bench)',
+  help: HELP,
+  options: {
+    out: { type: 'string' },
+    n: { type: 'string' },
+    shards: { type: 'string' },
+    seed: { type: 'string' },
+    'image-size': { type: 'string' },
+    'eval-n': { type: 'string' },
+    data: { type: 'string' },
+    vocab: { type: 'string' },
+    'batch-size': { type: 'string' },
+    workers: { type: 'string' },
+    batches: { type: 'string' },
+  },
+  async run({ values: v, positionals }) {
+    const sub = positionals[0];
+    if (sub === 'synth') {
+      if (typeof v.out !== 'string') throw new FlipError('--out DIR is required');
+      const s = await writeSynthDataset({
+        out: v.out,
+        n: int(v.n, 'n'),
+        shards: v.shards === undefined ? undefined : int(v.shards, 'shards'),
+        seed: int(v.seed, 'seed', 0),
+        imageSize: int(v['image-size'], 'image-size', 64),
+        evalN: v['eval-n'] === undefined ? undefined : int(v['eval-n'], 'eval-n'),
+      });
+      console.log(
+        `wrote ${s.n} samples in ${s.trainShards.length} shard(s) and ${s.evalN} eval samples to ${v.out} ` +
+          `in ${s.seconds.toFixed(2)} s (${(s.n + s.evalN) / s.seconds | 0} images/s)\n` +
+          `  classes: ${s.classesPath}\n  vocab:   ${s.vocabPath}`,
+      );
+      return 0;
+    }
+    if (sub === 'bench') {
+      if (typeof v.data !== 'string') throw new FlipError('--data DIR is required');
+      const r = await measureThroughput({
+        data: v.data,
+        vocab: typeof v.vocab === 'string' ? v.vocab : join(v.data, 'vocab.txt'),
+        batchSize: int(v['batch-size'], 'batch-size', 256),
+        imageSize: int(v['image-size'], 'image-size', 64),
+        workers: v.workers === undefined ? undefined : int(v.workers, 'workers'),
+        batches: int(v.batches, 'batches', 20),
+      });
+      console.log(
+        `${r.imagesPerSecond.toFixed(0)} images/s (${r.images} images of ${r.imageSize}x${r.imageSize} in ${r.seconds.toFixed(2)} s; ` +
+          `batch ${r.batchSize}, ${r.workers} worker(s), ${r.cpus} cpus${r.skipped ? `, ${r.skipped} skipped` : ''})`,
+      );
+      return 0;
+    }
+    throw new FlipError(`unknown subcommand '${sub ?? ''}' (synth, bench)`);
+  },
+};
+
+export default command;
