@@ -185,7 +185,7 @@ export function denseLiteral(value: ConstantValue, dtype: DType, shape: readonly
   if (typeof value === 'number' || typeof value === 'bigint') return `dense<${elementText(value, dtype)}>`;
   const n = numElements(shape);
   if (value.length !== n) throw new ConstantError(`${value.length} values for shape [${shape.join(', ')}] (${n} elements)`);
-  if (n === 0) return `dense<${'['.repeat(Math.max(shape.length, 1))}${']'.repeat(Math.max(shape.length, 1))}>`;
+  if (n === 0) return 'dense<>'; // MLIR's spelling for no elements: `[[]]` would mean shape [1, 0]
   const first = elementKey(value[0]!, dtype);
   if (value.every((x) => elementKey(x, dtype) === first)) return `dense<${elementText(value[0]!, dtype)}>`;
   if (n > LIST_LIMIT && dtype !== 'i1') {

@@ -194,6 +194,7 @@ export const PRIM_CASES: { readonly [P in Prim]: readonly [PrimCase, ...PrimCase
     constantCase('f32 100 values (hex)', f32([10, 10], iota(100, (i) => i * 0.25 - 3))),
     constantCase('i32 80 values (hex)', T('i32', [80], iota(80, (i) => i * i - 1000))),
     constantCase('bf16 70 values (hex)', T('bf16', [70], iota(70, (i) => i / 8))),
+    constantCase('f32 with no elements', f32([0, 3], [])),
     constantCase('i1 70 values (list)', T('i1', [70], iota(70, (i) => (i % 3 === 0 ? 1 : 0)))),
   ],
   iota: [
