@@ -123,9 +123,13 @@ export function jit<A extends readonly unknown[], R>(fn: (...args: A) => R, opts
     return { leaves, entry };
   };
 
-  const call = async (...args: readonly unknown[]) => {
+  // Not async itself: signature errors and tracing errors throw at the call, where a trace (if any) sees them.
+  const call = (...args: readonly unknown[]) => {
     stats.calls++;
     const { leaves, entry } = compiled(args);
+    return execute(leaves, entry);
+  };
+  const execute = async (leaves: readonly TensorInput[], entry: Promise<Compiled>) => {
     const { func, outTree, executable } = await entry;
     const c = await client();
     const uploaded: Buffer[] = [];
