@@ -120,6 +120,28 @@ describe('flip data synth: webdataset shards', () => {
   });
 });
 
+describe('train/data: tar interop', () => {
+  for (const format of ['gnu', 'pax', 'ustar'] as const) {
+    it(`reads a ${format} archive written by the system tar (long names, directories, prefixes)`, async () => {
+      const src = join(tmp, `src-${format}`);
+      const deep = `d${'x'.repeat(60)}/e${'y'.repeat(60)}`; // path over 100 bytes in total
+      await mkdir(join(src, deep), { recursive: true });
+      await writeFile(join(src, deep, 'k1.txt'), 'first caption');
+      await writeFile(join(src, deep, 'k1.jpg'), Buffer.alloc(700, 1));
+      await writeFile(join(src, deep, 'k2.txt'), 'second caption');
+      await writeFile(join(src, deep, 'k2.jpg'), Buffer.alloc(1, 2));
+      const shard = join(tmp, `sys-${format}.tar`);
+      execFileSync('tar', [`--format=${format}`, '-cf', shard, '-C', src, '--sort=name', '.']);
+      const samples = [];
+      for await (const it of sampleStream(streamOpts([shard]))) samples.push(it.sample);
+      expect(samples.map((s) => s.key)).toEqual([`./${deep}/k1`, `./${deep}/k2`]);
+      expect(samples[0]!.files.get('txt')!.toString()).toBe('first caption');
+      expect(samples[0]!.files.get('jpg')!.length).toBe(700);
+      expect(samples[1]!.files.get('jpg')!).toEqual(Buffer.alloc(1, 2));
+    });
+  }
+});
+
 describe('train/data: sample stream', () => {
   it('shuffles deterministically given the seed; an epoch is a permutation of all samples', async () => {
     const shards = await listShards(ds);

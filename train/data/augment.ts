@@ -131,44 +131,41 @@ export function cropResizeNormalizeInto(img: RgbImage, win: CropWindow, size: nu
   const { data, width } = img;
   const tx = taps(win.width, size);
   const ty = taps(win.height, size);
+  const xi = tx.index, xw = tx.weight, yi = ty.index, yw = ty.weight;
   // horizontal pass over the crop's rows: [win.height, size, 3]
-  const tmp = new Float64Array(win.height * size * 3);
+  const n = win.height * size * 3;
+  if (scratch.length < n) scratch = new Float64Array(n);
+  const tmp = scratch;
   for (let y = 0; y < win.height; y++) {
     const row = ((win.top + y) * width + win.left) * 3;
-    for (let x = 0; x < size; x++) {
-      let r = 0, g = 0, b = 0;
-      for (let k = 0; k < 4; k++) {
-        const w = tx.weight[x * 4 + k]!;
-        const p = row + tx.index[x * 4 + k]! * 3;
-        r += w * data[p]!;
-        g += w * data[p + 1]!;
-        b += w * data[p + 2]!;
-      }
-      const t = (y * size + x) * 3;
-      tmp[t] = r;
-      tmp[t + 1] = g;
-      tmp[t + 2] = b;
+    for (let x = 0, t = y * size * 3; x < size; x++, t += 3) {
+      const k = x * 4;
+      const w0 = xw[k]!, w1 = xw[k + 1]!, w2 = xw[k + 2]!, w3 = xw[k + 3]!;
+      const p0 = row + xi[k]! * 3, p1 = row + xi[k + 1]! * 3, p2 = row + xi[k + 2]! * 3, p3 = row + xi[k + 3]! * 3;
+      tmp[t] = w0 * data[p0]! + w1 * data[p1]! + w2 * data[p2]! + w3 * data[p3]!;
+      tmp[t + 1] = w0 * data[p0 + 1]! + w1 * data[p1 + 1]! + w2 * data[p2 + 1]! + w3 * data[p3 + 1]!;
+      tmp[t + 2] = w0 * data[p0 + 2]! + w1 * data[p1 + 2]! + w2 * data[p2 + 2]! + w3 * data[p3 + 2]!;
     }
   }
   const m0 = MEAN_RGB[0], m1 = MEAN_RGB[1], m2 = MEAN_RGB[2];
   const s0 = 1 / STDDEV_RGB[0], s1 = 1 / STDDEV_RGB[1], s2 = 1 / STDDEV_RGB[2];
+  const stride = size * 3;
   for (let y = 0; y < size; y++) {
+    const k = y * 4;
+    const w0 = yw[k]!, w1 = yw[k + 1]!, w2 = yw[k + 2]!, w3 = yw[k + 3]!;
+    const r0 = yi[k]! * stride, r1 = yi[k + 1]! * stride, r2 = yi[k + 2]! * stride, r3 = yi[k + 3]! * stride;
     for (let x = 0; x < size; x++) {
-      let r = 0, g = 0, b = 0;
-      for (let k = 0; k < 4; k++) {
-        const w = ty.weight[y * 4 + k]!;
-        const t = (ty.index[y * 4 + k]! * size + x) * 3;
-        r += w * tmp[t]!;
-        g += w * tmp[t + 1]!;
-        b += w * tmp[t + 2]!;
-      }
+      const c = x * 3;
       const o = offset + (y * size + (flip ? size - 1 - x : x)) * 3;
-      out[o] = (r - m0) * s0;
-      out[o + 1] = (g - m1) * s1;
-      out[o + 2] = (b - m2) * s2;
+      out[o] = (w0 * tmp[r0 + c]! + w1 * tmp[r1 + c]! + w2 * tmp[r2 + c]! + w3 * tmp[r3 + c]! - m0) * s0;
+      out[o + 1] = (w0 * tmp[r0 + c + 1]! + w1 * tmp[r1 + c + 1]! + w2 * tmp[r2 + c + 1]! + w3 * tmp[r3 + c + 1]! - m1) * s1;
+      out[o + 2] = (w0 * tmp[r0 + c + 2]! + w1 * tmp[r1 + c + 2]! + w2 * tmp[r2 + c + 2]! + w3 * tmp[r3 + c + 2]! - m2) * s2;
     }
   }
 }
+
+/** Row-pass buffer reused across calls (one per thread; the pass is synchronous). */
+let scratch = new Float64Array(0);
 
 /** Training view of one image (random crop v4, resize, flip with p = 1/2), normalised into out[offset...]. */
 export async function augmentTrainInto(bytes: Uint8Array, size: number, rng: Rng, opts: AugmentOptions, out: Float32Array, offset: number): Promise<void> {
