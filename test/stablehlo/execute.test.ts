@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DType } from '../../compiler/ir/index.ts';
+import { FuncBuilder, tensorType, type DType } from '../../compiler/ir/index.ts';
 import { REPO_ROOT } from '../../compiler/load/index.ts';
 import { emitFunc, floatBits, floatFromBits } from '../../compiler/stablehlo/index.ts';
 import { openClient, type Buffer, type Client } from '../../runtime-native/index.ts';
@@ -88,5 +88,26 @@ describe('every lowering runs on the CPU plugin', () => {
     const [out] = await exe.run(shapes.map(([d, s]) => client.toDevice(Float32Array.from(d), s, 'f32')));
     expectClose(await download(out!), { dtype: 'f32', shape: [B, E], data: want }, 1e-5, 'mlp');
     exe.dispose();
+  });
+
+  it('partitions by mhlo.sharding on arguments, results and a Sharding custom_call over 2 CPU devices', async () => {
+    const b = new FuncBuilder('sharded');
+    const x = b.param(tensorType('f32', [4, 2], ['batch', 'embed']), { name: 'x', sharding: '{devices=[2,1]<=[2]}' });
+    const y = b.emit1('sharding_constraint', [b.emit1('multiply', [x, x], {})], { sharding: '{devices=[2,1]<=[2]}' });
+    const total = b.emit1('reduce', [y], { dims: [0], kind: 'sum' });
+    const text = emitFunc(b.finish([y, total], [{ name: 'squares', sharding: '{devices=[2,1]<=[2]}' }, { name: 'total', sharding: '{replicated}' }]), { numPartitions: 2 });
+    const spmd = await openClient({ target: 'cpu', devices: 2 });
+    try {
+      const exe = await spmd.compile(text, { cache: false });
+      expect(exe.numPartitions).toBe(2);
+      // Each device holds two rows of x: [[0, 1], [2, 3]] and [[4, 5], [6, 7]].
+      const shards = exe.devices.map((d, i) => [spmd.toDevice(Float32Array.from([0, 1, 2, 3], (v) => v + 4 * i), [2, 2], 'f32', d)]);
+      const outs = await exe.run(shards);
+      expect(await download(outs[0]![0]!)).toEqual([0, 1, 4, 9]);
+      expect(await download(outs[1]![0]!)).toEqual([16, 25, 36, 49]);
+      for (const perDevice of outs) expect(await download(perDevice[1]!)).toEqual([56, 84]);
+    } finally {
+      spmd.dispose();
+    }
   });
 });
