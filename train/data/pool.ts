@@ -34,6 +34,18 @@ interface Slot {
 
 type Waiter = { resolve: (r: JobResult) => void; reject: (e: Error) => void };
 
+/**
+ * sharp decodes on libuv's thread pool, which is one per process (shared by all worker threads),
+ * sized once from UV_THREADPOOL_SIZE at process start (default 4): setting it later has no effect.
+ * So on a many-core host more decode workers than pool threads wait on each other.
+ */
+export function libuvPoolSize(): number {
+  const n = Number(process.env.UV_THREADPOOL_SIZE);
+  return Number.isInteger(n) && n > 0 ? Math.min(n, 1024) : 4;
+}
+
+let warnedPool = false;
+
 /** Each worker takes up to 2 jobs at a time, so it has the next one while posting a result. */
 export class WorkerPool implements Executor {
   private readonly slots: Slot[] = [];
@@ -46,6 +58,13 @@ export class WorkerPool implements Executor {
     cfg: TransformConfig,
     readonly size: number,
   ) {
+    if (size > libuvPoolSize() && !warnedPool) {
+      warnedPool = true;
+      console.warn(
+        `flip data: ${size} decode workers share libuv's ${libuvPoolSize()} threads, which bound JPEG decoding; ` +
+          `start the process with UV_THREADPOOL_SIZE=${size + 1} to decode on all of them`,
+      );
+    }
     const url = new URL('./worker-boot.mjs', import.meta.url);
     for (let i = 0; i < size; i++) {
       const worker = new Worker(url, { workerData: cfg });
