@@ -35,6 +35,10 @@ export type Remove<A extends Axes, R> =
 /** A with axis F renamed to N. */
 export type Rename<A extends Axes, F extends string, N extends string> = { readonly [K in keyof A]: A[K] extends F ? N : A[K] };
 
+/** The axis of takeAlongAxis' ids that replaces F: the one the ids have and x lacks, else F itself. */
+export type TakenAxis<A extends Axes, F extends string, I extends Axes> =
+  [Exclude<I[number], A[number]>] extends [never] ? F : Exclude<I[number], A[number]>;
+
 /** A with axis F replaced by the axes N (in place). */
 export type Replace<A extends Axes, F extends string, N extends Axes> =
   A extends readonly [infer H extends string, ...infer T extends Axes]

@@ -86,7 +86,7 @@ export function checkScalar(value: number | bigint | boolean, dtype: DType): num
     return value;
   }
   if (isBool(dtype) && value !== 0 && value !== 1) fail(`${value} is not a bool (0 or 1)`);
-  if (isInteger(dtype) && !Number.isInteger(value)) fail(`${value} is not an integer, so it cannot be a ${dtype} value (no implicit conversion)`);
+  if (isInteger(dtype) && !Number.isInteger(value)) fail(`${value} is not an integer; ${dtype} holds integers only (no implicit conversion)`);
   return value;
 }
 

@@ -28,9 +28,9 @@ function compare(name: string, direction: CompareDirection, a: Operand, b: Opera
 // axes of the larger operand, in its order. `B` defaults to `[]` so that a JS number keeps the tensor's axes.
 
 type Bin = <D extends DType, A extends Axes, B extends Axes = readonly []>(
-  x: Tensor<D, A>, y: (Tensor<D, B> & AlignCheck<A, B>) | number) => Tensor<D, Aligned<A, B>>;
+  x: Tensor<D, A>, y: (Tensor<NoInfer<D>, B> & AlignCheck<A, B>) | number) => Tensor<D, Aligned<A, B>>;
 type Cmp = <D extends DType, A extends Axes, B extends Axes = readonly []>(
-  x: Tensor<D, A>, y: (Tensor<D, B> & AlignCheck<A, B>) | number) => Tensor<'i1', Aligned<A, B>>;
+  x: Tensor<D, A>, y: (Tensor<NoInfer<D>, B> & AlignCheck<A, B>) | number) => Tensor<'i1', Aligned<A, B>>;
 type Un = <D extends DType, A extends Axes>(x: Tensor<D, A>) => Tensor<D, A>;
 
 const bin = (name: string, prim: BinaryPrim): Bin => (x, y) => cast(binary(name, prim, x, y as Operand));
@@ -157,7 +157,7 @@ export function astype<D2 extends DType, A extends Axes>(x: Tensor<DType, A>, dt
  * {@link add} (the operand whose axes contain the others' gives the result's axes); `cond` is i1, x and y share a dtype.
  */
 export function where<D extends DType, C extends Axes, A extends Axes = readonly [], B extends Axes = readonly []>(
-  cond: Tensor<'i1', C>, x: Tensor<D, A> | number, y: Tensor<D, B> | number,
+  cond: Tensor<'i1', C>, x: Tensor<D, A> | number, y: Tensor<NoInfer<D>, B> | number,
 ): Tensor<D, Aligned3<C, A, B>> {
   return cast(userOp('where', () => {
     if (cond.dtype !== 'i1') fail(`condition must be i1, got ${showType(cond.type)}`);

@@ -1,6 +1,6 @@
 // Indexing ops: take (embedding lookup), takeAlongAxis (FLIP's patch masking), oneHot, sort, argsort.
 import { isInteger, sameShape, showType, type DType } from '../compiler/ir/index.ts';
-import type { Axes, Replace } from './axes.ts';
+import type { Axes, Rename, Replace, TakenAxis } from './axes.ts';
 import { axisIndex, cast, emit, emitN, fail, userOp, type AnyTensor } from './core.ts';
 import { expandTo } from './align.ts';
 import type { Tensor } from './tensor.ts';
@@ -43,7 +43,7 @@ export function take<D extends DType, A extends Axes, F extends A[number], I ext
  */
 export function takeAlongAxis<D extends DType, A extends Axes, F extends A[number], I extends Axes>(
   x: Tensor<D, A>, ids: Tensor<DType, I>, axis: F,
-): Tensor<D, Replace<A, F, readonly Exclude<I[number], A[number]>[]>> {
+): Tensor<D, Rename<A, F, TakenAxis<A, F, I>>> {
   return cast(userOp('takeAlongAxis', () => {
     const p = axisIndex(x, axis);
     if (!isInteger(ids.dtype)) fail(`ids must be integers, got ${showType(ids.type)}`);

@@ -12,9 +12,10 @@ function permuteTo(x: AnyTensor, order: readonly string[]): AnyTensor {
 
 /**
  * Contract `x` with `y`: axes in `contract` are summed over, other shared axes are batch axes, the rest are free.
- * The result lists x's remaining axes then y's new ones, unless `out` gives an order.
+ * The dot_general result is [batch…, x free…, y free…]; with `natural` it is transposed to x's remaining axes in x's
+ * order, then y's new ones.
  */
-function contract(x: AnyTensor, y: AnyTensor, contracted: readonly string[], out: readonly string[] | undefined, resultDtype?: DType): AnyTensor {
+function contract(x: AnyTensor, y: AnyTensor, contracted: readonly string[], natural: boolean, resultDtype?: DType): AnyTensor {
   if (x.dtype !== y.dtype) fail(`dtypes differ: ${showType(x.type)} vs ${showType(y.type)} (no implicit promotion; use astype)`);
   for (const a of contracted) {
     axisIndex(x, a);
@@ -30,8 +31,8 @@ function contract(x: AnyTensor, y: AnyTensor, contracted: readonly string[], out
     lhsContract: contracted.map((a) => x.axes.indexOf(a)), rhsContract: contracted.map((a) => y.axes.indexOf(a)),
     ...(resultDtype && resultDtype !== x.dtype ? { resultDtype } : {}),
   });
-  const natural = [...x.axes.filter((a) => !contracted.includes(a)), ...y.axes.filter((a) => !contracted.includes(a) && !x.axes.includes(a))];
-  return permuteTo(r, out ?? natural);
+  if (!natural) return r;
+  return permuteTo(r, [...x.axes.filter((a) => !contracted.includes(a)), ...y.axes.filter((a) => !contracted.includes(a) && !x.axes.includes(a))]);
 }
 
 export interface DotOptions<C extends string> {
@@ -48,9 +49,9 @@ export interface DotOptions<C extends string> {
  * `[batch, q, heads, k]`.
  */
 export function dot<D extends DType, A extends Axes, B extends Axes, C extends A[number] & B[number]>(
-  x: Tensor<D, A>, y: Tensor<D, B>, opts: DotOptions<C>,
+  x: Tensor<D, A>, y: Tensor<NoInfer<D>, B>, opts: DotOptions<C>,
 ): Tensor<D, DotOut<A, B, C>> {
-  return cast(userOp('dot', () => contract(x, y, opts.contract, undefined, opts.resultDtype)));
+  return cast(userOp('dot', () => contract(x, y, opts.contract, true, opts.resultDtype)));
 }
 
 interface EinsumSpec {
@@ -98,7 +99,7 @@ export function einsum<const S extends string, D extends DType>(spec: S, ...oper
       const keepNext = neededAfter(k);
       const y = reduceAxes('sum', next, next.axes.filter((a) => !keepNext.has(a) && !acc.axes.includes(a)));
       const contracted = acc.axes.filter((a) => y.axes.includes(a) && !keepNext.has(a));
-      acc = contract(acc, y, contracted, undefined);
+      acc = contract(acc, y, contracted, false); // names make the intermediate order irrelevant
     }
     return permuteTo(acc, output);
   }));

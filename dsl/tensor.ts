@@ -1,7 +1,7 @@
 // Tensor: a symbolic value while tracing, whose TS type carries its dtype and axis names (sizes are runtime only).
 import { showType, type DType, type TensorType, type Value } from '../compiler/ir/index.ts';
 import { setBoxing } from '../compiler/trace/index.ts';
-import type { AlignCheck, Aligned, Axes, AxesOf, DotOut, Merge, Remove, Rename, Replace } from './axes.ts';
+import type { AlignCheck, Aligned, Axes, AxesOf, DotOut, Merge, Remove, Rename, Replace, TakenAxis } from './axes.ts';
 import type { AxisSizes } from '../compiler/trace/index.ts';
 import * as ew from './ops_elementwise.ts';
 import * as idx from './ops_index.ts';
@@ -55,22 +55,22 @@ export class Tensor<D extends DType = DType, A extends Axes = Axes> {
   }
 
   // ---- elementwise (ops_elementwise.ts) ----
-  add<D extends DType, A extends Axes, B extends Axes = readonly []>(this: Tensor<D, A>, y: (Tensor<D, B> & AlignCheck<A, B>) | number): Tensor<D, Aligned<A, B>> { return ew.add(this, y); }
-  sub<D extends DType, A extends Axes, B extends Axes = readonly []>(this: Tensor<D, A>, y: (Tensor<D, B> & AlignCheck<A, B>) | number): Tensor<D, Aligned<A, B>> { return ew.sub(this, y); }
-  mul<D extends DType, A extends Axes, B extends Axes = readonly []>(this: Tensor<D, A>, y: (Tensor<D, B> & AlignCheck<A, B>) | number): Tensor<D, Aligned<A, B>> { return ew.mul(this, y); }
-  div<D extends DType, A extends Axes, B extends Axes = readonly []>(this: Tensor<D, A>, y: (Tensor<D, B> & AlignCheck<A, B>) | number): Tensor<D, Aligned<A, B>> { return ew.div(this, y); }
-  pow<D extends DType, A extends Axes, B extends Axes = readonly []>(this: Tensor<D, A>, y: (Tensor<D, B> & AlignCheck<A, B>) | number): Tensor<D, Aligned<A, B>> { return ew.pow(this, y); }
-  maximum<D extends DType, A extends Axes, B extends Axes = readonly []>(this: Tensor<D, A>, y: (Tensor<D, B> & AlignCheck<A, B>) | number): Tensor<D, Aligned<A, B>> { return ew.maximum(this, y); }
-  minimum<D extends DType, A extends Axes, B extends Axes = readonly []>(this: Tensor<D, A>, y: (Tensor<D, B> & AlignCheck<A, B>) | number): Tensor<D, Aligned<A, B>> { return ew.minimum(this, y); }
-  remainder<D extends DType, A extends Axes, B extends Axes = readonly []>(this: Tensor<D, A>, y: (Tensor<D, B> & AlignCheck<A, B>) | number): Tensor<D, Aligned<A, B>> { return ew.remainder(this, y); }
-  and<D extends DType, A extends Axes, B extends Axes = readonly []>(this: Tensor<D, A>, y: (Tensor<D, B> & AlignCheck<A, B>) | number): Tensor<D, Aligned<A, B>> { return ew.and(this, y); }
-  or<D extends DType, A extends Axes, B extends Axes = readonly []>(this: Tensor<D, A>, y: (Tensor<D, B> & AlignCheck<A, B>) | number): Tensor<D, Aligned<A, B>> { return ew.or(this, y); }
-  eq<D extends DType, A extends Axes, B extends Axes = readonly []>(this: Tensor<D, A>, y: (Tensor<D, B> & AlignCheck<A, B>) | number): Tensor<'i1', Aligned<A, B>> { return ew.eq(this, y); }
-  ne<D extends DType, A extends Axes, B extends Axes = readonly []>(this: Tensor<D, A>, y: (Tensor<D, B> & AlignCheck<A, B>) | number): Tensor<'i1', Aligned<A, B>> { return ew.ne(this, y); }
-  lt<D extends DType, A extends Axes, B extends Axes = readonly []>(this: Tensor<D, A>, y: (Tensor<D, B> & AlignCheck<A, B>) | number): Tensor<'i1', Aligned<A, B>> { return ew.lt(this, y); }
-  le<D extends DType, A extends Axes, B extends Axes = readonly []>(this: Tensor<D, A>, y: (Tensor<D, B> & AlignCheck<A, B>) | number): Tensor<'i1', Aligned<A, B>> { return ew.le(this, y); }
-  gt<D extends DType, A extends Axes, B extends Axes = readonly []>(this: Tensor<D, A>, y: (Tensor<D, B> & AlignCheck<A, B>) | number): Tensor<'i1', Aligned<A, B>> { return ew.gt(this, y); }
-  ge<D extends DType, A extends Axes, B extends Axes = readonly []>(this: Tensor<D, A>, y: (Tensor<D, B> & AlignCheck<A, B>) | number): Tensor<'i1', Aligned<A, B>> { return ew.ge(this, y); }
+  add<D extends DType, A extends Axes, B extends Axes = readonly []>(this: Tensor<D, A>, y: (Tensor<NoInfer<D>, B> & AlignCheck<A, B>) | number): Tensor<D, Aligned<A, B>> { return ew.add(this, y); }
+  sub<D extends DType, A extends Axes, B extends Axes = readonly []>(this: Tensor<D, A>, y: (Tensor<NoInfer<D>, B> & AlignCheck<A, B>) | number): Tensor<D, Aligned<A, B>> { return ew.sub(this, y); }
+  mul<D extends DType, A extends Axes, B extends Axes = readonly []>(this: Tensor<D, A>, y: (Tensor<NoInfer<D>, B> & AlignCheck<A, B>) | number): Tensor<D, Aligned<A, B>> { return ew.mul(this, y); }
+  div<D extends DType, A extends Axes, B extends Axes = readonly []>(this: Tensor<D, A>, y: (Tensor<NoInfer<D>, B> & AlignCheck<A, B>) | number): Tensor<D, Aligned<A, B>> { return ew.div(this, y); }
+  pow<D extends DType, A extends Axes, B extends Axes = readonly []>(this: Tensor<D, A>, y: (Tensor<NoInfer<D>, B> & AlignCheck<A, B>) | number): Tensor<D, Aligned<A, B>> { return ew.pow(this, y); }
+  maximum<D extends DType, A extends Axes, B extends Axes = readonly []>(this: Tensor<D, A>, y: (Tensor<NoInfer<D>, B> & AlignCheck<A, B>) | number): Tensor<D, Aligned<A, B>> { return ew.maximum(this, y); }
+  minimum<D extends DType, A extends Axes, B extends Axes = readonly []>(this: Tensor<D, A>, y: (Tensor<NoInfer<D>, B> & AlignCheck<A, B>) | number): Tensor<D, Aligned<A, B>> { return ew.minimum(this, y); }
+  remainder<D extends DType, A extends Axes, B extends Axes = readonly []>(this: Tensor<D, A>, y: (Tensor<NoInfer<D>, B> & AlignCheck<A, B>) | number): Tensor<D, Aligned<A, B>> { return ew.remainder(this, y); }
+  and<D extends DType, A extends Axes, B extends Axes = readonly []>(this: Tensor<D, A>, y: (Tensor<NoInfer<D>, B> & AlignCheck<A, B>) | number): Tensor<D, Aligned<A, B>> { return ew.and(this, y); }
+  or<D extends DType, A extends Axes, B extends Axes = readonly []>(this: Tensor<D, A>, y: (Tensor<NoInfer<D>, B> & AlignCheck<A, B>) | number): Tensor<D, Aligned<A, B>> { return ew.or(this, y); }
+  eq<D extends DType, A extends Axes, B extends Axes = readonly []>(this: Tensor<D, A>, y: (Tensor<NoInfer<D>, B> & AlignCheck<A, B>) | number): Tensor<'i1', Aligned<A, B>> { return ew.eq(this, y); }
+  ne<D extends DType, A extends Axes, B extends Axes = readonly []>(this: Tensor<D, A>, y: (Tensor<NoInfer<D>, B> & AlignCheck<A, B>) | number): Tensor<'i1', Aligned<A, B>> { return ew.ne(this, y); }
+  lt<D extends DType, A extends Axes, B extends Axes = readonly []>(this: Tensor<D, A>, y: (Tensor<NoInfer<D>, B> & AlignCheck<A, B>) | number): Tensor<'i1', Aligned<A, B>> { return ew.lt(this, y); }
+  le<D extends DType, A extends Axes, B extends Axes = readonly []>(this: Tensor<D, A>, y: (Tensor<NoInfer<D>, B> & AlignCheck<A, B>) | number): Tensor<'i1', Aligned<A, B>> { return ew.le(this, y); }
+  gt<D extends DType, A extends Axes, B extends Axes = readonly []>(this: Tensor<D, A>, y: (Tensor<NoInfer<D>, B> & AlignCheck<A, B>) | number): Tensor<'i1', Aligned<A, B>> { return ew.gt(this, y); }
+  ge<D extends DType, A extends Axes, B extends Axes = readonly []>(this: Tensor<D, A>, y: (Tensor<NoInfer<D>, B> & AlignCheck<A, B>) | number): Tensor<'i1', Aligned<A, B>> { return ew.ge(this, y); }
   neg<D extends DType, A extends Axes>(this: Tensor<D, A>): Tensor<D, A> { return ew.neg(this); }
   exp<D extends DType, A extends Axes>(this: Tensor<D, A>): Tensor<D, A> { return ew.exp(this); }
   expm1<D extends DType, A extends Axes>(this: Tensor<D, A>): Tensor<D, A> { return ew.expm1(this); }
@@ -117,9 +117,9 @@ export class Tensor<D extends DType = DType, A extends Axes = Axes> {
   pad<D extends DType, A extends Axes>(this: Tensor<D, A>, widths: Partial<Record<A[number], readonly [number, number]>>, value?: number): Tensor<D, A> { return sh.pad(this, widths, value); }
 
   // ---- contractions, indexing, nn (ops_linalg.ts, ops_index.ts, ops_nn.ts) ----
-  dot<D extends DType, A extends Axes, B extends Axes, C extends A[number] & B[number]>(this: Tensor<D, A>, y: Tensor<D, B>, opts: la.DotOptions<C>): Tensor<D, DotOut<A, B, C>> { return la.dot(this, y, opts); }
+  dot<D extends DType, A extends Axes, B extends Axes, C extends A[number] & B[number]>(this: Tensor<D, A>, y: Tensor<NoInfer<D>, B>, opts: la.DotOptions<C>): Tensor<D, DotOut<A, B, C>> { return la.dot(this, y, opts); }
   take<D extends DType, A extends Axes, F extends A[number], I extends Axes>(this: Tensor<D, A>, ids: Tensor<DType, I>, axis: F): Tensor<D, Replace<A, F, I>> { return idx.take(this, ids, axis); }
-  takeAlongAxis<D extends DType, A extends Axes, F extends A[number], I extends Axes>(this: Tensor<D, A>, ids: Tensor<DType, I>, axis: F): Tensor<D, Replace<A, F, readonly Exclude<I[number], A[number]>[]>> { return idx.takeAlongAxis(this, ids, axis); }
+  takeAlongAxis<D extends DType, A extends Axes, F extends A[number], I extends Axes>(this: Tensor<D, A>, ids: Tensor<DType, I>, axis: F): Tensor<D, Rename<A, F, TakenAxis<A, F, I>>> { return idx.takeAlongAxis(this, ids, axis); }
   oneHot<I extends Axes, N extends string, D2 extends DType = 'f32'>(this: Tensor<DType, I>, axis: N, size: number, dtype?: D2): Tensor<D2, readonly [...I, N]> { return idx.oneHot(this, axis, size, dtype); }
   sort<D extends DType, A extends Axes>(this: Tensor<D, A>, axis: A[number], opts?: { descending?: boolean }): Tensor<D, A> { return idx.sort(this, axis, opts); }
   argsort<A extends Axes>(this: Tensor<DType, A>, axis: A[number], opts?: { descending?: boolean }): Tensor<'i32', A> { return idx.argsort(this, axis, opts); }

@@ -168,12 +168,11 @@ export function traceFunc(fn: (...args: never[]) => unknown, argSpecs: readonly 
   stack.push(builder);
   try {
     const boxed = flat.leaves.map((leaf, i) => {
+      const [head, ...rest] = flat.paths[i]!.split('.');
+      const path = [names[Number(head)] ?? `arg${head}`, ...rest].join('.');
       const type = leafType(leaf);
-      const path = flat.paths[i]!;
       if (!type) throw new FlipError(`${showLoc(loc)}: traceFunc: argument leaf '${path}' is neither a TensorSpec nor a tensor (got ${describe(leaf)})`);
-      const [head, ...rest] = path.split('.');
-      const argName = names[Number(head)] ?? `arg${head}`;
-      return boxing.box(builder.param(type, { name: [argName, ...rest].join('.') }));
+      return boxing.box(builder.param(type, { name: path }));
     });
     const args = unflatten<unknown[]>(flat.treedef, boxed);
     const out = fn(...(args as never[]));
