@@ -155,7 +155,7 @@ function attrDict(entries: readonly [string, string][]): string {
 
 /** A symbol name: bare when MLIR allows it, quoted otherwise. */
 function symbol(name: string): string {
-  return `@${/^[A-Za-z_][A-Za-z0-9_$.-]*$/.test(name) ? name : mlirString(name)}`;
+  return `@${/^[A-Za-z_][A-Za-z0-9_$.]*$/.test(name) ? name : mlirString(name)}`;
 }
 
 function printFunc(f: Func, entry: boolean, rules: LowerRules, locs: LocTable): string[] {

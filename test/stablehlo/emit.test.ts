@@ -70,6 +70,8 @@ describe('module and function text', () => {
     expect(text).toContain('module @jit_mlp attributes {mhlo.num_partitions = 4 : i32, mhlo.num_replicas = 1 : i32, mhlo.frontend_attributes = "x"} {');
     expect(text).toContain('func.func public @main(');
     expect(text).toContain('func.func private @helper(%arg0: tensor<i32>) -> (tensor<i32>) {');
+    // A name that is not an MLIR bare identifier is quoted.
+    expect(emitModule(module([f, { ...g.finish([a]), name: 'helper-fn' }]), { moduleName: 'jit mlp' })).toMatch(/^module @"jit mlp" [^]*func\.func private @"helper-fn"\(/m);
   });
 
   it('refuses invalid IR with the verifier problems', () => {
