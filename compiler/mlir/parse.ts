@@ -22,24 +22,27 @@ export function parseModule(text: string, opts: ParseOptions = {}): ModuleAst {
   parser.text = text;
   parser.filename = filename;
   parser.input = lexed.tokens;
-  let m: ModuleAst;
   try {
-    m = parser.file();
-  } catch (e) {
-    if (e instanceof RangeError) {
-      // Too deep a nesting for the stack: a malformed file, not a crash.
-      const p = endPos(text);
-      throw new MlirSyntaxError('nesting too deep', filename, p.line, p.col);
+    let m: ModuleAst;
+    try {
+      m = parser.file();
+    } catch (e) {
+      if (e instanceof RangeError) {
+        // Too deep a nesting for the stack: a malformed file, not a crash.
+        const p = endPos(text);
+        throw new MlirSyntaxError('nesting too deep', filename, p.line, p.col);
+      }
+      throw e;
     }
-    throw e;
+    const err = parser.errors[0];
+    if (err) {
+      const p = parser.pos(err.token);
+      throw new MlirSyntaxError(err.message, filename, p.line, p.col);
+    }
+    m.filename = filename;
+    return m;
   } finally {
     parser.text = '';
+    parser.input = [];
   }
-  const err = parser.errors[0];
-  if (err) {
-    const p = parser.pos(err.token);
-    throw new MlirSyntaxError(err.message, filename, p.line, p.col);
-  }
-  m.filename = filename;
-  return m;
 }

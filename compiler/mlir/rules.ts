@@ -77,7 +77,7 @@ function inRange(c: RuleContext, dims: number[], rank: number, what: string): bo
     }
   }
   if (new Set(dims).size !== dims.length) {
-    c.error(`${what}s ${fmtShape(dims)} repeat a dimension`);
+    c.error(`${what} list ${fmtShape(dims)} repeats a dimension`);
     return false;
   }
   return true;

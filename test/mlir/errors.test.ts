@@ -1,0 +1,137 @@
+// Malformed text and ill-typed modules: each problem is a FlipError or a diagnostic at the right line:column.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { FlipError } from '../../compiler/ir/errors.ts';
+import { checkText, MlirSyntaxError, parseAndVerify, MlirVerifyError, parseModule, verifyModule } from '../../compiler/mlir/index.ts';
+
+const FIXTURES = path.resolve(import.meta.dirname, '../fixtures/mlir');
+
+function syntaxError(text: string): MlirSyntaxError {
+  try {
+    parseModule(text, { filename: 'in.mlir' });
+  } catch (e) {
+    expect(e).toBeInstanceOf(FlipError);
+    expect(e).toBeInstanceOf(MlirSyntaxError);
+    return e as MlirSyntaxError;
+  }
+  throw new Error('expected a syntax error');
+}
+
+/** The error diagnostics of a module as [line, col, message]. */
+function errors(text: string): [number, number, string][] {
+  return checkText(text, 'in.mlir').filter((d) => d.severity === 'error').map((d) => [d.line, d.col, d.message]);
+}
+
+const ok = `module @m {
+  func.func public @main(%arg0: tensor<2x3xf32>, %arg1: tensor<3x4xf32>) -> tensor<2x4xf32> {
+    %0 = stablehlo.dot_general %arg0, %arg1, contracting_dims = [1] x [0] : (tensor<2x3xf32>, tensor<3x4xf32>) -> tensor<2x4xf32>
+    %1 = stablehlo.add %0, %0 : tensor<2x4xf32>
+    return %1 : tensor<2x4xf32>
+  }
+}
+`;
+
+describe('syntax errors carry line:column', () => {
+  it('accepts the well-formed base module', () => {
+    expect(errors(ok)).toEqual([]);
+  });
+
+  it('unbalanced braces', () => {
+    const e = syntaxError(ok.replace(/}\n$/, ''));
+    expect([e.line, e.col]).toEqual([7, 1]);
+    expect(e.message).toMatch(/^in\.mlir:7:1: expected '}' but found end of input/);
+    const f = syntaxError(ok.replace('tensor<2x4xf32> {\n', 'tensor<2x4xf32> {{\n'));
+    expect([f.line, f.col, f.detail]).toEqual([2, 94, "expected '}' but found '{'"]);
+  });
+
+  it('unknown op syntax names the op and the place', () => {
+    const e = syntaxError(ok.replace('contracting_dims = [1] x [0]', 'contracting_dims = [1] y [0]'));
+    expect(e.line).toBe(3);
+    const f = syntaxError(ok.replace('%1 = stablehlo.add %0, %0', '%1 = stablehlo.add %0, dims = [1], %0'));
+    expect([f.line, f.col, f.detail]).toEqual([4, 26, "stablehlo.add: expected ':' but found ','"]);
+    const g = syntaxError(ok.replace('stablehlo.add %0, %0 : tensor<2x4xf32>', 'stablehlo.add %0, %0 : tensor<2x4xfoo>'));
+    expect([g.line, g.col, g.detail]).toEqual([4, 44, "unknown type 'foo'"]);
+  });
+
+  it('bad characters and unterminated strings', () => {
+    const e = syntaxError(ok.replace('%1 = stablehlo.add', '%1 = stablehlo.add $'));
+    expect([e.line, e.col]).toEqual([4, 24]);
+    const f = syntaxError('module attributes {a = "x} {\n}\n');
+    expect(f.line).toBe(1);
+  });
+
+  it('wrong kind of type in an op is an error, not a crash', () => {
+    const e = syntaxError(ok.replace('return %1 : tensor<2x4xf32>', 'return %1 : (tensor<2x4xf32>) -> tensor<2x4xf32>'));
+    expect([e.line, e.col, e.detail]).toEqual([5, 5, 'return: expected the types of the returned values, not a function type']);
+  });
+});
+
+describe('the verifier', () => {
+  it('catches a wrong result type of an add, naming expected and found types', () => {
+    const text = ok.replace('%1 = stablehlo.add %0, %0 : tensor<2x4xf32>', '%1 = stablehlo.add %0, %0 : (tensor<2x4xf32>, tensor<2x4xf32>) -> tensor<2x5xf32>');
+    const es = errors(text);
+    expect(es[0]).toEqual([4, 5, "stablehlo.add: result type expected tensor<2x4xf32> (the operands' type), found tensor<2x5xf32>"]);
+  });
+
+  it('catches a dot_general contracting dimension mismatch', () => {
+    const text = ok
+      .replace('tensor<3x4xf32>) -> tensor<2x4xf32> {', 'tensor<5x4xf32>) -> tensor<2x4xf32> {')
+      .replace('(tensor<2x3xf32>, tensor<3x4xf32>) -> tensor<2x4xf32>\n', '(tensor<2x3xf32>, tensor<5x4xf32>) -> tensor<2x4xf32>\n');
+    expect(errors(text)).toEqual([
+      [3, 5, 'stablehlo.dot_general: contracting dimension sizes do not match: lhs dimension 1 of tensor<2x3xf32> has size 3, rhs dimension 0 of tensor<5x4xf32> has size 5'],
+    ]);
+  });
+
+  it('catches a use of an undefined SSA value at the use', () => {
+    expect(errors(ok.replace('stablehlo.add %0, %0', 'stablehlo.add %0, %7'))).toEqual([[4, 28, 'use of undefined value %7']]);
+    // A value defined later in the block is not yet defined.
+    expect(errors(ok.replace('stablehlo.add %0, %0', 'stablehlo.add %0, %1'))[0]).toEqual([4, 28, 'use of undefined value %1']);
+    expect(errors(ok.replace('return %1', 'return %0#1'))[0]).toEqual([5, 12, '%0#1 is out of range: %0 has 1 result']);
+  });
+
+  it('catches a return type mismatch with the function signature', () => {
+    const text = ok.replace('-> tensor<2x4xf32> {', '-> tensor<4x2xf32> {');
+    expect(errors(text)).toEqual([[5, 12, 'return type mismatch in @main: result #0 expected tensor<4x2xf32>, found tensor<2x4xf32>']]);
+    expect(errors(ok.replace('return %1 : tensor<2x4xf32>', 'return %1, %0 : tensor<2x4xf32>, tensor<2x4xf32>'))).toEqual([
+      [5, 5, 'return type mismatch in @main: the function returns 1 value (tensor<2x4xf32>), found 2'],
+    ]);
+  });
+
+  it('catches operand types that contradict their definitions, and call mismatches', () => {
+    expect(errors(ok.replace('%1 = stablehlo.add %0, %0 : tensor<2x4xf32>', '%1 = stablehlo.add %0, %0 : tensor<2x3xf32>'))[0]).toEqual([
+      4, 24, 'stablehlo.add: operand #0 (%0) has type tensor<2x4xf32>, but the type signature says tensor<2x3xf32>',
+    ]);
+    const called = ok.replace('%1 = stablehlo.add %0, %0 : tensor<2x4xf32>', '%1 = call @nope(%0) : (tensor<2x4xf32>) -> tensor<2x4xf32>');
+    expect(errors(called)).toEqual([[4, 5, 'call: calls @nope, which is not defined in this module']]);
+  });
+
+  it('checks the golden modules too: a mutated JAX module fails where it was changed', () => {
+    const text = readFileSync(path.join(FIXTURES, 'transformer_block.mlir'), 'utf8');
+    const lines = text.split('\n');
+    const i = lines.findIndex((l) => l.includes('stablehlo.transpose'));
+    lines[i] = lines[i]!.replace(/dims = \[([^\]]*)\]/, 'dims = [0, 0, 1, 2]');
+    const es = errors(lines.join('\n'));
+    expect(es.length).toBeGreaterThan(0);
+    expect(es[0]![0]).toBe(i + 1);
+    expect(es[0]![2]).toMatch(/^stablehlo.transpose: permutation entry list \[0, 0, 1, 2\] repeats a dimension$/);
+  });
+
+  it('notes ops of other dialects, and refuses them in strict mode', () => {
+    const text = readFileSync(path.join(FIXTURES, 'sharded_mlp_shardy.mlir'), 'utf8');
+    const m = parseModule(text, { filename: 'x.mlir' });
+    expect(verifyModule(m).map((d) => d.severity)).toEqual(['note', 'note']);
+    expect(verifyModule(m, { strict: true }).map((d) => [d.severity, d.line])).toEqual([['error', 2], ['error', 22]]);
+  });
+
+  it('parseAndVerify throws a FlipError listing every error', () => {
+    const bad = ok.replace('stablehlo.add %0, %0', 'stablehlo.add %0, %9').replace('return %1', 'return %8');
+    expect(() => parseAndVerify(bad, 'in.mlir')).toThrow(MlirVerifyError);
+    try {
+      parseAndVerify(bad, 'in.mlir');
+    } catch (e) {
+      expect(e).toBeInstanceOf(FlipError);
+      expect((e as Error).message.split('\n')).toEqual(['in.mlir:4:28: use of undefined value %9', 'in.mlir:5:12: use of undefined value %8']);
+    }
+  });
+});
