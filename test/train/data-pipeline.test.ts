@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FlipError } from '../../compiler/ir/errors.ts';
-import { loadClasses } from '../../train/data/classes.ts';
+import { loadClasses, tokenizePrompts } from '../../train/data/classes.ts';
+import { WordPieceTokenizer } from '../../train/tokenizer/wordpiece.ts';
 import { openEvalLoader, openTrainLoader, type Batch } from '../../train/data/loader.ts';
 import { CLASSES, writeSynthDataset } from '../../train/data/synth.ts';
 import { TarReader, TarWriter } from '../../train/data/tar.ts';
@@ -106,6 +107,11 @@ describe('flip data synth: webdataset shards', () => {
     expect(c.classes).toEqual(CLASSES);
     expect(c.classes.length).toBe(30);
     expect(c.prompts[c.classes.indexOf('orange circle')]).toContain('a photo of an orange circle.');
+    const tok = await WordPieceTokenizer.fromFile(join(ds, 'vocab.txt'));
+    const p = tokenizePrompts(c, tok, 16);
+    expect(p.shape).toEqual([30, c.templates.length, 16]);
+    expect(p.txt.every((id) => id !== tok.unkId)).toBe(true); // the synthetic vocab covers every prompt
+    expect(tok.tokenize(c.prompts[0]![0]!)).toEqual(['a', 'photo', 'of', 'a', 'red', 'circle', '.']);
     const loader = await openEvalLoader({ data: join(ds, 'eval'), batchSize: 16, imageSize: 32, vocab: join(ds, 'vocab.txt'), workers: 0 });
     const labels: number[] = [];
     const counts: number[] = [];

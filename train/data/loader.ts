@@ -158,7 +158,6 @@ export class DataLoader implements AsyncIterable<Batch> {
 
   private openStream(): AsyncGenerator<StreamItem> {
     const train = this.mode === 'train';
-    const needsTxt = train;
     return sampleStream({
       shards: this.shards,
       source: typeof this.opts.data === 'string' ? this.opts.data : undefined,
@@ -169,7 +168,8 @@ export class DataLoader implements AsyncIterable<Batch> {
       epochs: this.opts.epochs ?? (train ? Infinity : 1),
       start: this.opts.start,
       want: (ext) => ext === 'txt' || ext === 'cls' || (IMAGE_EXTS as readonly string[]).includes(ext),
-      complete: (files) => IMAGE_EXTS.some((e) => files.has(e)) && (needsTxt ? files.has('txt') : files.has('cls')),
+      // training needs a caption; eval needs a label (zero-shot) or a caption (retrieval)
+      complete: (files) => IMAGE_EXTS.some((e) => files.has(e)) && (files.has('txt') || (!train && files.has('cls'))),
       warn: this.warn,
     });
   }
