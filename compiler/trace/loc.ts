@@ -13,21 +13,28 @@ function filePath(name: string): string {
   return name.startsWith('file://') ? fileURLToPath(name) : name;
 }
 
-function isUserFrame(file: string): boolean {
+function isUserFile(file: string): boolean {
   if (file.startsWith('node:') || file.includes(NODE_MODULES) || !path.isAbsolute(file)) return false;
   return !LIBRARY_DIRS.some((d) => file.startsWith(d));
+}
+
+/** Per frame file name (as V8 reports it): its path, or undefined when it is not user code. Few distinct names: cache. */
+const userFiles = new Map<string, string | undefined>();
+function userFile(name: string): string | undefined {
+  if (userFiles.has(name)) return userFiles.get(name);
+  const file = filePath(name);
+  const r = isUserFile(file) ? file : undefined;
+  userFiles.set(name, r);
+  return r;
 }
 
 // Structured call sites instead of a formatted `stack`: V8 then skips formatting every frame.
 const rawSites = (_e: Error, sites: NodeJS.CallSite[]): NodeJS.CallSite[] => sites;
 
-/** Generated position → source position. Tools that transform TS (vitest, tsx) report generated positions in CallSites. */
+/** Generated position → the user's Loc (source-mapped, relative to cwd). Tools that run TS (vitest, tsx) report generated positions. */
 const mapped = new Map<string, Loc>();
 
 function mapPosition(file: string, line: number, col: number, prepare: typeof Error.prepareStackTrace, site: NodeJS.CallSite): Loc {
-  const key = `${file}:${line}:${col}`;
-  const hit = mapped.get(key);
-  if (hit) return hit;
   let loc: Loc = { file, line, col };
   // Node's own source maps (tsx, --enable-source-maps) answer directly.
   const map = findSourceMap(file);
@@ -40,35 +47,44 @@ function mapPosition(file: string, line: number, col: number, prepare: typeof Er
     const m = /\(?([^\s()]+):(\d+):(\d+)\)?\s*$/.exec(text);
     if (m) loc = { file: filePath(m[1]!), line: Number(m[2]), col: Number(m[3]) };
   }
-  mapped.set(key, loc);
-  return loc;
+  return { ...loc, file: path.relative(process.cwd(), loc.file).split(path.sep).join('/') };
+}
+
+function captureSites(limit: number): NodeJS.CallSite[] {
+  const prepare = Error.prepareStackTrace;
+  const saved = Error.stackTraceLimit;
+  const holder: { stack?: NodeJS.CallSite[] } = {};
+  try {
+    Error.prepareStackTrace = rawSites;
+    Error.stackTraceLimit = limit;
+    Error.captureStackTrace(holder, userLoc);
+    return holder.stack ?? []; // formatting is lazy: read it while rawSites is installed
+  } finally {
+    Error.prepareStackTrace = prepare;
+    Error.stackTraceLimit = saved;
+  }
 }
 
 /**
  * The user's source location of the current call: file (relative to process.cwd()), line and column of the first
  * frame outside compiler/, dsl/, runtime-native/, node_modules and node internals. Undefined if there is none.
+ * Cost: one short structured stack capture (no string formatting); source mapping is cached per position.
  */
 export function userLoc(): Loc | undefined {
-  const prepare = Error.prepareStackTrace;
-  const limit = Error.stackTraceLimit;
-  const holder: { stack?: NodeJS.CallSite[] } = {};
-  let sites: NodeJS.CallSite[] | undefined;
-  try {
-    Error.prepareStackTrace = rawSites;
-    Error.stackTraceLimit = 64;
-    Error.captureStackTrace(holder, userLoc);
-    sites = holder.stack; // formatting is lazy: read it while rawSites is installed
-  } finally {
-    Error.prepareStackTrace = prepare;
-    Error.stackTraceLimit = limit;
-  }
-  for (const site of sites ?? []) {
-    const name = site.getFileName();
-    if (!name) continue;
-    const file = filePath(name);
-    if (!isUserFrame(file)) continue;
-    const loc = mapPosition(file, site.getLineNumber() ?? 0, site.getColumnNumber() ?? 0, prepare, site);
-    return { ...loc, file: path.relative(process.cwd(), loc.file).split(path.sep).join('/') };
+  // Most calls find the user within a few frames; look deeper only if not.
+  for (const limit of [12, 200]) {
+    const sites = captureSites(limit);
+    for (const site of sites) {
+      const name = site.getFileName();
+      const file = name && userFile(name);
+      if (!file) continue;
+      const line = site.getLineNumber() ?? 0, col = site.getColumnNumber() ?? 0;
+      const key = `${file}:${line}:${col}`;
+      let loc = mapped.get(key);
+      if (!loc) mapped.set(key, (loc = mapPosition(file, line, col, Error.prepareStackTrace, site)));
+      return loc;
+    }
+    if (sites.length < limit) break;
   }
   return undefined;
 }
