@@ -36,7 +36,8 @@ JS numbers, strings and booleans among the inputs are static arguments. Where a 
 dtype or axis names, the spec must agree.
 
 options:
-  --entry <name>     the exported function to compile (required; an unknown name lists the exported ones)
+  --entry <name>     the exported function to compile (required; without it, or with an unknown name, the
+                     exported functions are listed)
   --config <file>    a config module with inputs (see above)
   -o, --out <file>   write the module there instead of stdout
   --stage <stage>    what to print: ${Object.keys(STAGES).join(', ')} (default stablehlo)
@@ -58,8 +59,7 @@ const compile: Command = {
     const [file, ...extra] = positionals;
     if (!file) throw new FlipError('missing <file.ts> (flipc compile --help)');
     if (extra.length) throw new FlipError(`unexpected arguments: ${extra.join(' ')}`);
-    const entry = values['entry'];
-    if (typeof entry !== 'string' || !entry) throw new FlipError('missing --entry <exportedFunction>');
+    const entry = typeof values['entry'] === 'string' && values['entry'] ? values['entry'] : undefined;
     const stageName = String(values['stage']);
     const stage = STAGES[stageName];
     if (!stage) throw new FlipError(`unknown --stage '${stageName}' (stages: ${Object.keys(STAGES).join(', ')})`);

@@ -32,8 +32,8 @@ export class InputSpecError extends FlipError {
 }
 
 export interface LoadOptions {
-  /** The exported function to trace. */
-  entry: string;
+  /** The exported function to trace (undefined: an EntryError that lists the exported functions). */
+  entry: string | undefined;
   /** A config module that may export `inputs` / `<entry>Inputs` and a default config object. */
   config?: string;
   /** Progress lines (timings) go here; nothing is written without it. */
@@ -156,6 +156,7 @@ export async function loadEntry(file: string, opts: LoadOptions): Promise<Loaded
   const entry = functions.find((f) => f.name === opts.entry);
   if (!entry) {
     const list = functions.length ? functions.map((f) => f.name).join(', ') : 'none';
+    if (opts.entry === undefined) throw new EntryError(`name the function to compile with --entry (exported functions of ${shown}: ${list})`);
     throw new EntryError(`${shown} exports no function '${opts.entry}' (exported functions: ${list})`);
   }
   t0 = performance.now();

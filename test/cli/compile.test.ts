@@ -105,6 +105,10 @@ describe.concurrent('flipc compile', () => {
     expectOneLineError(await flipc('compile', 'examples/mlp.ts', '--entry', 'mpl'), /examples\/mlp\.ts exports no function 'mpl' \(exported functions: mlp, mlpLoss\)$/);
   });
 
+  it('lists the exported functions when --entry is missing', async () => {
+    expectOneLineError(await flipc('compile', 'examples/mlp.ts'), /name the function to compile with --entry \(exported functions of examples\/mlp\.ts: mlp, mlpLoss\)$/);
+  });
+
   it('reports a type error as file:line:col and stops', async () => {
     expectOneLineError(
       await flipc('compile', typeError, '--entry', 'f'),
