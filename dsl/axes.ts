@@ -53,8 +53,8 @@ export type Merge<A extends Axes, G extends string, N extends string, Done exten
       : readonly [H, ...Merge<T, G, N, Done>]
     : A extends readonly [] ? readonly [] : readonly (Exclude<A[number], G> | N)[];
 
-/** Axis names of a record of sizes (`{batch: 8, embed: 64}`): the set, as TS cannot see key order. */
-export type AxesOf<S> = readonly (keyof S & string)[];
+/** Axis names of a record of sizes (`{batch: 8, embed: 64}`): the set, as TS cannot see key order; `{}` is a scalar. */
+export type AxesOf<S> = [keyof S & string] extends [never] ? readonly [] : readonly (keyof S & string)[];
 
 type Trim<S extends string> = S extends ` ${infer R}` ? Trim<R> : S extends `${infer R} ` ? Trim<R> : S;
 /** Whitespace-separated words of a string literal type. */
