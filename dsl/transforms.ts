@@ -1,6 +1,6 @@
 // Function transforms for model authors: grad, valueAndGrad, stopGradient, checkpoint (remat). Each traces the user's
 // function into a sub-Func, runs an IR pass on it (compiler/passes), and inlines the result into the active trace.
-import { FlipError, isFloat, showLoc, showType, type Func, type RematPolicy, type RematTag, type Value } from '../compiler/ir/index.ts';
+import { FlipError, isFloat, showLoc, showType, type Func, type RematPolicy, type RematTag } from '../compiler/ir/index.ts';
 import { REMAT_POLICIES, vjpFunc } from '../compiler/passes/index.ts';
 import {
   currentBuilder, currentLoc, flatten, inlineFunc, showTreeDef, traceFunc, treeMap, unboxValue, unflatten, type TreeDef,
@@ -126,35 +126,16 @@ let nextRegion = 1;
 /**
  * `fn` with rematerialization: under `grad`, the values it computes are not kept from the forward to the backward
  * pass but recomputed there (except those the policy saves), trading compute for memory. Outside `grad` it is `fn`.
+ *
+ * It runs `fn` in the current trace with every op it emits tagged as one region (no sub-trace is needed: the VJP
+ * pass reads the tags). A checkpoint nested inside another is a region of its own.
  */
 export function checkpoint<A extends readonly unknown[], R>(fn: (...args: A) => R, opts: CheckpointOptions = {}): (...args: A) => R {
   const policy = opts.policy ?? 'nothing_saveable';
   if (!REMAT_POLICIES.includes(policy))
     throw new FlipError(`checkpoint(${fnName(fn)}): unknown policy '${String(policy)}'; one of ${REMAT_POLICIES.join(', ')}`);
   return (...args: A) => {
-    const traced = traceFunc(fn as (...a: never[]) => unknown, args, { name: fn.name || 'checkpoint' });
     const tag: RematTag = { region: nextRegion++, policy };
-    const argValues = flatten(args).leaves.map((l) => unboxValue(l)!);
-    const outs = inlineTagged(traced.func, [...argValues, ...traced.captured], tag);
-    return unflatten<R>(traced.outTree, outs.map((v) => new Tensor(v)));
+    return currentBuilder().withRemat(tag, () => fn(...args));
   };
-}
-
-/**
- * Inline `f` into the active trace with every op tagged as one checkpoint region. (inlineFunc copies ops as they are;
- * here each is re-emitted under the tag. Nested checkpoints become part of the outer region, as in JAX, where the
- * outer recomputation recomputes everything inside it.)
- */
-function inlineTagged(f: Func, args: readonly Value[], tag: RematTag): Value[] {
-  const b = currentBuilder();
-  const env = new Map<number, Value>();
-  f.params.forEach((p, i) => env.set(p.id, args[i]!));
-  const get = (v: Value) => env.get(v.id)!;
-  b.withRemat(tag, () => {
-    for (const op of f.ops) {
-      const outs = b.emit(op.prim, op.operands.map(get), op.attrs, op.loc);
-      op.results.forEach((r, k) => env.set(r.id, outs[k]!));
-    }
-  });
-  return f.results.map(get);
 }

@@ -92,6 +92,17 @@ describe('vjpFunc', () => {
     expect(() => vjpFunc(f, { wrt: [1], seeds: [3] })).toThrow(/result 3 does not exist/);
   });
 
+  it('differentiates a bf16 × bf16 → f32 dot: cotangents convert back to bf16', () => {
+    const b = new FuncBuilder('mixed');
+    const x = b.param(tensorType('bf16', [4, 8], ['batch', 'embed']));
+    const w = b.param(tensorType('bf16', [8, 2], ['embed', 'mlp']));
+    const y = b.emit1('dot_general', [x, w], { lhsBatch: [], rhsBatch: [], lhsContract: [1], rhsContract: [0], resultDtype: 'f32' });
+    const g = vjpFunc(b.finish([b.emit1('reduce', [y], { dims: [0, 1], kind: 'sum' })]), { wrt: [0, 1] });
+    expect(verifyFunc(g)).toEqual([]);
+    expect(g.results.slice(1).map((r) => r.type.dtype)).toEqual(['bf16', 'bf16']);
+    expect(g.ops.filter((o) => o.prim === 'convert').map((o) => (o.attrs as { dtype: string }).dtype)).toEqual(['bf16']);
+  });
+
   it('produces well-formed IR with grads typed as the params for every primitive case', () => {
     for (const [prim, arb] of Object.entries(PRIM_CASES)) {
       if (arb === 'nondiff') continue;
