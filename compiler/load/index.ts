@@ -116,6 +116,16 @@ function argumentList(entry: ExportedFunction, value: unknown, from: string): un
   return params.slice(0, last).map((p) => value[p.name]);
 }
 
+/** The value at a dotted pytree path (undefined where the path leaves the tree). */
+function valueAt(tree: unknown, dotted: string): unknown {
+  let v = tree;
+  for (const key of dotted ? dotted.split('.') : []) {
+    if (v === null || typeof v !== 'object') return undefined;
+    v = (v as Record<string, unknown>)[key];
+  }
+  return v;
+}
+
 /** Every leaf a supported TensorSpec or a static value; each agrees with what the parameter's TS type declares. */
 function checkLeaves(entry: ExportedFunction, args: readonly unknown[], from: string): void {
   args.forEach((arg, i) => {
@@ -136,8 +146,12 @@ function checkLeaves(entry: ExportedFunction, args: readonly unknown[], from: st
     });
     for (const d of param.tensors) {
       const t = byPath.get(d.path);
-      if (!t) continue;
       const where = [param.name, d.path].filter(Boolean).join('.');
+      if (!t) {
+        const v = valueAt(arg, d.path);
+        if (isStaticLeaf(v)) throw new InputSpecError(`${from}: input '${where}' is ${v === undefined ? 'missing' : JSON.stringify(v)}, but ${entry.name} declares it ${d.text}: give a spec(dtype, {axis: size})`);
+        continue;
+      }
       const axesOk = !d.axes || (d.ordered ? d.axes.join() === t.axes.join() : d.axes.length === t.axes.length && d.axes.every((a) => t.axes.includes(a)));
       if ((d.dtype && d.dtype !== t.dtype) || !axesOk)
         throw new ShapeError(`${from}: input '${where}' is ${showType(t)}, but ${entry.name} declares it ${d.text} (${entry.where})`);
