@@ -41,7 +41,7 @@ def write_safetensors(path, tensors):
     """The safetensors layout: u64 LE header size, JSON header, then the raw little-endian bytes."""
     header, blobs, offset = {}, [], 0
     for name, arr in tensors.items():
-        arr = np.ascontiguousarray(arr)
+        arr = np.array(arr, order="C", copy=True)  # keeps 0-d arrays 0-d (ascontiguousarray would not)
         data = arr.tobytes()
         header[name] = {"dtype": DTYPES[arr.dtype], "shape": list(arr.shape), "data_offsets": [offset, offset + len(data)]}
         blobs.append(data)

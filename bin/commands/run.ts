@@ -1,0 +1,67 @@
+// `flipc run`: argument parsing for running a StableHLO .mlir file on a PJRT plugin (logic in train/run_mlir.ts).
+import { readFileSync } from 'node:fs';
+import type { Command } from '../cli.ts';
+import { FlipError } from '../../compiler/ir/errors.ts';
+import { TARGETS, type Target } from '../../runtime-native/index.ts';
+import { runMlir } from '../../train/run_mlir.ts';
+import { readSafetensors, writeSafetensors, type TensorData } from '../../train/safetensors.ts';
+
+const help = `usage: flipc run <file.mlir> [--inputs in.safetensors] [--target cpu|gpu|tpu] [-o out.safetensors] [--seed N]
+
+Compiles the module's public @main on a PJRT plugin and runs it once. Inputs come from a safetensors
+file (tensors input.0, input.1, ... in parameter order, of the declared dtypes and shapes), or are
+random of the declared types (seeded by --seed, default 0). Outputs (output.0, ...) go to -o as
+safetensors, and a one-line summary of each to stdout. A module sharded for N devices runs whole on
+one device (its automatic shardings do not change the results).
+
+options:
+  --inputs <file>    safetensors with input.0 .. input.N-1 (other tensors named output.* are ignored)
+  --target <t>       cpu (default), gpu or tpu: which installed plugin to use
+  --plugin <path>    a PJRT plugin .so to use instead of the target's installed one
+  -o, --out <file>   write the outputs there (atomically)
+  --seed <n>         seed of the random inputs (default 0)`;
+
+function summary(name: string, t: TensorData): string {
+  const n = Math.min(t.data.length, 4);
+  const head = Array.from({ length: n }, (_, i) => String(t.data[i])).join(', ');
+  return `${name}: ${t.dtype}[${t.shape.join(', ')}] ${t.dtype === 'bf16' || t.dtype === 'f16' ? '(raw bits) ' : ''}[${head}${t.data.length > n ? ', ...' : ''}]`;
+}
+
+const run: Command = {
+  summary: 'run a StableHLO .mlir file on a PJRT plugin with safetensors inputs',
+  help,
+  options: {
+    inputs: { type: 'string' },
+    target: { type: 'string' },
+    plugin: { type: 'string' },
+    out: { type: 'string', short: 'o' },
+    seed: { type: 'string' },
+  },
+  async run({ values, positionals }) {
+    const file = positionals[0];
+    if (!file || positionals.length > 1) throw new FlipError('expected one <file.mlir> (flipc run --help)');
+    const target = (values.target as string | undefined) ?? 'cpu';
+    if (!(TARGETS as readonly string[]).includes(target)) throw new FlipError(`--target must be one of ${TARGETS.join(', ')}, got '${target}'`);
+    const seed = values.seed === undefined ? 0 : Number(values.seed);
+    if (!Number.isSafeInteger(seed)) throw new FlipError(`--seed must be an integer, got '${String(values.seed)}'`);
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (e) {
+      throw new FlipError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+    const inputs = values.inputs ? readSafetensors(values.inputs as string).tensors : undefined;
+    const result = await runMlir(text, file, {
+      target: target as Target,
+      seed,
+      ...(inputs ? { inputs } : {}),
+      ...(values.plugin ? { plugin: values.plugin as string } : {}),
+    });
+    for (const n of result.notes) console.error(`note: ${n}`);
+    for (const [name, t] of Object.entries(result.outputs)) console.log(summary(name, t));
+    if (values.out) writeSafetensors(values.out as string, result.outputs);
+    return 0;
+  },
+};
+
+export default run;

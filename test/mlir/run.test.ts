@@ -1,0 +1,79 @@
+// Every golden module, run through `flipc run` on the CPU plugin with JAX's inputs, reproduces JAX's outputs.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { FlipError } from '../../compiler/ir/errors.ts';
+import { runMlir } from '../../train/run_mlir.ts';
+import { readSafetensors, type TensorData } from '../../train/safetensors.ts';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+const FIXTURES = path.join(ROOT, 'test/fixtures/mlir');
+const tmp = mkdtempSync(path.join(tmpdir(), 'flip-run-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+function flipc(...args: string[]): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [path.join(ROOT, 'bin/flipc.js'), ...args], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function expectClose(got: TensorData, want: TensorData, what: string): void {
+  expect(got.dtype, what).toBe(want.dtype);
+  expect(got.shape, what).toEqual(want.shape);
+  let worst = 0;
+  for (let i = 0; i < want.data.length; i++) {
+    const g = Number(got.data[i]);
+    const w = Number(want.data[i]);
+    worst = Math.max(worst, Math.abs(g - w) / (1e-5 + 1e-5 * Math.abs(w)));
+  }
+  // |got - want| <= 1e-5 + 1e-5 |want| elementwise (XLA versions differ in the last bits).
+  expect(worst, `${what}: worst error in units of the tolerance`).toBeLessThanOrEqual(1);
+}
+
+const GOLDENS = ['mlp', 'transformer_block', 'vit_forward', 'flip_loss_grad', 'sharded_mlp_gspmd', 'sharded_mlp_shardy'];
+
+describe('flipc run reproduces JAX', () => {
+  for (const name of GOLDENS) {
+    it(name, () => {
+      const out = path.join(tmp, `${name}.out.safetensors`);
+      const r = flipc('run', path.join(FIXTURES, `${name}.mlir`), '--inputs', path.join(FIXTURES, `${name}.safetensors`), '--target', 'cpu', '-o', out);
+      expect(r.stderr.replace(/^note: .*\n/gm, '')).toBe('');
+      expect(r.code).toBe(0);
+      const want = readSafetensors(path.join(FIXTURES, `${name}.safetensors`)).tensors;
+      const got = readSafetensors(out).tensors;
+      const outputs = Object.keys(want).filter((k) => k.startsWith('output.'));
+      expect(outputs.length).toBeGreaterThan(0);
+      expect(Object.keys(got).sort()).toEqual(outputs.sort());
+      for (const k of outputs) expectClose(got[k]!, want[k]!, `${name} ${k}`);
+      expect(r.stdout.split('\n').filter(Boolean)).toHaveLength(outputs.length);
+      if (name.startsWith('sharded')) expect(r.stderr).toMatch(/sharded 8 ways; running it on one device/);
+    });
+  }
+});
+
+describe('runMlir', () => {
+  const text = readFileSync(path.join(FIXTURES, 'mlp.mlir'), 'utf8');
+
+  it('makes seeded random inputs of the declared types', async () => {
+    const a = await runMlir(text, 'mlp.mlir', { seed: 1 });
+    const b = await runMlir(text, 'mlp.mlir', { seed: 1 });
+    const c = await runMlir(text, 'mlp.mlir', { seed: 2 });
+    expect(Object.keys(a.inputs)).toEqual(['input.0', 'input.1', 'input.2', 'input.3', 'input.4']);
+    expect(a.inputs['input.1']).toMatchObject({ dtype: 'f32', shape: [8, 16] });
+    expect(a.outputs['output.0']!.data).toEqual(b.outputs['output.0']!.data);
+    expect(a.outputs['output.0']!.data).not.toEqual(c.outputs['output.0']!.data);
+  });
+
+  it('refuses inputs of the wrong shape, naming both', async () => {
+    const inputs = readSafetensors(path.join(FIXTURES, 'mlp.safetensors')).tensors;
+    inputs['input.1'] = { ...inputs['input.1']!, shape: [16, 8] };
+    const run = runMlir(text, 'mlp.mlir', { inputs });
+    await expect(run).rejects.toThrow(FlipError);
+    await expect(runMlir(text, 'mlp.mlir', { inputs })).rejects.toThrow('input.1: @main expects f32[8, 16], the inputs file has f32[16, 8]');
+  });
+
+  it('refuses a module that does not verify, before compiling', async () => {
+    await expect(runMlir(text.replace('stablehlo.add %17, %19', 'stablehlo.add %17, %99'), 'mlp.mlir')).rejects.toThrow(/mlp\.mlir:\d+:\d+: use of undefined value %99/);
+  });
+});

@@ -1,0 +1,154 @@
+// Runs any StableHLO module's @main on a PJRT plugin with inputs from safetensors (or seeded random
+// ones of the declared types) and returns its outputs: what `flipc run` does, and how the golden
+// corpus is checked against JAX.
+import { FlipError } from '../compiler/ir/errors.ts';
+import type { DType } from '../compiler/ir/dtype.ts';
+import { functions, getAttr, parseModule, printType, verifyModule, MlirVerifyError, type FuncAst, type TypeAst } from '../compiler/mlir/index.ts';
+import { openClient, PjrtError, type Buffer, type Target } from '../runtime-native/index.ts';
+import { arrayFor, type TensorData, type TensorMap } from './safetensors.ts';
+
+export interface RunMlirOptions {
+  target?: Target;
+  /** A PJRT plugin path overriding the target's installed one. */
+  plugin?: string;
+  /** Inputs named `input.0`, `input.1`, ... in @main's parameter order; missing: random ones. */
+  inputs?: TensorMap;
+  /** Seed of the random inputs. */
+  seed?: number;
+}
+
+export interface RunMlirResult {
+  inputs: TensorMap;
+  /** `output.0`, `output.1`, ... in @main's result order. */
+  outputs: TensorMap;
+  /** Things the caller may want to tell the user (e.g. a sharded module run on one device). */
+  notes: string[];
+}
+
+const ELEMENT: Record<string, DType> = { f32: 'f32', bf16: 'bf16', f16: 'f16', f64: 'f64', i32: 'i32', i64: 'i64', ui32: 'u32', ui8: 'u8', i1: 'i1' };
+
+interface ArgSpec {
+  dtype: DType;
+  shape: number[];
+}
+
+function specOf(t: TypeAst, what: string): ArgSpec {
+  if (t.kind !== 'tensor' || t.shape === null || t.shape.some((d) => d === null)) throw new FlipError(`${what} has type ${printType(t)}; flipc run takes statically shaped tensors`);
+  const e = printType(t.element);
+  const dtype = ELEMENT[e];
+  if (!dtype) throw new FlipError(`${what} has element type ${e}; supported: ${Object.keys(ELEMENT).join(', ')}`);
+  return { dtype, shape: t.shape as number[] };
+}
+
+const show = (s: ArgSpec): string => `${s.dtype}[${s.shape.join(', ')}]`;
+
+/** A small seeded generator (mulberry32): the same seed gives the same inputs on every machine. */
+function random(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function f32ToBf16Bits(x: number): number {
+  const f = new Float32Array([x]);
+  const u = new Uint32Array(f.buffer)[0]!;
+  return ((u + 0x7fff + ((u >>> 16) & 1)) >>> 16) & 0xffff;
+}
+
+function f32ToF16Bits(x: number): number {
+  // Inputs are in [-1, 1): normal or subnormal halves, no overflow.
+  const sign = x < 0 ? 0x8000 : 0;
+  const a = Math.abs(x);
+  if (a < 6.103515625e-5) return sign | Math.round(a / 5.960464477539063e-8);
+  const e = Math.floor(Math.log2(a));
+  const m = Math.round((a / 2 ** e - 1) * 1024);
+  return sign | ((e + 15 + (m === 1024 ? 1 : 0)) << 10) | (m === 1024 ? 0 : m);
+}
+
+export function randomTensor(spec: ArgSpec, next: () => number): TensorData {
+  const n = spec.shape.reduce((a, b) => a * b, 1);
+  const data = arrayFor(spec.dtype, n);
+  for (let i = 0; i < n; i++) {
+    const u = next() * 2 - 1;
+    switch (spec.dtype) {
+      case 'f32': case 'f64': (data as Float32Array | Float64Array)[i] = u; break;
+      case 'bf16': (data as Uint16Array)[i] = f32ToBf16Bits(u); break;
+      case 'f16': (data as Uint16Array)[i] = f32ToF16Bits(u); break;
+      case 'i32': case 'u32': case 'u8': (data as Int32Array)[i] = Math.floor(next() * 8); break;
+      case 'i64': (data as BigInt64Array)[i] = BigInt(Math.floor(next() * 8)); break;
+      case 'i1': (data as Uint8Array)[i] = next() < 0.5 ? 0 : 1; break;
+    }
+  }
+  return { dtype: spec.dtype, shape: [...spec.shape], data } as TensorData;
+}
+
+function mainOf(funcs: FuncAst[], filename: string): FuncAst {
+  const main = funcs.find((f) => f.name === 'main') ?? funcs.find((f) => f.visibility !== 'private' && f.body);
+  if (!main?.body) throw new FlipError(`${filename}: no public function to run (expected func.func public @main)`);
+  return main;
+}
+
+export async function runMlir(text: string, filename: string, opts: RunMlirOptions = {}): Promise<RunMlirResult> {
+  const m = parseModule(text, { filename });
+  const diags = verifyModule(m);
+  if (diags.some((d) => d.severity === 'error')) throw new MlirVerifyError(diags);
+  const main = mainOf(functions(m), filename);
+  const params = main.args.map((a, i) => specOf(a.type, `argument #${i} of @${main.name}`));
+  const results = main.results.map((r, i) => specOf(r.type, `result #${i} of @${main.name}`));
+
+  const next = random(opts.seed ?? 0);
+  const inputs: TensorMap = {};
+  params.forEach((p, i) => {
+    const name = `input.${i}`;
+    const given = opts.inputs?.[name];
+    if (!given) {
+      inputs[name] = randomTensor(p, next);
+      return;
+    }
+    if (given.dtype !== p.dtype || given.shape.length !== p.shape.length || given.shape.some((d, k) => d !== p.shape[k])) {
+      throw new FlipError(`${name}: @${main.name} expects ${show(p)}, the inputs file has ${show(given)}`);
+    }
+    inputs[name] = given;
+  });
+  if (opts.inputs) {
+    const extra = Object.keys(opts.inputs).filter((k) => !(k in inputs));
+    const stray = extra.filter((k) => !k.startsWith('output.'));
+    if (stray.length) throw new FlipError(`the inputs file has tensors @${main.name} does not take: ${stray.join(', ')} (it takes input.0 .. input.${params.length - 1})`);
+  }
+
+  const notes: string[] = [];
+  const partitions = Number((getAttr({ properties: [], attributes: m.attributes }, 'mhlo.num_partitions') as { value?: bigint } | undefined)?.value ?? 1);
+  if (partitions > 1) {
+    // Automatic (GSPMD / Shardy) shardings do not change what a module computes: run it whole on one device.
+    notes.push(`${filename} is sharded ${partitions} ways; running it on one device with its shardings ignored (same results)`);
+  }
+  const client = await openClient({ target: opts.target ?? 'cpu', ...(opts.plugin ? { plugin: opts.plugin } : {}) });
+  const buffers: Buffer[] = [];
+  try {
+    let exe;
+    try {
+      exe = await client.compile(text, { numPartitions: 1, numReplicas: 1, cache: false });
+    } catch (e) {
+      if (e instanceof PjrtError) throw new FlipError(`${filename}: the ${client.target} plugin could not compile it: ${e.message}`);
+      throw e;
+    }
+    for (const p of Object.values(inputs)) buffers.push(client.toDevice(p.data, p.shape, p.dtype));
+    const out = await exe.run(buffers);
+    buffers.push(...out);
+    if (out.length !== results.length) throw new FlipError(`${filename}: the executable returned ${out.length} outputs, @${main.name} declares ${results.length}`);
+    const outputs: TensorMap = {};
+    for (const [i, b] of out.entries()) {
+      outputs[`output.${i}`] = { dtype: b.dtype, shape: [...b.shape], data: await b.toHost() } as TensorData;
+    }
+    exe.dispose();
+    return { inputs, outputs, notes };
+  } finally {
+    for (const b of buffers) b.dispose();
+    client.dispose();
+  }
+}
