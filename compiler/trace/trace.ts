@@ -1,6 +1,6 @@
 // Tracing: run a TS function on symbolic tensors, record the primitives it emits into an IR Func, and inline Funcs.
 import {
-  FlipError, FuncBuilder, freshId, sameType, showLoc, showType,
+  FlipError, FuncBuilder, sameType, showLoc, showType,
   type ArgInfo, type Func, type Loc, type Op, type Prim, type PrimAttrs, type TensorType, type Value,
 } from '../ir/index.ts';
 import { userLoc } from './loc.ts';
@@ -199,7 +199,8 @@ function describe(x: unknown): string {
 
 /**
  * Copy `func`'s ops into the active trace with fresh value ids, its parameters bound to `args` (values of the active
- * trace, or of an enclosing one: those are captured). Returns the values of `func`'s results.
+ * trace, or of an enclosing one: those are captured). Ops keep their source locations and checkpoint (remat) tags;
+ * untagged ops join the checkpoint region active at the call, if any. Returns the values of `func`'s results.
  */
 export function inlineFunc(func: Func, args: readonly Value[]): Value[] {
   const b = currentBuilder();
@@ -218,14 +219,11 @@ export function inlineFunc(func: Func, args: readonly Value[]): Value[] {
     return mapped;
   };
   for (const op of func.ops) {
-    const results: Value[] = [];
-    const copy: Op = { prim: op.prim, attrs: op.attrs, operands: op.operands.map(lookup), results, ...(op.loc ? { loc: op.loc } : {}) };
-    for (const r of op.results) {
-      const fresh: Value = { id: freshId(), type: r.type, def: copy, index: r.index };
-      results.push(fresh);
-      env.set(r.id, fresh);
-    }
-    b.adopt(copy);
+    // Re-emitting (not adopting copies) gives fresh ids, re-checks types, and tags the op with the checkpoint region
+    // active here; an op that carries its own region keeps it.
+    const emitCopy = () => b.emit(op.prim, op.operands.map(lookup), op.attrs as never, op.loc);
+    const results = op.remat ? b.withRemat(op.remat, emitCopy) : emitCopy();
+    op.results.forEach((r, i) => env.set(r.id, results[i]!));
   }
   return func.results.map(lookup);
 }

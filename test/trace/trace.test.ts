@@ -144,6 +144,19 @@ describe('nested traces and inlineFunc', () => {
     expect(() => traceFunc(() => inlineFunc(f, [f.params[0]!]), [])).toThrow(/belongs to a trace that has ended/);
   });
 
+  it('keeps checkpoint tags of inlined ops and tags untagged ones with the region active at the call', () => {
+    const s = spec('f32', { a: 3 });
+    const inner = { region: 1, policy: 'nothing_saveable' } as const;
+    const outer = { region: 2, policy: 'dots_saveable' } as const;
+    const t = traceFunc((x: Value) => {
+      const sub = traceFunc((y: Value) => tanh(currentBuilder().withRemat(inner, () => tanh(y))), [x]);
+      const [plain] = inlineFunc(sub.func, [x]);
+      return currentBuilder().withRemat(outer, () => inlineFunc(sub.func, [plain!])[0]);
+    }, [s]);
+    expect(t.func.ops.map((o) => o.remat)).toEqual([inner, undefined, inner, outer]);
+    expect(verifyFunc(t.func)).toEqual([]);
+  });
+
   it('uses a given spec or an outer tensor type for parameters', () => {
     const t = traceFunc((a: Value) => a, [tensorType('i32', [2, 5], ['batch', 'length'])]);
     expect(t.func.params[0]!.type).toEqual({ dtype: 'i32', shape: [2, 5], axes: ['batch', 'length'] });
