@@ -71,7 +71,8 @@ const command: Command = {
       });
       console.log(
         `${r.imagesPerSecond.toFixed(0)} images/s (${r.images} images of ${r.imageSize}x${r.imageSize} in ${r.seconds.toFixed(2)} s; ` +
-          `batch ${r.batchSize}, ${r.workers} worker(s), ${r.cpus} cpus${r.skipped ? `, ${r.skipped} skipped` : ''})`,
+          `batch ${r.batchSize}, ${r.workers} worker(s), ${r.cpus} cpus${r.skipped ? `, ${r.skipped} skipped` : ''}); ` +
+          `${r.cpuMsPerImage.toFixed(2)} CPU ms per image`,
       );
       return 0;
     }

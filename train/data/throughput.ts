@@ -13,6 +13,8 @@ export interface ThroughputReport {
   batchSize: number;
   cpus: number;
   skipped: number;
+  /** Process CPU time (all threads) per image: a figure that holds on a busy machine too. */
+  cpuMsPerImage: number;
 }
 
 /**
@@ -28,12 +30,14 @@ export async function measureThroughput(opts: LoaderOptions & { batches?: number
     let images = 0;
     let n = 0;
     const t0 = performance.now();
+    const cpu0 = process.cpuUsage();
     for (; n < batches; n++) {
       const b = await loader.next();
       if (!b) break;
       images += b.count;
     }
     const seconds = (performance.now() - t0) / 1000;
+    const cpu = process.cpuUsage(cpu0);
     const skipped = Object.values(loader.stats.skipped).reduce((a, b) => a + b, 0);
     return {
       images,
@@ -45,6 +49,7 @@ export async function measureThroughput(opts: LoaderOptions & { batches?: number
       batchSize: opts.batchSize,
       cpus: cpus().length,
       skipped,
+      cpuMsPerImage: (cpu.user + cpu.system) / 1000 / images,
     };
   } finally {
     await loader.close();
