@@ -61,25 +61,27 @@ export function valueAndGrad(fn: (...args: never[]) => unknown, opts: ValueAndGr
         throw new FlipError(`${where()}: grad(${name}): argnums ${n} is out of range for ${args.length} argument(s)`);
     if (new Set(nums).size !== nums.length) throw new FlipError(`${where()}: grad(${name}): argnums [${nums.join(', ')}] repeats an argument`);
     const traced = traceFunc(fn, args, { name: fn.name || 'grad_fn' });
-    const lossIndex = checkLoss(name, traced.func, traced.outTree, opts.hasAux === true);
+    checkLoss(name, traced.func, traced.outTree, opts.hasAux === true);
+    // The Func's params are the argument leaves in flatten order; a leaf's path starts with its argument's index.
     const { leaves, paths } = flatten(args);
-    const wrt = leaves.flatMap((_, i) => (nums.includes(Number(paths[i]!.split('.')[0])) ? [i] : []));
+    const argOf = paths.map((p) => Number(p.split('.')[0]));
+    const wrt = leaves.flatMap((_, i) => (nums.includes(argOf[i]!) ? [i] : []));
     for (const i of wrt) {
       const p = traced.func.params[i]!;
       if (!isFloat(p.type.dtype))
         throw new FlipError(`${where()}: grad(${name}): cannot differentiate with respect to argument '${traced.func.paramInfo[i]?.name ?? paths[i]}', ` +
           `a ${showType(p.type)} tensor: gradients exist only for float tensors (move it to an argument outside argnums)`);
     }
-    const vjp = vjpFunc(traced.func, { wrt, seeds: [lossIndex] });
-    const b = currentBuilder();
-    const one = b.emit1('constant', [], { dtype: traced.func.results[lossIndex]!.type.dtype, shape: [], axes: [], value: 1 });
+    // The loss is the first result; aux results (if any) get no cotangent. Seeding with 1 gives the gradient.
+    const vjp = vjpFunc(traced.func, { wrt, seeds: [0] });
+    const one = currentBuilder().emit1('constant', [], { dtype: traced.func.results[0]!.type.dtype, shape: [], axes: [], value: 1 });
     const argValues = leaves.map((l) => unboxValue(l)!);
     const outs = inlineFunc(vjp, [...argValues, ...traced.captured, one]).map((v) => new Tensor(v));
     const nOut = traced.func.results.length;
     const value = unflatten<unknown>(traced.outTree, outs.slice(0, nOut));
     const gradOf = new Map(wrt.map((leaf, k) => [leaf, outs[nOut + k]!]));
     const perArg = nums.map((n) => {
-      const mine = wrt.filter((i) => paths[i]!.split('.')[0] === String(n));
+      const mine = wrt.filter((i) => argOf[i] === n);
       let next = 0;
       return treeMap(() => gradOf.get(mine[next++]!), args[n]);
     });
@@ -87,8 +89,8 @@ export function valueAndGrad(fn: (...args: never[]) => unknown, opts: ValueAndGr
   };
 }
 
-/** The index of the loss among fn's results; throws unless it is a scalar float tensor. */
-function checkLoss(name: string, f: Func, outTree: TreeDef, hasAux: boolean): number {
+/** Throws unless fn returned a scalar float tensor (with hasAux: `[loss, aux]`), which makes the loss its first result. */
+function checkLoss(name: string, f: Func, outTree: TreeDef, hasAux: boolean): void {
   if (hasAux && !(outTree.kind === 'array' && outTree.items.length === 2 && outTree.items[0]!.kind === 'leaf'))
     throw new FlipError(`${where()}: valueAndGrad(${name}, {hasAux: true}): the function must return [loss, aux], got ${showTreeDef(outTree)}`);
   if (!hasAux && outTree.kind !== 'leaf')
@@ -98,7 +100,6 @@ function checkLoss(name: string, f: Func, outTree: TreeDef, hasAux: boolean): nu
   if (!isFloat(loss.type.dtype) || loss.type.shape.length !== 0)
     throw new FlipError(`${where()}: grad(${name}): the function must return a scalar float tensor, but it returned ${showType(loss.type)}` +
       (loss.type.shape.length ? ' (reduce it to a scalar, e.g. with .mean())' : ''));
-  return 0;
 }
 
 /**
