@@ -74,7 +74,8 @@ const compile: Command = {
       writeFileSync(out, text);
       log?.(`wrote ${out}`);
     } else {
-      process.stdout.write(text);
+      // Wait for the write: the CLI exits right after, and a pipe may still hold a large module (async on macOS).
+      await new Promise<void>((resolve, reject) => process.stdout.write(text, (e) => (e ? reject(e) : resolve())));
     }
   },
 };
