@@ -21,7 +21,8 @@ export const REMAT_POLICIES = Object.keys(SAVEABLE) as RematPolicy[];
  * region. So XLA can neither CSE the recomputation with the forward (JAX's `prevent_cse`) nor schedule it early,
  * and only the barrier's inputs stay alive from forward to backward. (JAX's remat puts the outgoing cotangents in its
  * barrier too.) Measured with the CPU plugin (xla-cpu-pjrt 0.0.1): XLA CPU expands optimization barriers before its
- * CSE, so there the recomputation is merged back into the forward and saves nothing; accelerator pipelines keep them.
+ * CSE, so there the recomputation is merged back into the forward and saves nothing. JAX relies on the barriers
+ * surviving on GPU/TPU; that is not verified here (no accelerator was available).
  */
 export class Recompute {
   private readonly regions = new Map<number, { anchor: Value; memo: Map<number, Value> }>();
