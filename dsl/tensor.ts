@@ -1,6 +1,6 @@
 // Tensor: a symbolic value while tracing, whose TS type carries its dtype and axis names (sizes are runtime only).
-import { showType, type DType, type TensorType, type Value } from '../compiler/ir/index.ts';
-import { setBoxing } from '../compiler/trace/index.ts';
+import { ShapeError, showLoc, showType, type DType, type TensorType, type Value } from '../compiler/ir/index.ts';
+import { setBoxing, userLoc } from '../compiler/trace/index.ts';
 import type { AlignCheck, Aligned, Axes, AxesOf, DotOut, Merge, Remove, Rename, Replace, TakenAxis } from './axes.ts';
 import type { AxisSizes } from '../compiler/trace/index.ts';
 import * as ew from './ops_elementwise.ts';
@@ -19,8 +19,10 @@ import * as sh from './ops_shape.ts';
  * Names are what the code is written against (`x.sum('embed')`), and are enough for tsc to catch wrong axis names,
  * unrelated operands and dtype mixes (see dsl/axes.ts). Sizes are checked when tracing, with the user's line.
  *
- * Methods take `this: Tensor<D, A>` with their own type parameters, so that the class stays covariant in D and A:
- * a `Tensor<'f32', ['batch', 'embed']>` is a `Tensor<'f32'>` and a `Tensor`.
+ * Each method is the free function of the same name (`x.sum('embed')` is `sum(x, 'embed')`); the ops_*.ts files
+ * document each one with an example and its shape rule. Methods take `this: Tensor<D, A>` with their own type
+ * parameters, so that the class stays covariant in D and A: a `Tensor<'f32', ['batch', 'embed']>` is a
+ * `Tensor<'f32'>` and a `Tensor`.
  */
 export class Tensor<D extends DType = DType, A extends Axes = Axes> {
   constructor(readonly value: Value) {}
@@ -43,7 +45,7 @@ export class Tensor<D extends DType = DType, A extends Axes = Axes> {
   /** The size of one axis: `x.size('embed')`. */
   size(axis: A[number]): number {
     const i = this.value.type.axes.indexOf(axis);
-    if (i < 0) throw new RangeError(`${showType(this.type)} has no axis '${axis}'`);
+    if (i < 0) throw new ShapeError(`${showLoc(userLoc())}: size: ${showType(this.type)} has no axis '${axis}'`);
     return this.value.type.shape[i]!;
   }
   /** Sizes by axis name, in axis order: `{batch: 8, embed: 64}`. */

@@ -140,14 +140,15 @@ function leafType(x: unknown): TensorType | undefined {
   return undefined;
 }
 
-/** Parameter names of `fn` when its parameter list is plain identifiers (`(params, batch) => …`). */
+/** Parameter names of `fn` when its parameter list is plain identifiers (`(params, batch) => …`, `function f(x, n = 2)`). */
 function paramNames(fn: (...args: never[]) => unknown): string[] | undefined {
   const src = Function.prototype.toString.call(fn);
   const m = /^(?:async\s+)?(?:function\b[^(]*)?\(([^)]*)\)/.exec(src) ?? /^(?:async\s+)?([A-Za-z_$][\w$]*)\s*=>/.exec(src)
     ?? /^[A-Za-z_$][\w$]*\s*\(([^)]*)\)/.exec(src);
   if (!m) return undefined;
-  const names = m[1]!.split(',').map((s) => s.trim()).filter((s) => s !== '');
-  return names.every((n) => /^[A-Za-z_$][\w$]*$/.test(n)) ? names : undefined;
+  // `a, b = 2`: identifiers, optionally with simple defaults; destructuring or rest parameters give up (argN names).
+  const names = m[1]!.split(',').map((s) => s.trim()).filter((s) => s !== '').map((s) => /^([A-Za-z_$][\w$]*)\s*(?:=[^{}[\]()]*)?$/.exec(s)?.[1]);
+  return names.every((n) => n !== undefined) ? (names as string[]) : undefined;
 }
 
 /**

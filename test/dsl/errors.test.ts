@@ -66,6 +66,7 @@ describe('axis-name errors', () => {
     expect(traceError((x) => sum(x, ['batch', 'batch']), [be]).message).toMatch(/sum: axes \[batch, batch\] repeat an axis/);
     expect(traceError((x) => transpose(x, ['embed']), [be]).message).toMatch(/transpose: \[embed\] is not an order of all axes of f32\[batch=8, embed=4\]/);
     expect(traceError((x) => x.rename('mlp', 'kv'), [be]).message).toMatch(/rename: f32\[batch=8, embed=4\] has no axis 'mlp'/);
+    expect(traceError((x) => x.size('mlp'), [be]).message).toBe(`${at('SIZE', 'size(')}: size: f32[batch=8, embed=4] has no axis 'mlp'`); // SIZE
     expect(traceError((x) => x.rename('embed', 'batch'), [be]).message).toMatch(/rename: cannot rename 'embed' to 'batch': f32\[batch=8, embed=4\] already has 'batch'/);
   });
 

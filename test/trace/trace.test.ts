@@ -49,6 +49,9 @@ describe('traceFunc', () => {
       return add(params, batch);
     }
     expect(traceFunc(loss, [s, s]).func).toMatchObject({ name: 'loss', paramInfo: [{ name: 'params' }, { name: 'batch' }] });
+    const withDefault = (images: Value, scale = 2) => (scale > 1 ? tanh(images) : images);
+    expect(traceFunc(withDefault, [s]).func.paramInfo[0]!.name).toBe('images');
+    expect(traceFunc((...xs: Value[]) => xs[0], [s]).func.paramInfo[0]!.name).toBe('arg0');
   });
 
   it('refuses leaves that are neither specs nor tensors, and outputs that are not tensors', () => {
