@@ -78,7 +78,7 @@ function parseEinsum(spec: string, n: number): EinsumSpec {
  * axes in several inputs and in the output are batch axes. Shape rule: the output term, in its order. Lowered as
  * reduce (axes only one operand has) + dot_general per operand pair, left to right, + a final transpose.
  */
-export function einsum<const S extends string, D extends DType>(spec: S, ...operands: readonly [Tensor<D, Axes>, ...Tensor<D, Axes>[]]): Tensor<D, EinsumOut<S>> {
+export function einsum<const S extends string, D extends DType>(spec: S, ...operands: readonly [Tensor<D, Axes>, ...Tensor<NoInfer<D>, Axes>[]]): Tensor<D, EinsumOut<S>> {
   return cast(userOp('einsum', () => {
     const { inputs, output } = parseEinsum(spec, operands.length);
     operands.forEach((x, k) => {

@@ -115,7 +115,7 @@ export function broadcastTo(x: AnyTensor, target: AxisSizes | AnyTensor): AnyTen
  * transposed to the first's order) and equal sizes except on `axis`. Shape rule: `[batch, length=1] ++ [batch,
  * length=196]` → `[batch, length=197]`.
  */
-export function concat<D extends DType, A extends Axes>(xs: readonly [Tensor<D, A>, ...Tensor<D, Axes>[]], axis: A[number]): Tensor<D, A> {
+export function concat<D extends DType, A extends Axes>(xs: readonly [Tensor<D, A>, ...Tensor<NoInfer<D>, Axes>[]], axis: A[number]): Tensor<D, A> {
   return cast(userOp('concat', () => {
     const first = xs[0];
     const d = axisIndex(first, axis);
