@@ -1,5 +1,9 @@
 #!/usr/bin/env node
 // The `flip` executable: registers the TypeScript loader (tsx), then runs bin/flip.ts.
-import { register } from 'tsx/esm/api';
+import os from 'node:os';
+// sharp decodes images on libuv's thread pool, sized once at its first use (default 4): size it to the
+// machine before anything touches it, so the data workers are not capped at 4 decoders.
+process.env.UV_THREADPOOL_SIZE ??= String(Math.max(4, os.availableParallelism()));
+const { register } = await import('tsx/esm/api');
 register();
 await import('./flip.ts');
