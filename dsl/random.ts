@@ -16,7 +16,6 @@ import { FlipError, numElements, showType, type DType } from '../compiler/ir/ind
 import type { AxisSizes } from '../compiler/trace/index.ts';
 import type { Axes, AxesOf } from './axes.ts';
 import { cast, emit, fail, splat, userOp, type AnyTensor } from './core.ts';
-import { erf } from './ops_elementwise.ts';
 import { erfInv } from './ops_extra.ts';
 import { Tensor } from './tensor.ts';
 
@@ -57,9 +56,6 @@ function keyOf(k0: AnyTensor, k1: AnyTensor): AnyTensor {
   return emit('concatenate', [one(k0), one(k1)], { dimension: 0 });
 }
 
-const rotateLeft = (v: AnyTensor, r: number) =>
-  emit('or', [emit('shift_left', [v, konst(r, v)], {}), emit('shift_right_logical', [v, konst(32 - r, v)], {})], {});
-
 const ROTATIONS = [[13, 15, 26, 6], [17, 29, 16, 24]] as const;
 
 /**
@@ -75,6 +71,11 @@ export function threefry2x32(k0: AnyTensor, k1: AnyTensor, x0: AnyTensor, x1: An
     const bcast = (s: AnyTensor) => (x0.rank === 0 ? s : emit('broadcast_in_dim', [s], { shape: x0.shape, axes: x0.axes, dims: [] }));
     const k2 = xorT(xorT(k0, k1), splat(0x1bd11bda, SCALAR));
     const ks = [bcast(k0), bcast(k1), bcast(k2)];
+    // One constant per distinct amount (a big draw has thousands of these ops; fewer ops keep XLA's compile short).
+    const consts = new Map<number, AnyTensor>();
+    const c = (v: number) => consts.get(v) ?? (consts.set(v, konst(v, x0)), consts.get(v)!);
+    const rotateLeft = (v: AnyTensor, r: number) =>
+      emit('or', [emit('shift_left', [v, c(r)], {}), emit('shift_right_logical', [v, c(32 - r)], {})], {});
     let a = add(x0, ks[0]!);
     let b = add(x1, ks[1]!);
     for (let block = 0; block < 5; block++) {
@@ -85,7 +86,7 @@ export function threefry2x32(k0: AnyTensor, k1: AnyTensor, x0: AnyTensor, x1: An
       // After block j (1-based): x0 += ks[j mod 3], x1 += ks[(j+1) mod 3] + j.
       const j = block + 1;
       a = add(a, ks[j % 3]!);
-      b = add(add(b, ks[(j + 1) % 3]!), konst(j, b));
+      b = add(add(b, ks[(j + 1) % 3]!), c(j));
     }
     return [a, b];
   });
@@ -299,6 +300,40 @@ export function normal<const S extends AxisSizes>(key: Key, sizes: S, opts: Rand
 }
 
 /**
+ * erf in double precision (Taylor series below 3, Lentz's continued fraction for erfc above), for the bounds of
+ * `truncatedNormal`: JAX computes erf(lower/√2) on constants, which XLA folds with the C library's erff, so the
+ * correctly rounded value is what matches (a device polynomial is a few ulps off).
+ */
+export function erfF64(x: number): number {
+  const ax = Math.abs(x);
+  if (ax < 3) {
+    let term = x, sum = x;
+    for (let n = 1; n < 200 && Math.abs(term) > 1e-17 * Math.abs(sum); n++) {
+      term *= (-x * x) / n;
+      sum += term / (2 * n + 1);
+    }
+    return (2 / Math.sqrt(Math.PI)) * sum;
+  }
+  if (ax > 6) return Math.sign(x);
+  // erfc(x) = e^(−x²)/√π · 1/(x + (1/2)/(x + 1/(x + (3/2)/(x + …)))) (continued fraction, modified Lentz).
+  const tiny = 1e-300;
+  let f = ax, c = ax, d = 0;
+  for (let k = 1; k < 300; k++) {
+    const a = k / 2;
+    d = ax + a * d;
+    d = Math.abs(d) < tiny ? tiny : d;
+    c = ax + a / c;
+    c = Math.abs(c) < tiny ? tiny : c;
+    d = 1 / d;
+    const delta = c * d;
+    f *= delta;
+    if (Math.abs(delta - 1) < 1e-16) break;
+  }
+  const erfc = Math.exp(-ax * ax) / Math.sqrt(Math.PI) / f;
+  return Math.sign(x) * (1 - erfc);
+}
+
+/**
  * `truncatedNormal(key, -2, 2, {embed: 64})`: standard normal samples conditioned on lower < x < upper,
  * `jax.random.truncated_normal` (erfinv of a uniform between erf(lower/√2) and erf(upper/√2), clipped into the open
  * interval). Shape rule: the record's axes in its order.
@@ -306,11 +341,10 @@ export function normal<const S extends AxisSizes>(key: Key, sizes: S, opts: Rand
 export function truncatedNormal<const S extends AxisSizes>(key: Key, lower: number, upper: number, sizes: S, opts: RandomOptions = {}): Tensor<'f32', AxesOf<S>> {
   return cast(userOp('truncatedNormal', () => {
     if (!(lower < upper)) fail(`lower (${lower}) must be below upper (${upper})`);
-    const s = { dtype: 'f32' as const, shape: [], axes: [] };
     const sqrt2 = Math.fround(Math.SQRT2);
-    const a = erf(cast<Tensor<'f32', readonly []>>(emit('divide', [splat(lower, s), splat(sqrt2, s)], {})));
-    const b = erf(cast<Tensor<'f32', readonly []>>(emit('divide', [splat(upper, s), splat(sqrt2, s)], {})));
-    const u = uniformImpl(key, sizes, { ...opts, min: a, max: b });
+    // erf of the f32 quotient, rounded to f32 (what XLA's constant folding gives JAX).
+    const bound = (v: number) => Math.fround(erfF64(Math.fround(Math.fround(v) / sqrt2)));
+    const u = uniformImpl(key, sizes, { ...opts, min: bound(lower), max: bound(upper) });
     const out = emit('multiply', [splat(sqrt2, u.type), erfInv(cast<Tensor<'f32', Axes>>(u))], {});
     const lo = splat(nextAfterF32(lower, Infinity), u.type);
     const hi = splat(nextAfterF32(upper, -Infinity), u.type);
