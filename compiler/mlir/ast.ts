@@ -167,6 +167,8 @@ export interface RegionAst {
 export interface CustomSyntax {
   /** Source text between the op name and the `:` of its type signature. */
   header: string;
+  /** The header follows the name without a space (`sdy.manual_computation(%x) ...`). */
+  tight: boolean;
   signature: SignatureAst | null;
   /** Source text after the signature (trailing regions written by custom printers). */
   trailer: string;

@@ -13,6 +13,7 @@ export interface RawPrettyIn {
   signature: SignatureAst | null;
   trailers: Trailer[];
   namePos: Pos;
+  tight: boolean;
   header: string;
   trailer: string;
 }
@@ -419,8 +420,9 @@ function callLike(symbolProp: 'callee' | 'call_target_name'): Format {
       const s = c.take('symbol', 'a symbol like @f');
       const args = c.take('paren', `'(' and the arguments`);
       op.operands = args.items.map((it) => {
-        if (it.bound || it.type) c.fail(`${op.name}: unexpected syntax in the argument list`, it.value.pos);
-        return it.value;
+        const v = itemValue(c, it, args.pos);
+        if (it.bound || it.type) c.fail(`${op.name}: unexpected syntax in the argument list`, v.pos);
+        return v;
       });
       const value: AttrAst = symbolProp === 'callee' ? { kind: 'symbol', path: s.path } : { kind: 'string', value: s.path.join('::'), type: null };
       op.properties.push(prop(symbolProp, value, s.pos));
@@ -591,7 +593,8 @@ const dot: Format = {
 const convolution: Format = {
   parse(c: Cursor, op: OpAst) {
     const args = c.take('paren', `'(' and the input and kernel`);
-    op.operands = args.items.map((it) => it.value);
+    op.operands = args.items.map((it) => itemValue(c, it, args.pos));
+    if (op.operands.length !== 2 || args.items.some((it) => it.bound || it.type)) c.fail(`${op.name}: expected (%input, %kernel)`, args.pos);
     const dn = c.kw('dim_numbers');
     if (dn.values.length !== 2 || !dn.arrow) c.fail(`${op.name}: dim_numbers is written [b, 0, 1, f]x[0, 1, i, o]->[b, 0, 1, f]`, dn.pos);
     const layout = (a: AttrAst): (number | string)[] => {
@@ -649,11 +652,18 @@ const convolution: Format = {
   },
 };
 
-function blockArgs(items: ParenItem[], c: Cursor): BlockArg[] {
+/** The SSA value of a parenthesized item; `name = attr` items belong to other dialects' syntax. */
+function itemValue(c: Cursor, it: ParenItem, pos: Pos): ValueUse {
+  if (!it.value) c.fail(`${c.op.name}: unexpected '${it.kw!.name} = ...' in parentheses`, pos);
+  return it.value;
+}
+
+function blockArgs(items: ParenItem[], c: Cursor, pos: Pos): BlockArg[] {
   return items.map((it) => {
-    if (!it.type || it.bound) c.fail(`${c.op.name}: expected '%name: type'`, it.value.pos);
-    if (it.value.index !== null) c.fail(`${c.op.name}: a block argument cannot have a result number`, it.value.pos);
-    return { name: it.value.name, type: it.type, attrs: [], loc: it.loc, pos: it.value.pos };
+    const v = itemValue(c, it, pos);
+    if (!it.type || it.bound) c.fail(`${c.op.name}: expected '%name: type'`, v.pos);
+    if (v.index !== null) c.fail(`${c.op.name}: a block argument cannot have a result number`, v.pos);
+    return { name: v.name, type: it.type, attrs: [], loc: it.loc, pos: v.pos };
   });
 }
 
@@ -664,8 +674,9 @@ const reduce: Format = {
     do {
       const g = c.take('paren', `'(%input init: %init)'`);
       for (const it of g.items) {
-        if (it.boundKind !== 'init' || !it.bound) c.fail(`${op.name}: expected '%input init: %init'`, it.value.pos);
-        inputs.push(it.value);
+        const v = itemValue(c, it, g.pos);
+        if (it.boundKind !== 'init' || !it.bound) c.fail(`${op.name}: expected '%input init: %init'`, v.pos);
+        inputs.push(v);
         inits.push(it.bound);
       }
     } while (c.optComma());
@@ -690,7 +701,7 @@ const reduce: Format = {
       const lhs: BlockArg[] = [];
       const rhs: BlockArg[] = [];
       for (const g of r.groups) {
-        const args = blockArgs(g, c);
+        const args = blockArgs(g, c, r.pos);
         if (args.length !== 2) c.fail(`${op.name}: each reducer group is (%lhs: T, %rhs: T)`, r.pos);
         lhs.push(args[0]!);
         rhs.push(args[1]!);
@@ -718,7 +729,7 @@ const reduce: Format = {
 const whileFormat: Format = {
   parse(c: Cursor, op: OpAst) {
     const g = c.take('paren', `'(%iterArg = %init, ...)'`);
-    for (const it of g.items) if (it.boundKind !== '=' || !it.bound) c.fail(`${op.name}: expected '%iterArg = %init'`, it.value.pos);
+    for (const it of g.items) if (it.boundKind !== '=' || !it.bound) c.fail(`${op.name}: expected '%iterArg = %init'`, itemValue(c, it, g.pos).pos);
     op.operands = g.items.map((it) => it.bound!);
     op.attributes = c.attrDict();
     c.end();
@@ -732,7 +743,7 @@ const whileFormat: Format = {
     for (const r of [t.cond, t.body]) {
       const entry = r.blocks[0]!;
       if (entry.label !== null) c.fail(`${op.name}: the cond and do regions take the iteration arguments`, entry.pos);
-      entry.args = g.items.map((it, i) => ({ name: it.value.name, type: s.types[i]!, attrs: [], loc: null, pos: it.value.pos }));
+      entry.args = g.items.map((it, i) => ({ name: it.value!.name, type: s.types[i]!, attrs: [], loc: null, pos: it.value!.pos }));
     }
     op.regions = [t.cond, t.body];
   },
@@ -834,7 +845,7 @@ export function interpretPretty(op: OpAst, raw: RawPrettyIn, fail: Fail): void {
 export function printPrettyBody(op: OpAst, p: RegionPrinter): string {
   if (op.custom) {
     const c = op.custom;
-    return `${c.header ? ' ' + c.header : ''}${c.signature ? ' : ' + printSig(c.signature) : ''}${c.trailer ? ' ' + c.trailer : ''}`;
+    return `${c.header ? (c.tight ? '' : ' ') + c.header : ''}${c.signature ? ' : ' + printSig(c.signature) : ''}${c.trailer ? ' ' + c.trailer : ''}`;
   }
   const f = FORMATS[op.name];
   if (!f) throw new Error(`internal: no pretty format for ${op.name}`);
@@ -856,14 +867,14 @@ function interpretCustom(op: OpAst, raw: RawPrettyIn, fail: Fail): void {
     if (p.k === 'value') operands.push(p.use);
     else if (p.k === 'paren') {
       const next = raw.pieces[i + 1];
-      const defines = next?.k === 'region' && p.items.every((it) => it.type !== null);
+      const defines = next?.k === 'region' && p.items.length > 0 && p.items.every((it) => it.value !== null && it.type !== null);
       for (const it of p.items) {
-        if (!defines) operands.push(it.value);
+        if (!defines && it.value) operands.push(it.value);
         if (it.bound) operands.push(it.bound);
       }
       if (defines && next.k === 'region') {
         const entry = next.region.blocks[0]!;
-        if (entry.label === null) entry.args = p.items.map((it) => ({ name: it.value.name, type: it.type!, attrs: [], loc: it.loc, pos: it.value.pos }));
+        if (entry.label === null) entry.args = p.items.map((it) => ({ name: it.value!.name, type: it.type!, attrs: [], loc: it.loc, pos: it.value!.pos }));
       }
     } else if (p.k === 'region') regions.push(p.region);
   });
@@ -884,6 +895,6 @@ function interpretCustom(op: OpAst, raw: RawPrettyIn, fail: Fail): void {
   } else {
     op.resultTypes = nResults === 0 ? [] : null;
   }
-  op.custom = { header: raw.header, signature: s, trailer: raw.trailer };
+  op.custom = { header: raw.header, tight: raw.tight, signature: s, trailer: raw.trailer };
   void fail;
 }

@@ -36,6 +36,7 @@ const messages: IParserErrorMessageProvider = {
 interface RawPretty {
   name: string;
   namePos: Pos;
+  tight: boolean;
   pieces: Piece[];
   signature: SignatureAst | null;
   trailers: Trailer[];
@@ -306,7 +307,7 @@ export class MlirParser extends EmbeddedActionsParser {
       op.pos = this.pos(first);
       if (pretty) {
         interpretPretty(op, {
-          pieces: pretty.pieces, signature: pretty.signature, trailers: pretty.trailers, namePos: pretty.namePos,
+          pieces: pretty.pieces, signature: pretty.signature, trailers: pretty.trailers, namePos: pretty.namePos, tight: pretty.tight,
           header: this.text.slice(pretty.headerStart, pretty.headerEnd).trim(),
           trailer: this.text.slice(pretty.trailerStart, pretty.trailerEnd).trim(),
         }, (msg, p) => this.fail(msg, p));
@@ -395,7 +396,7 @@ export class MlirParser extends EmbeddedActionsParser {
       });
     });
     return this.ACTION(() => ({
-      name: nameTok.image, namePos: this.pos(nameTok), pieces, signature, trailers, headerStart, headerEnd, trailerStart, trailerEnd,
+      name: nameTok.image, namePos: this.pos(nameTok), tight: headerStart === nameTok.endOffset! + 1, pieces, signature, trailers, headerStart, headerEnd, trailerStart, trailerEnd,
     }))!;
   });
 
@@ -458,33 +459,47 @@ export class MlirParser extends EmbeddedActionsParser {
     this.MANY_SEP({
       SEP: Comma,
       DEF: () => {
-        const value = this.SUBRULE(this.valueUse);
-        let bound: ValueUse | null = null;
-        let boundKind: '=' | 'init' | null = null;
-        let type: TypeAst | null = null;
-        let loc: LocAst | null = null;
-        this.OPTION(() => {
-          this.OR([
-            { ALT: () => { this.CONSUME(Equals); bound = this.SUBRULE2(this.valueUse); boundKind = '='; } },
-            {
-              ALT: () => {
-                const kw = this.CONSUME(PlainId);
-                this.CONSUME(Colon);
-                bound = this.SUBRULE3(this.valueUse);
-                boundKind = 'init';
-                this.ACTION(() => { if (kw.image !== 'init') this.fail(`expected 'init:' but found '${kw.image}'`, this.pos(kw)); });
-              },
+        this.OR2([
+          {
+            ALT: () => {
+              const name = this.CONSUME(AnyIdent);
+              this.CONSUME2(Equals);
+              const v = this.SUBRULE(this.attribute, { ARGS: [false] });
+              this.ACTION(() => items.push({ value: null, kw: { name: name.image, value: v }, bound: null, boundKind: null, type: null, loc: null }));
             },
-            {
-              ALT: () => {
-                this.CONSUME2(Colon);
-                type = this.SUBRULE(this.type);
-                this.OPTION2(() => { loc = this.SUBRULE(this.locSuffix); });
-              },
+          },
+          {
+            ALT: () => {
+              const value = this.SUBRULE(this.valueUse);
+              let bound: ValueUse | null = null;
+              let boundKind: '=' | 'init' | null = null;
+              let type: TypeAst | null = null;
+              let loc: LocAst | null = null;
+              this.OPTION(() => {
+                this.OR([
+                  { ALT: () => { this.CONSUME(Equals); bound = this.SUBRULE2(this.valueUse); boundKind = '='; } },
+                  {
+                    ALT: () => {
+                      const kw = this.CONSUME(PlainId);
+                      this.CONSUME(Colon);
+                      bound = this.SUBRULE3(this.valueUse);
+                      boundKind = 'init';
+                      this.ACTION(() => { if (kw.image !== 'init') this.fail(`expected 'init:' but found '${kw.image}'`, this.pos(kw)); });
+                    },
+                  },
+                  {
+                    ALT: () => {
+                      this.CONSUME2(Colon);
+                      type = this.SUBRULE(this.type);
+                      this.OPTION2(() => { loc = this.SUBRULE(this.locSuffix); });
+                    },
+                  },
+                ]);
+              });
+              this.ACTION(() => items.push({ value, kw: null, bound, boundKind, type, loc }));
             },
-          ]);
-        });
-        this.ACTION(() => items.push({ value, bound, boundKind, type, loc }));
+          },
+        ]);
       },
     });
     this.CONSUME(RParen);

@@ -8,7 +8,9 @@ import type { AttrAst, LocAst, NamedAttr, Pos, RegionAst, TypeAst, ValueUse } fr
 
 /** One entry of a parenthesized group: `%x`, `%a = %b` (while), `%a init: %b` (reduce), `%a: T` (block args). */
 export interface ParenItem {
-  value: ValueUse;
+  /** Null for a `name = attr` item (custom syntax of other dialects: `chlo.top_k(%x, k = 2)`). */
+  value: ValueUse | null;
+  kw: { name: string; value: AttrAst } | null;
   /** `= %b` or `init: %b` */
   bound: ValueUse | null;
   boundKind: '=' | 'init' | null;

@@ -194,10 +194,50 @@ def main():
         emit(name, jax.jit(sharded_mlp, in_shardings=in_sh, out_shardings=shard("data")), [xs, ws1, ws2])
     jax.config.update("jax_use_shardy_partitioner", shardy)
 
+    syntax_corpus(mesh)
+
     import jaxlib
     versions = {"python": sys.version.split()[0], "jax": jax.__version__, "jaxlib": jaxlib.__version__,
                 "numpy": np.__version__, "ml_dtypes": ml_dtypes.__version__}
     write_readme(versions)
+
+
+def syntax_corpus(mesh):
+    """More of JAX's spellings (control flow, collectives, shard_map, custom calls): parsed and verified, not run."""
+    from jax import shard_map
+    out = os.path.join(OUT, "jax-extra")
+    os.makedirs(out, exist_ok=True)
+
+    def w(name, f, *args, **kw):
+        with open(os.path.join(out, name + ".mlir"), "w") as fh:
+            fh.write(jax.jit(f, **kw).lower(*args).as_text())
+
+    x = jnp.ones((8, 4), jnp.float32)
+    w("cond", lambda p, x: jax.lax.cond(p, lambda x: x * 2, lambda x: x - 1, x), True, x)
+    w("switch", lambda i, x: jax.lax.switch(i, [lambda x: x, lambda x: x * 2, jnp.sin], x), 1, x)
+    w("scan", lambda x: jax.lax.scan(lambda c, y: (c + y, c * y), jnp.zeros(4), x), x)
+    w("cumsum_reduce_window", lambda x: (jnp.cumsum(x, 0), jax.lax.reduce_window(x, 0., jax.lax.add, (2, 2), (1, 1), "SAME")), x)
+    w("remat", jax.grad(lambda x: jnp.sum(jax.checkpoint(lambda y: jnp.sin(y) * y)(x))), x)
+    w("rbg", lambda k: jax.random.uniform(k, (3,)), jax.random.key(0, impl="rbg"))
+    w("topk", lambda x: jax.lax.top_k(x, 2), x)
+    w("dus", lambda x, u, i: jax.lax.dynamic_update_slice(x, u, (i, 0)), x, jnp.ones((2, 4)), 3)
+    w("donate", lambda x: x + 1, x, donate_argnums=0)
+    w("conv_transpose", lambda x, k: jax.lax.conv_transpose(x, k, (2, 2), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")),
+      jnp.ones((1, 4, 4, 3)), jnp.ones((3, 3, 3, 5)))
+    w("select_and_scatter", jax.grad(lambda x: jnp.sum(jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (2, 2), (2, 2), "VALID"))), x)
+    w("fft", lambda x: jnp.fft.fft(x).real, x)
+    w("int_ops", lambda a, b: (a // b, a % b, a >> 1, jnp.clip(a, 0, 3), jnp.sign(a), a.astype(jnp.uint8)),
+      jnp.arange(8, dtype=jnp.int32), jnp.full((8,), 3, jnp.int32))
+    w("f16", lambda a: (a * 2).astype(jnp.float16), np.ones(3, np.float32))
+    w("sort_multi", lambda a, b: jax.lax.sort((a, b), num_keys=1), x, x.astype(jnp.int32))
+    shardy = jax.config.jax_use_shardy_partitioner
+    for use_shardy, tag in ((True, "sdy"), (False, "gspmd")):
+        jax.config.update("jax_use_shardy_partitioner", use_shardy)
+        w(f"shard_map_psum_{tag}", lambda x: shard_map(lambda y: jax.lax.psum(y, "data"), mesh=mesh, in_specs=P("data", None),
+                                                      out_specs=P(None, None), check_vma=False)(x), x)
+        w(f"shard_map_all_gather_{tag}", lambda x: shard_map(lambda y: jax.lax.all_gather(y, "data", tiled=True), mesh=mesh,
+                                                             in_specs=P("data"), out_specs=P(), check_vma=False)(x), x)
+    jax.config.update("jax_use_shardy_partitioner", shardy)
 
 
 def write_readme(versions):
@@ -212,7 +252,9 @@ def write_readme(versions):
         "(`XLA_FLAGS=--xla_force_host_platform_device_count=8`): `sharded_mlp_gspmd` with `mhlo.sharding`,",
         "`sharded_mlp_shardy` with `sdy` annotations. Their outputs are the full (unsharded) arrays.",
         "",
-        "`jax-examples/` holds copies of the per-op reference files (StableHLO as JAX 0.10.2 lowers them).",
+        "`jax-examples/` holds copies of the per-op reference files (StableHLO as JAX 0.10.2 lowers them);",
+        "`jax-extra/` more of JAX's spellings (cond/switch/scan, reduce_window, select_and_scatter, top_k, fft,",
+        "rng_bit_generator, shard_map with psum/all_gather in both sharding dialects): parsed and verified, not run.",
         "",
         "Versions:",
         "",

@@ -6,10 +6,9 @@ import { describe, expect, it } from 'vitest';
 import { functions, getAttr, parseModule, printModule, verifyModule, type OpAst } from '../../compiler/mlir/index.ts';
 
 const FIXTURES = path.resolve(import.meta.dirname, '../fixtures/mlir');
-const corpus = [
-  ...readdirSync(FIXTURES).filter((f) => f.endsWith('.mlir')).map((f) => path.join(FIXTURES, f)),
-  ...readdirSync(path.join(FIXTURES, 'jax-examples')).filter((f) => f.endsWith('.mlir')).map((f) => path.join(FIXTURES, 'jax-examples', f)),
-];
+const corpus = ['.', 'jax-examples', 'jax-extra'].flatMap((d) =>
+  readdirSync(path.join(FIXTURES, d)).filter((f) => f.endsWith('.mlir')).map((f) => path.join(FIXTURES, d, f)),
+);
 
 function allOps(ops: OpAst[]): OpAst[] {
   return ops.flatMap((op) => [op, ...op.regions.flatMap((r) => r.blocks.flatMap((b) => allOps(b.ops)))]);
@@ -18,10 +17,10 @@ function allOps(ops: OpAst[]): OpAst[] {
 describe('corpus', () => {
   it('has the JAX goldens and the reference files', () => {
     const names = corpus.map((f) => path.basename(f, '.mlir'));
-    for (const n of ['mlp', 'transformer_block', 'vit_forward', 'flip_loss_grad', 'sharded_mlp_gspmd', 'sharded_mlp_shardy', 'argsort', 'while_fori', 'with_locations']) {
+    for (const n of ['mlp', 'transformer_block', 'vit_forward', 'flip_loss_grad', 'sharded_mlp_gspmd', 'sharded_mlp_shardy', 'argsort', 'while_fori', 'with_locations', 'shard_map_psum_sdy', 'select_and_scatter']) {
       expect(names).toContain(n);
     }
-    expect(corpus.length).toBeGreaterThanOrEqual(29);
+    expect(corpus.length).toBeGreaterThanOrEqual(48);
   });
 
   for (const file of corpus) {
@@ -86,6 +85,18 @@ describe('AST contents', () => {
     expect(loc.aliasesAfter.find((a) => a.name === '#loc3')).toMatchObject({ kind: 'loc', loc: { kind: 'file', file: 'tools/gen_stablehlo_examples.py', line: 43, col: 36, endLine: null, endCol: 41 } });
     expect(loc.aliasesAfter.find((a) => a.name === '#loc9')).toMatchObject({ loc: { kind: 'callsite', callee: { kind: 'alias', name: '#loc6' }, caller: { kind: 'alias', name: '#loc7' } } });
     expect(functions(loc)[0]!.args[0]!.loc).toEqual({ kind: 'name', name: 'x', child: null });
+  });
+
+  it('keeps ops of other dialects as written, with their SSA uses and regions', () => {
+    const m = load('jax-extra/shard_map_psum_sdy.mlir');
+    const mc = functions(m)[0]!.body!.blocks[0]!.ops[0]!;
+    expect(mc).toMatchObject({ name: 'sdy.manual_computation', syntax: 'pretty', operands: [{ name: '%arg0' }] });
+    expect(mc.custom?.header).toMatch(/^\(%arg0\) in_shardings=\[<@mesh, \[\{"data"\}, \{\}\]>\] /);
+    expect(mc.regions[0]!.blocks[0]!.args.map((a) => a.name)).toEqual(['%arg1']);
+    expect(mc.resultTypes?.map((t) => t.kind === 'tensor' && t.shape)).toEqual([[2, 4]]);
+    const topk = functions(load('jax-extra/topk.mlir'))[0]!.body!.blocks[0]!.ops[0]!;
+    expect(topk.results.map((r) => r.name)).toEqual(['%values', '%indices']);
+    expect(topk.operands.map((v) => v.name)).toEqual(['%arg0']);
   });
 
   it('parses the forms JAX does not happen to emit here: generic module ops, fused/named locs, splats, hex, bools, tuples, tokens', () => {
