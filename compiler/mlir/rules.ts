@@ -613,6 +613,82 @@ const convolution: Rule = (c) => {
   if (r) expectSameShape(c, 0, out, el(r) ?? '?');
 };
 
+/** `case` and `if`: every branch returns the op's result types. */
+const branches = (selector: 'index' | 'pred'): Rule => (c) => {
+  if (!arity(c, 1, null)) return;
+  const t = c.operandTypes[0];
+  const want = selector === 'index' ? 'tensor<i32>' : 'tensor<i1>';
+  if (t && printType(t) !== want) c.error(`${selector === 'index' ? 'the branch index' : 'the predicate'} expected ${want}, found ${printType(t)}`);
+  if (selector === 'pred' && c.op.regions.length !== 2) c.error(`expected 2 branches, found ${c.op.regions.length}`);
+  if (c.op.regions.length === 0) c.error('expected at least one branch');
+  const results = c.resultTypes.map((r) => (r ? printType(r) : null));
+  c.op.regions.forEach((r, i) => checkBody(c, r.blocks[0], `branch ${i}`, [], results));
+};
+
+/** `reduce_window`: output dims from window, strides, dilations and padding, per input. */
+const reduceWindow: Rule = (c) => {
+  const n = c.operandTypes.length / 2;
+  if (c.operandTypes.length % 2 !== 0 || n < 1) {
+    c.error(`expected inputs and as many init values, found ${c.operandTypes.length} operands`);
+    return;
+  }
+  const inputs = c.operandTypes.slice(0, n);
+  const inits = c.operandTypes.slice(n);
+  const s = shape(inputs[0] ?? null);
+  const win = attrInts(c, 'window_dimensions');
+  if (s && win) {
+    const rank = s.length;
+    const ones = new Array<number>(rank).fill(1);
+    const strides = attrInts(c, 'window_strides') ?? ones;
+    const base = attrInts(c, 'base_dilations') ?? ones;
+    const wdil = attrInts(c, 'window_dilations') ?? ones;
+    const padding = intList(getAttr(c.op, 'padding')) ?? new Array<number>(2 * rank).fill(0);
+    if ([win, strides, base, wdil].some((x) => x.length !== rank) || padding.length !== 2 * rank) {
+      c.error(`window attributes must have ${rank} entries (the inputs' rank)`);
+    } else {
+      const out = s.map((d, i) => {
+        const padded = (d - 1) * base[i]! + 1 + padding[2 * i]! + padding[2 * i + 1]!;
+        const w = (win[i]! - 1) * wdil[i]! + 1;
+        return padded < w ? 0 : Math.floor((padded - w) / strides[i]!) + 1;
+      });
+      inits.forEach((t, i) => { if (t && i < c.resultTypes.length) expectSameShape(c, i, out, el(t)!); });
+    }
+  }
+  if (c.resultTypes.length !== n) c.error(`expected ${n} result${n === 1 ? '' : 's'}, found ${c.resultTypes.length}`);
+  const scal = inits.map(scalarOf);
+  checkBody(c, c.op.regions[0]?.blocks[0], 'reducer body', [...scal, ...scal], scal);
+};
+
+const selectAndScatter: Rule = (c) => {
+  if (!arity(c, 3, 1)) return;
+  const [operand, , init] = c.operandTypes;
+  if (operand) expectResult(c, 0, printType(operand), ' (the operand\'s type)');
+  const sc = scalarOf(operand ?? null);
+  checkBody(c, c.op.regions[0]?.blocks[0], 'select body', [sc, sc], ['tensor<i1>']);
+  const si = scalarOf(init ?? null);
+  checkBody(c, c.op.regions[1]?.blocks[0], 'scatter body', [si, si], [si]);
+};
+
+/** `all_gather`: the gather dimension grows by the replica group size. */
+const allGather: Rule = (c) => {
+  if (c.resultTypes.length !== c.operandTypes.length) {
+    c.error(`expected ${c.operandTypes.length} results, found ${c.resultTypes.length}`);
+    return;
+  }
+  const dim = attrInt(c, 'all_gather_dim');
+  const groups = getAttr(c.op, 'replica_groups');
+  const gshape = groups?.kind === 'dense' && groups.type ? shape(groups.type) : null;
+  c.operandTypes.forEach((t, i) => {
+    const s = shape(t);
+    if (!s || dim === null) return;
+    if (dim < 0 || dim >= s.length) {
+      c.error(`all_gather_dim ${dim} is out of range for rank ${s.length}`);
+      return;
+    }
+    if (gshape && gshape.length === 2) expectSameShape(c, i, s.map((d, k) => (k === dim ? d * gshape[1]! : d)), el(t)!, ` (dimension ${dim} times the group size ${gshape[1]})`);
+  });
+};
+
 // ----------------------------------------------------------------------------- calls etc.
 
 const call: Rule = (c) => {
@@ -706,6 +782,11 @@ export const OP_RULES: Record<string, Rule> = {
   'stablehlo.scatter': scatter,
   'stablehlo.convolution': convolution,
   'stablehlo.all_reduce': allReduce,
+  'stablehlo.all_gather': allGather,
+  'stablehlo.case': branches('index'),
+  'stablehlo.if': branches('pred'),
+  'stablehlo.reduce_window': reduceWindow,
+  'stablehlo.select_and_scatter': selectAndScatter,
   'stablehlo.optimization_barrier': sameAsOperands,
   'stablehlo.rng_bit_generator': rngBitGenerator,
   'stablehlo.partition_id': scalarResult('ui32'),
@@ -720,11 +801,11 @@ export const OP_RULES: Record<string, Rule> = {
 
 /** StableHLO ops without a row above: accepted without type checks (no note). */
 export const KNOWN_STABLEHLO_OPS = new Set([
-  'after_all', 'all_gather', 'all_to_all', 'batch_norm_grad', 'batch_norm_inference', 'batch_norm_training', 'broadcast',
-  'case', 'cholesky', 'collective_broadcast', 'collective_permute', 'complex', 'composite', 'create_token', 'cross-replica-sum',
+  'after_all', 'all_to_all', 'batch_norm_grad', 'batch_norm_inference', 'batch_norm_training', 'broadcast',
+  'cholesky', 'collective_broadcast', 'collective_permute', 'complex', 'composite', 'create_token', 'cross-replica-sum',
   'dynamic_broadcast_in_dim', 'dynamic_conv', 'dynamic_gather', 'dynamic_iota', 'dynamic_pad', 'dynamic_reshape', 'einsum', 'fft',
-  'get_tuple_element', 'if', 'infeed', 'map', 'outfeed', 'real_dynamic_slice', 'recv', 'reduce_precision', 'reduce_scatter',
-  'reduce_window', 'rng', 'select_and_scatter', 'send', 'torch_index_select', 'trace', 'triangular_solve', 'tuple', 'unary_einsum',
+  'get_tuple_element', 'infeed', 'map', 'outfeed', 'real_dynamic_slice', 'recv', 'reduce_precision', 'reduce_scatter',
+  'rng', 'send', 'torch_index_select', 'trace', 'triangular_solve', 'tuple', 'unary_einsum',
   'uniform_dequantize', 'uniform_quantize',
 ]);
 

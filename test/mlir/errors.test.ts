@@ -117,6 +117,24 @@ describe('the verifier', () => {
     expect(es[0]![2]).toMatch(/^stablehlo.transpose: permutation entry list \[0, 0, 1, 2\] repeats a dimension$/);
   });
 
+  it('checks region-carrying and collective ops JAX writes in generic form', () => {
+    const mutate = (f: string, from: string, to: string): [number, number, string][] => {
+      const text = readFileSync(path.join(FIXTURES, f), 'utf8');
+      expect(text).toContain(from);
+      expect(errors(text)).toEqual([]);
+      return errors(text.replace(from, to));
+    };
+    expect(mutate('jax-extra/cumsum_reduce_window.mlir', 'window_dimensions = array<i64: 8, 1>', 'window_dimensions = array<i64: 9, 1>')).toEqual([
+      [20, 5, 'stablehlo.reduce_window: result type expected tensor<7x4xf32>, found tensor<8x4xf32>'],
+    ]);
+    expect(mutate('jax-extra/switch.mlir', 'stablehlo.return %arg1 : tensor<8x4xf32>', 'stablehlo.return %arg0 : tensor<i32>')).toEqual([
+      [8, 7, 'stablehlo.case: the branch 0 returns tensor<i32> as value #0, expected tensor<8x4xf32>'],
+    ]);
+    expect(mutate('jax-extra/shard_map_all_gather_gspmd.mlir', 'all_gather_dim = 0', 'all_gather_dim = 1')).toEqual([
+      [11, 5, 'stablehlo.all_gather: result type expected tensor<2x16xf32> (dimension 1 times the group size 4), found tensor<8x4xf32>'],
+    ]);
+  });
+
   it('notes ops of other dialects, and refuses them in strict mode', () => {
     const text = readFileSync(path.join(FIXTURES, 'sharded_mlp_shardy.mlir'), 'utf8');
     const m = parseModule(text, { filename: 'x.mlir' });
