@@ -1,0 +1,330 @@
+// The JS Client: devices, compile (on a worker thread), host->device buffers, dispose.
+#include "common.h"
+
+namespace flip {
+
+namespace {
+
+Status Closed() {
+  return Status::Error(PJRT_Error_Code_FAILED_PRECONDITION,
+                       "this PJRT client was disposed; open a new one with openClient()");
+}
+
+std::string DeviceString(const PJRT_Api* api, PJRT_DeviceDescription* d) {
+  auto a = PJRT_ARGS(PJRT_DeviceDescription_ToString_Args);
+  a.device_description = d;
+  if (!TakeError(api, api->PJRT_DeviceDescription_ToString(&a)).ok()) return "";
+  return Str(a.to_string, a.to_string_size);
+}
+
+class CompileWorker : public Napi::AsyncWorker {
+ public:
+  CompileWorker(Napi::Env env, std::shared_ptr<ClientState> client, std::string code, std::string options)
+      : Napi::AsyncWorker(env, "flip.pjrt.compile"),
+        deferred_(env),
+        client_(std::move(client)),
+        code_(std::move(code)),
+        options_(std::move(options)) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    const PJRT_Api* api = client_->api;
+    auto program = PJRT_ARGS(PJRT_Program);
+    program.code = code_.data();  // must outlive the call: owned by this worker
+    program.code_size = code_.size();
+    program.format = "mlir";
+    program.format_size = 4;
+    auto a = PJRT_ARGS(PJRT_Client_Compile_Args);
+    a.client = client_->client;
+    a.program = &program;
+    a.compile_options = options_.data();
+    a.compile_options_size = options_.size();
+    status_ = TakeError(api, api->PJRT_Client_Compile(&a));
+    if (!status_.ok()) return;
+    state_ = std::make_shared<ExecState>();
+    state_->client = client_;
+    state_->loaded = a.executable;
+
+    auto g = PJRT_ARGS(PJRT_LoadedExecutable_GetExecutable_Args);
+    g.loaded_executable = a.executable;
+    status_ = TakeError(api, api->PJRT_LoadedExecutable_GetExecutable(&g));
+    if (!status_.ok()) return;
+    state_->executable = g.executable;
+
+    auto n = PJRT_ARGS(PJRT_Executable_NumOutputs_Args);
+    n.executable = g.executable;
+    status_ = TakeError(api, api->PJRT_Executable_NumOutputs(&n));
+    if (!status_.ok()) return;
+    state_->num_outputs = n.num_outputs;
+
+    auto d = PJRT_ARGS(PJRT_LoadedExecutable_AddressableDevices_Args);
+    d.executable = a.executable;
+    status_ = TakeError(api, api->PJRT_LoadedExecutable_AddressableDevices(&d));
+    if (!status_.ok()) return;
+    for (size_t i = 0; i < d.num_addressable_devices; i++)
+      state_->devices.push_back(client_->DeviceIndex(d.addressable_devices[i]));
+  }
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (!status_.ok()) {
+      state_.reset();
+      deferred_.Reject(MakeError(env, status_).Value());
+      return;
+    }
+    deferred_.Resolve(NewExecutable(env, std::move(state_)));
+  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::shared_ptr<ClientState> client_;
+  std::string code_;
+  std::string options_;
+  std::shared_ptr<ExecState> state_;
+  Status status_;
+};
+
+std::string BytesOf(Napi::Env env, Napi::Value v, const char* what) {
+  if (v.IsString()) return v.As<Napi::String>().Utf8Value();
+  if (v.IsTypedArray()) {
+    Napi::TypedArray t = v.As<Napi::TypedArray>();
+    Napi::ArrayBuffer ab = t.ArrayBuffer();
+    return std::string(static_cast<const char*>(ab.Data()) + t.ByteOffset(), t.ByteLength());
+  }
+  Throw(env, Status::Error(PJRT_Error_Code_INVALID_ARGUMENT, std::string(what) + " must be a string or Uint8Array"));
+}
+
+class Client : public Napi::ObjectWrap<Client> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "Client",
+                       {
+                           InstanceAccessor<&Client::Disposed>("disposed"),
+                           InstanceMethod<&Client::Platform>("platform"),
+                           InstanceMethod<&Client::Devices>("devices"),
+                           InstanceMethod<&Client::MemoryStats>("memoryStats"),
+                           InstanceMethod<&Client::DefaultDeviceAssignment>("defaultDeviceAssignment"),
+                           InstanceMethod<&Client::Compile>("compile"),
+                           InstanceMethod<&Client::BufferFromHost>("bufferFromHost"),
+                           InstanceMethod<&Client::Dispose>("dispose"),
+                       });
+  }
+  explicit Client(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Client>(info) {
+    if (info.Length() != 1 || !info[0].IsExternal()) {
+      Throw(info.Env(), Status::Error(PJRT_Error_Code_INVALID_ARGUMENT, "use plugin.createClient()"));
+    }
+    state_ = *info[0].As<Napi::External<std::shared_ptr<ClientState>>>().Data();
+  }
+
+ private:
+  ClientState& Live(Napi::Env env) {
+    if (!state_) Throw(env, Closed());
+    return *state_;
+  }
+  PJRT_Device* DeviceAt(Napi::Env env, Napi::Value v) {
+    ClientState& c = Live(env);
+    int64_t i = v.IsNumber() ? v.As<Napi::Number>().Int64Value() : 0;
+    if (i < 0 || i >= static_cast<int64_t>(c.devices.size())) {
+      Throw(env, Status::Error(PJRT_Error_Code_INVALID_ARGUMENT,
+                               "device index " + std::to_string(i) + " is out of range: this client has " +
+                                   std::to_string(c.devices.size()) + " addressable device(s)"));
+    }
+    return c.devices[i];
+  }
+
+  Napi::Value Disposed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), !state_); }
+
+  Napi::Value Platform(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    ClientState& c = Live(env);
+    Napi::Object o = Napi::Object::New(env);
+    auto n = PJRT_ARGS(PJRT_Client_PlatformName_Args);
+    n.client = c.client;
+    ThrowIf(env, TakeError(c.api, c.api->PJRT_Client_PlatformName(&n)));
+    o.Set("name", Str(n.platform_name, n.platform_name_size));
+    auto v = PJRT_ARGS(PJRT_Client_PlatformVersion_Args);
+    v.client = c.client;
+    ThrowIf(env, TakeError(c.api, c.api->PJRT_Client_PlatformVersion(&v)));
+    o.Set("version", Str(v.platform_version, v.platform_version_size));
+    return o;
+  }
+
+  Napi::Value Devices(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    ClientState& c = Live(env);
+    const PJRT_Api* api = c.api;
+    Napi::Array out = Napi::Array::New(env, c.devices.size());
+    for (size_t i = 0; i < c.devices.size(); i++) {
+      auto g = PJRT_ARGS(PJRT_Device_GetDescription_Args);
+      g.device = c.devices[i];
+      ThrowIf(env, TakeError(api, api->PJRT_Device_GetDescription(&g)));
+      PJRT_DeviceDescription* desc = g.device_description;
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("index", static_cast<double>(i));
+      auto id = PJRT_ARGS(PJRT_DeviceDescription_Id_Args);
+      id.device_description = desc;
+      ThrowIf(env, TakeError(api, api->PJRT_DeviceDescription_Id(&id)));
+      o.Set("id", id.id);
+      auto kind = PJRT_ARGS(PJRT_DeviceDescription_Kind_Args);
+      kind.device_description = desc;
+      ThrowIf(env, TakeError(api, api->PJRT_DeviceDescription_Kind(&kind)));
+      o.Set("kind", Str(kind.device_kind, kind.device_kind_size));
+      o.Set("description", DeviceString(api, desc));
+      auto proc = PJRT_ARGS(PJRT_DeviceDescription_ProcessIndex_Args);
+      proc.device_description = desc;
+      if (TakeError(api, api->PJRT_DeviceDescription_ProcessIndex(&proc)).ok()) o.Set("processIndex", proc.process_index);
+      auto hw = PJRT_ARGS(PJRT_Device_LocalHardwareId_Args);
+      hw.device = c.devices[i];
+      if (TakeError(api, api->PJRT_Device_LocalHardwareId(&hw)).ok()) o.Set("localHardwareId", hw.local_hardware_id);
+      auto attrs = PJRT_ARGS(PJRT_DeviceDescription_Attributes_Args);
+      attrs.device_description = desc;
+      if (TakeError(api, api->PJRT_DeviceDescription_Attributes(&attrs)).ok()) {
+        o.Set("attributes", NamedValuesToJs(env, attrs.attributes, attrs.num_attributes));
+      } else {
+        o.Set("attributes", Napi::Object::New(env));
+      }
+      out.Set(i, o);
+    }
+    return out;
+  }
+
+  // Allocator statistics of one device, or null where the plugin does not report them.
+  Napi::Value MemoryStats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    ClientState& c = Live(env);
+    PJRT_Device* d = DeviceAt(env, info[0]);
+    auto a = PJRT_ARGS(PJRT_Device_MemoryStats_Args);
+    a.device = d;
+    Status s = TakeError(c.api, c.api->PJRT_Device_MemoryStats(&a));
+    if (s.code == PJRT_Error_Code_UNIMPLEMENTED) return env.Null();
+    ThrowIf(env, s);
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("bytesInUse", static_cast<double>(a.bytes_in_use));
+#define FLIP_STAT(field, name) \
+  if (a.field##_is_set) o.Set(name, static_cast<double>(a.field));
+    FLIP_STAT(peak_bytes_in_use, "peakBytesInUse")
+    FLIP_STAT(num_allocs, "numAllocs")
+    FLIP_STAT(largest_alloc_size, "largestAllocSize")
+    FLIP_STAT(bytes_limit, "bytesLimit")
+    FLIP_STAT(bytes_reserved, "bytesReserved")
+    FLIP_STAT(peak_bytes_reserved, "peakBytesReserved")
+    FLIP_STAT(bytes_reservable_limit, "bytesReservableLimit")
+    FLIP_STAT(largest_free_block_bytes, "largestFreeBlockBytes")
+    FLIP_STAT(pool_bytes, "poolBytes")
+    FLIP_STAT(peak_pool_bytes, "peakPoolBytes")
+#undef FLIP_STAT
+    return o;
+  }
+
+  // Device ids the plugin would assign to (replica, partition), flattened replica-major.
+  Napi::Value DefaultDeviceAssignment(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    ClientState& c = Live(env);
+    int replicas = info[0].As<Napi::Number>().Int32Value();
+    int partitions = info[1].As<Napi::Number>().Int32Value();
+    std::vector<int> ids(static_cast<size_t>(std::max(0, replicas * partitions)));
+    auto a = PJRT_ARGS(PJRT_Client_DefaultDeviceAssignment_Args);
+    a.client = c.client;
+    a.num_replicas = replicas;
+    a.num_partitions = partitions;
+    a.default_assignment_size = ids.size();
+    a.default_assignment = ids.data();
+    ThrowIf(env, TakeError(c.api, c.api->PJRT_Client_DefaultDeviceAssignment(&a)));
+    Napi::Array out = Napi::Array::New(env, ids.size());
+    for (size_t i = 0; i < ids.size(); i++) out.Set(i, ids[i]);
+    return out;
+  }
+
+  // compile(code: string | Uint8Array (MLIR text or bytecode), options: Uint8Array) -> Promise<Executable>
+  Napi::Value Compile(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Live(env);
+    std::string code = BytesOf(env, info[0], "program");
+    std::string options = info.Length() > 1 ? BytesOf(env, info[1], "compile options") : std::string();
+    auto* w = new CompileWorker(env, state_, std::move(code), std::move(options));
+    Napi::Promise p = w->Promise();
+    w->Queue();
+    return p;
+  }
+
+  // bufferFromHost(data: TypedArray, dtype: string, dims: number[], device: number) -> Buffer
+  Napi::Value BufferFromHost(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    ClientState& c = Live(env);
+    if (!info[0].IsTypedArray()) {
+      Throw(env, Status::Error(PJRT_Error_Code_INVALID_ARGUMENT, "bufferFromHost: data must be a typed array"));
+    }
+    Napi::TypedArray data = info[0].As<Napi::TypedArray>();
+    std::string dtype = info[1].As<Napi::String>().Utf8Value();
+    const DTypeInfo* dt = DTypeByName(dtype);
+    if (dt == nullptr) {
+      Throw(env, Status::Error(PJRT_Error_Code_INVALID_ARGUMENT, "bufferFromHost: unknown dtype '" + dtype + "'"));
+    }
+    Napi::Array jdims = info[2].As<Napi::Array>();
+    std::vector<int64_t> dims;
+    size_t bytes = dt->bytes;
+    for (uint32_t i = 0; i < jdims.Length(); i++) {
+      int64_t d = jdims.Get(i).As<Napi::Number>().Int64Value();
+      if (d < 0) Throw(env, Status::Error(PJRT_Error_Code_INVALID_ARGUMENT, "bufferFromHost: negative dimension"));
+      dims.push_back(d);
+      bytes *= static_cast<size_t>(d);
+    }
+    if (bytes != data.ByteLength()) {
+      Throw(env, Status::Error(PJRT_Error_Code_INVALID_ARGUMENT,
+                               "bufferFromHost: " + std::to_string(data.ByteLength()) + " bytes given, the shape needs " +
+                                   std::to_string(bytes)));
+    }
+    PJRT_Device* device = DeviceAt(env, info[3]);
+    auto a = PJRT_ARGS(PJRT_Client_BufferFromHostBuffer_Args);
+    a.client = c.client;
+    a.data = static_cast<const char*>(data.ArrayBuffer().Data()) + data.ByteOffset();
+    a.type = dt->type;
+    a.dims = dims.data();
+    a.num_dims = dims.size();
+    // The runtime copies during the call; JS memory is never aliased.
+    a.host_buffer_semantics = PJRT_HostBufferSemantics_kImmutableOnlyDuringCall;
+    a.device = device;
+    ThrowIf(env, TakeError(c.api, c.api->PJRT_Client_BufferFromHostBuffer(&a)));
+    if (a.done_with_host_buffer != nullptr) {
+      auto d = PJRT_ARGS(PJRT_Event_Destroy_Args);
+      d.event = a.done_with_host_buffer;
+      TakeError(c.api, c.api->PJRT_Event_Destroy(&d));
+    }
+    auto b = std::make_shared<BufferState>();
+    b->client = state_;
+    b->buffer = a.buffer;
+    b->type = dt->type;
+    b->dims = std::move(dims);
+    b->device = c.DeviceIndex(device);
+    return NewBuffer(env, std::move(b));
+  }
+
+  // Releases every buffer and executable JS holds from this client, then the client itself.
+  // PJRT objects still used by work in flight go when that work completes; the PJRT client is
+  // destroyed after the last of them.
+  Napi::Value Dispose(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (state_) {
+      std::vector<Owner*> owners(state_->owners.begin(), state_->owners.end());
+      for (Owner* o : owners) o->DropOwnership(env);
+      state_.reset();
+    }
+    return env.Undefined();
+  }
+
+  std::shared_ptr<ClientState> state_;
+};
+
+}  // namespace
+
+Napi::Object NewClient(Napi::Env env, std::shared_ptr<ClientState> state) {
+  return Data(env).client_ctor.New({Napi::External<std::shared_ptr<ClientState>>::New(env, &state)});
+}
+
+void InitClient(Napi::Env env, Napi::Object exports) {
+  Napi::Function ctor = Client::Define(env);
+  Data(env).client_ctor = Napi::Persistent(ctor);
+  exports.Set("Client", ctor);
+}
+
+}  // namespace flip
