@@ -1,0 +1,90 @@
+// Loads build/flip_pjrt.node and types what it exports; index.ts is the face users see.
+import { createRequire } from 'node:module';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PjrtError, PluginError, type PjrtCode } from './errors.ts';
+
+export type NamedValue = string | number | boolean | number[];
+export type ClientOptionValue = string | number | bigint | boolean | readonly number[];
+
+export interface NativeDevice {
+  index: number;
+  id: number;
+  kind: string;
+  description: string;
+  processIndex?: number;
+  localHardwareId?: number;
+  attributes: Record<string, NamedValue>;
+}
+
+export interface NativeBuffer {
+  readonly dtype: string;
+  readonly dims: number[];
+  readonly device: number;
+  readonly disposed: boolean;
+  readonly donated: boolean;
+  onDeviceSizeInBytes(): number;
+  toHost(): Promise<ArrayBuffer>;
+  ready(): Promise<void>;
+  dispose(): void;
+}
+
+export interface NativeExecutable {
+  readonly numOutputs: number;
+  readonly devices: number[];
+  readonly disposed: boolean;
+  execute(argLists: NativeBuffer[][], device: number | undefined, donate: readonly number[] | undefined): Promise<NativeBuffer[][]>;
+  name(): string;
+  partitioning(): { numReplicas: number; numPartitions: number };
+  outputTypes(): string[] | null;
+  outputDims(): number[][] | null;
+  optimizedProgram(): { format: string; code: Uint8Array };
+  costAnalysis(): Record<string, NamedValue> | null;
+  memoryStats(): Record<string, number> | null;
+  fingerprint(): string | null;
+  dispose(): void;
+}
+
+export interface NativeClient {
+  readonly disposed: boolean;
+  platform(): { name: string; version: string };
+  devices(): NativeDevice[];
+  memoryStats(device: number): Record<string, number> | null;
+  defaultDeviceAssignment(numReplicas: number, numPartitions: number): number[];
+  compile(code: string | Uint8Array, options: Uint8Array): Promise<NativeExecutable>;
+  bufferFromHost(data: ArrayBufferView, dtype: string, dims: readonly number[], device: number): NativeBuffer;
+  dispose(): void;
+}
+
+export interface NativePlugin {
+  readonly path: string;
+  readonly apiVersion: { major: number; minor: number };
+  attributes(): Record<string, NamedValue>;
+  createClient(options: Record<string, ClientOptionValue>): Promise<NativeClient>;
+}
+
+export interface NativeAddon {
+  Plugin: new (path: string) => NativePlugin;
+  preload(path: string): string | null;
+  setErrorFactory(f: (message: string, code: PjrtCode, kind: 'pjrt' | 'plugin' | 'usage') => Error): void;
+  /** The PJRT C API version of the header the addon was built against. */
+  headerApiVersion: string;
+  /** The oldest plugin API version it accepts. */
+  minApiVersion: string;
+}
+
+export const addonPath = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'build', 'flip_pjrt.node');
+
+let loaded: NativeAddon | undefined;
+
+export function addon(): NativeAddon {
+  if (loaded) return loaded;
+  if (!fs.existsSync(addonPath)) {
+    throw new PluginError(`the flip native addon is not built (${addonPath} is missing): run \`npm run build:addon\` (or \`npm install\`)`, 'NOT_FOUND');
+  }
+  const a = createRequire(import.meta.url)(addonPath) as NativeAddon;
+  a.setErrorFactory((message, code, kind) => (kind === 'plugin' ? new PluginError(message, code) : new PjrtError(message, code)));
+  loaded = a;
+  return a;
+}
