@@ -4,6 +4,7 @@
 import { FlipError } from '../compiler/ir/errors.ts';
 import type { DType } from '../compiler/ir/dtype.ts';
 import { functions, getAttr, parseModule, printType, verifyModule, MlirVerifyError, type FuncAst, type TypeAst } from '../compiler/mlir/index.ts';
+import { entryTilings, ShardingError, type Tiling } from '../compiler/mlir/sharding.ts';
 import { openClient, PjrtError, type Buffer, type Target } from '../runtime-native/index.ts';
 import { arrayFor, type TensorData, type TensorMap } from './safetensors.ts';
 
@@ -15,6 +16,8 @@ export interface RunMlirOptions {
   inputs?: TensorMap;
   /** Seed of the random inputs. */
   seed?: number;
+  /** Run a sharded module whole on one device (its shardings ignored) instead of SPMD over its partitions. */
+  oneDevice?: boolean;
 }
 
 export interface RunMlirResult {
@@ -23,6 +26,8 @@ export interface RunMlirResult {
   outputs: TensorMap;
   /** Things the caller may want to tell the user (e.g. a sharded module run on one device). */
   notes: string[];
+  /** How many devices it ran on (the partitions of an SPMD run). */
+  devices: number;
 }
 
 const ELEMENT: Record<string, DType> = { f32: 'f32', bf16: 'bf16', f16: 'f16', f64: 'f64', i32: 'i32', i64: 'i64', ui32: 'u32', ui8: 'u8', i1: 'i1' };
@@ -123,32 +128,130 @@ export async function runMlir(text: string, filename: string, opts: RunMlirOptio
 
   const notes: string[] = [];
   const partitions = Number((getAttr({ properties: [], attributes: m.attributes }, 'mhlo.num_partitions') as { value?: bigint } | undefined)?.value ?? 1);
-  if (partitions > 1) {
+  const spmd = partitions > 1 && !opts.oneDevice;
+  if (partitions > 1 && !spmd) {
     // Automatic (GSPMD / Shardy) shardings do not change what a module computes: run it whole on one device.
-    notes.push(`${filename} is sharded ${partitions} ways; running it on one device with its shardings ignored (same results)`);
+    notes.push(`${filename} is sharded ${partitions} ways; running it on one device with its shardings ignored`);
   }
-  const client = await openClient({ target: opts.target ?? 'cpu', ...(opts.plugin ? { plugin: opts.plugin } : {}) });
+  let tilings: { args: Tiling[]; results: Tiling[] } | undefined;
+  if (spmd) {
+    try {
+      tilings = entryTilings(m, main, partitions);
+    } catch (e) {
+      if (e instanceof ShardingError) throw new FlipError(`${filename}: ${e.message} (--one-device runs it unpartitioned)`);
+      throw e;
+    }
+  }
+  const target = opts.target ?? 'cpu';
+  const client = await openClient({ target, ...(opts.plugin ? { plugin: opts.plugin } : {}), ...(spmd && target === 'cpu' ? { devices: partitions } : {}) });
   const buffers: Buffer[] = [];
   try {
+    if (spmd && client.devices.length < partitions) {
+      throw new FlipError(`${filename} is sharded ${partitions} ways but the ${target} client has ${client.devices.length} devices (--one-device runs it on one)`);
+    }
+    const shardy = m.body.some((x) => x.kind === 'op' && x.name === 'sdy.mesh');
     let exe;
     try {
-      exe = await client.compile(text, { numPartitions: 1, numReplicas: 1, cache: false });
+      exe = await client.compile(text, { numPartitions: spmd ? partitions : 1, numReplicas: 1, ...(spmd && shardy ? { shardy: true } : {}), cache: false });
     } catch (e) {
       if (e instanceof PjrtError) throw new FlipError(`${filename}: the ${client.target} plugin could not compile it: ${e.message}`);
       throw e;
     }
-    for (const p of Object.values(inputs)) buffers.push(client.toDevice(p.data, p.shape, p.dtype));
-    const out = await exe.run(buffers);
-    buffers.push(...out);
-    if (out.length !== results.length) throw new FlipError(`${filename}: the executable returned ${out.length} outputs, @${main.name} declares ${results.length}`);
+    const ins = Object.values(inputs);
     const outputs: TensorMap = {};
-    for (const [i, b] of out.entries()) {
-      outputs[`output.${i}`] = { dtype: b.dtype, shape: [...b.shape], data: await b.toHost() } as TensorData;
+    if (!tilings) {
+      for (const p of ins) buffers.push(client.toDevice(p.data, p.shape, p.dtype));
+      const out = await exe.run(buffers);
+      buffers.push(...out);
+      if (out.length !== results.length) throw new FlipError(`${filename}: the executable returned ${out.length} outputs, @${main.name} declares ${results.length}`);
+      for (const [i, b] of out.entries()) outputs[`output.${i}`] = { dtype: b.dtype, shape: [...b.shape], data: await b.toHost() } as TensorData;
+    } else {
+      // One argument list per partition: each holds its tile of every input.
+      const lists = exe.devices.map((device, p) =>
+        ins.map((t, i) => {
+          const shard = tile(t, tilings!.args[i]!, p, `input.${i}`);
+          const b = client.toDevice(shard.data, shard.shape, shard.dtype, device);
+          buffers.push(b);
+          return b;
+        }),
+      );
+      let out;
+      try {
+        out = await exe.run(lists);
+      } catch (e) {
+        // E.g. an entry parameter without a sharding annotation that XLA chose to shard.
+        if (e instanceof PjrtError) throw new FlipError(`${filename}: ${e.message}; flipc run splits inputs by @${main.name}'s sharding annotations`);
+        throw e;
+      }
+      for (const l of out) buffers.push(...l);
+      for (let i = 0; i < results.length; i++) {
+        const shards = await Promise.all(out.map(async (l) => {
+          const b = l[i];
+          if (!b) throw new FlipError(`${filename}: the executable returned ${l.length} outputs, @${main.name} declares ${results.length}`);
+          return { dtype: b.dtype, shape: [...b.shape], data: await b.toHost() } as TensorData;
+        }));
+        outputs[`output.${i}`] = untile(shards, tilings.results[i]!, results[i]!);
+      }
     }
+    const devices = exe.devices.length || 1;
     exe.dispose();
-    return { inputs, outputs, notes };
+    return { inputs, outputs, notes, devices };
   } finally {
     for (const b of buffers) b.dispose();
     client.dispose();
   }
+}
+
+/** Copies the block [start, start + size) of a row-major array into `dst` (or back, with `into`). */
+function copyBlock(src: TensorData['data'], srcShape: number[], start: number[], size: number[], dst: TensorData['data'], into: boolean): void {
+  const rank = srcShape.length;
+  if (rank === 0) {
+    if (into) (src as Float32Array).set(dst as Float32Array, 0);
+    else (dst as Float32Array).set(src as Float32Array, 0);
+    return;
+  }
+  const st = new Array<number>(rank).fill(1);
+  for (let i = rank - 2; i >= 0; i--) st[i] = st[i + 1]! * srcShape[i + 1]!;
+  const rows = size.slice(0, -1).reduce((a, b) => a * b, 1);
+  const run = size[rank - 1]!;
+  for (let r = 0; r < rows; r++) {
+    let off = start[rank - 1]!;
+    let rem = r;
+    for (let k = rank - 2; k >= 0; k--) {
+      off += (start[k]! + (rem % size[k]!)) * st[k]!;
+      rem = Math.floor(rem / size[k]!);
+    }
+    const a = src as Float32Array;
+    const b = dst as Float32Array;
+    if (into) a.set(b.subarray(r * run, r * run + run), off);
+    else b.set(a.subarray(off, off + run), r * run);
+  }
+}
+
+function blockOf(shape: number[], t: Tiling, p: number, what: string): { start: number[]; size: number[] } {
+  const c = t.coords(p);
+  const size = shape.map((n, k) => {
+    if (n % t.tiles[k]! !== 0) throw new FlipError(`${what}: dimension ${k} (size ${n}) does not split evenly into ${t.tiles[k]} shards`);
+    return n / t.tiles[k]!;
+  });
+  return { start: c.map((x, k) => x * size[k]!), size };
+}
+
+/** The shard of `t` that partition p holds. */
+function tile(t: TensorData, tiling: Tiling, p: number, what: string): TensorData {
+  const { start, size } = blockOf(t.shape, tiling, p, what);
+  const data = arrayFor(t.dtype, size.reduce((a, b) => a * b, 1));
+  copyBlock(t.data, t.shape, start, size, data, false);
+  return { dtype: t.dtype, shape: size, data } as TensorData;
+}
+
+/** Reassembles a result from the shards every partition returned. */
+function untile(shards: TensorData[], tiling: Tiling, spec: ArgSpec): TensorData {
+  const data = arrayFor(spec.dtype, spec.shape.reduce((a, b) => a * b, 1));
+  shards.forEach((s, p) => {
+    const { start, size } = blockOf(spec.shape, tiling, p, `output shard ${p}`);
+    if (s.shape.some((d, k) => d !== size[k])) throw new FlipError(`output shard ${p} is [${s.shape.join(', ')}], its tile [${size.join(', ')}]`);
+    copyBlock(data, spec.shape, start, size, s.data, true);
+  });
+  return { dtype: spec.dtype, shape: [...spec.shape], data } as TensorData;
 }

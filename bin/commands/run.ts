@@ -6,20 +6,24 @@ import { TARGETS, type Target } from '../../runtime-native/index.ts';
 import { runMlir } from '../../train/run_mlir.ts';
 import { readSafetensors, writeSafetensors, type TensorData } from '../../train/safetensors.ts';
 
-const help = `usage: flipc run <file.mlir> [--inputs in.safetensors] [--target cpu|gpu|tpu] [-o out.safetensors] [--seed N]
+const help = `usage: flipc run <file.mlir> [--inputs in.safetensors] [--target cpu|gpu|tpu] [-o out.safetensors] [--seed N] [--one-device]
 
 Compiles the module's public @main on a PJRT plugin and runs it once. Inputs come from a safetensors
 file (tensors input.0, input.1, ... in parameter order, of the declared dtypes and shapes), or are
 random of the declared types (seeded by --seed, default 0). Outputs (output.0, ...) go to -o as
-safetensors, and a one-line summary of each to stdout. A module sharded for N devices runs whole on
-one device (its automatic shardings do not change the results).
+safetensors, and a one-line summary of each to stdout.
+
+A module with mhlo.num_partitions = N runs SPMD on N devices (N CPU devices on the cpu target): each
+input is split by @main's mhlo.sharding / sdy.sharding annotation, and each output is put back
+together from its shards. --one-device runs it whole on one device instead, its shardings ignored.
 
 options:
   --inputs <file>    safetensors with input.0 .. input.N-1 (other tensors named output.* are ignored)
   --target <t>       cpu (default), gpu or tpu: which installed plugin to use
   --plugin <path>    a PJRT plugin .so to use instead of the target's installed one
   -o, --out <file>   write the outputs there (atomically)
-  --seed <n>         seed of the random inputs (default 0)`;
+  --seed <n>         seed of the random inputs (default 0)
+  --one-device       run a sharded module unpartitioned on one device`;
 
 function summary(name: string, t: TensorData): string {
   const n = Math.min(t.data.length, 4);
@@ -36,6 +40,7 @@ const run: Command = {
     plugin: { type: 'string' },
     out: { type: 'string', short: 'o' },
     seed: { type: 'string' },
+    'one-device': { type: 'boolean' },
   },
   async run({ values, positionals }) {
     const file = positionals[0];
@@ -54,6 +59,7 @@ const run: Command = {
     const result = await runMlir(text, file, {
       target: target as Target,
       seed,
+      oneDevice: values['one-device'] === true,
       ...(inputs ? { inputs } : {}),
       ...(values.plugin ? { plugin: values.plugin as string } : {}),
     });

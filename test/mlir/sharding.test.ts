@@ -1,0 +1,37 @@
+// Entry shardings: which tile of each array an SPMD partition holds, from GSPMD strings and Shardy attributes.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { functions, parseModule } from '../../compiler/mlir/index.ts';
+import { entryTilings, parseHloSharding, ShardingError, type Tiling } from '../../compiler/mlir/sharding.ts';
+
+const FIXTURES = path.resolve(import.meta.dirname, '../fixtures/mlir');
+const layout = (t: Tiling, n = 8): string[] => Array.from({ length: n }, (_, p) => t.coords(p).join(','));
+
+describe('shardings', () => {
+  it('reads GSPMD iota tile assignments, transposed and with a replicated last dimension', () => {
+    // A 4x2 (data, model) mesh: partition p = 2 * data + model.
+    expect(layout(parseHloSharding('{devices=[4,1,2]<=[8] last_tile_dim_replicate}', 2, 8))).toEqual(['0,0', '0,0', '1,0', '1,0', '2,0', '2,0', '3,0', '3,0']);
+    const byModel = parseHloSharding('{devices=[1,2,4]<=[4,2]T(1,0) last_tile_dim_replicate}', 2, 8);
+    expect(byModel.tiles).toEqual([1, 2]);
+    expect(layout(byModel)).toEqual(['0,0', '0,1', '0,0', '0,1', '0,0', '0,1', '0,0', '0,1']);
+    expect(layout(parseHloSharding('{devices=[4,2]<=[8]}', 2, 8))).toEqual(['0,0', '0,1', '1,0', '1,1', '2,0', '2,1', '3,0', '3,1']);
+    expect(layout(parseHloSharding('{devices=[2,1]1,0}', 2, 2), 2)).toEqual(['1,0', '0,0']);
+    expect(parseHloSharding('{replicated}', 3, 8).tiles).toEqual([1, 1, 1]);
+    expect(() => parseHloSharding('{devices=[4,2]<=[8]}', 3, 8)).toThrow(ShardingError);
+    expect(() => parseHloSharding('{devices=[4,2]<=[8]}', 2, 4)).toThrow(/outside the 4 partitions/);
+  });
+
+  it('reads Shardy shardings against the module mesh, as GSPMD would place them', () => {
+    const gspmd = parseModule(readFileSync(path.join(FIXTURES, 'sharded_mlp_gspmd.mlir'), 'utf8'));
+    const sdy = parseModule(readFileSync(path.join(FIXTURES, 'sharded_mlp_shardy.mlir'), 'utf8'));
+    const a = entryTilings(gspmd, functions(gspmd)[0]!, 8);
+    const b = entryTilings(sdy, functions(sdy)[0]!, 8);
+    for (const [x, y] of [...a.args.map((t, i) => [t, b.args[i]!]), ...a.results.map((t, i) => [t, b.results[i]!])] as [Tiling, Tiling][]) {
+      expect(y.tiles).toEqual(x.tiles);
+      expect(layout(y)).toEqual(layout(x));
+    }
+    expect(b.args.map((t) => t.tiles)).toEqual([[4, 1], [1, 2], [2, 1]]);
+    expect(b.results[0]!.tiles).toEqual([4]);
+  });
+});
