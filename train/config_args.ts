@@ -1,0 +1,145 @@
+// `--config.<field>=<value>` overrides, as the official code's ml_collections flags: a dotted path into the
+// config, a value parsed as the type the field already has. Unknown fields name the close ones.
+import { FlipError } from '../compiler/ir/errors.ts';
+
+export class ConfigError extends FlipError {
+  override name = 'ConfigError';
+}
+
+type Obj = Record<string, unknown>;
+const isObj = (x: unknown): x is Obj => x !== null && typeof x === 'object' && !Array.isArray(x);
+
+/** Every leaf field's dotted path (arrays are leaves). */
+export function configPaths(config: unknown, prefix = ''): string[] {
+  if (!isObj(config)) return [prefix];
+  return Object.entries(config).flatMap(([k, v]) => configPaths(v, prefix ? `${prefix}.${k}` : k));
+}
+
+function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = d[0]!;
+    d[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const t = d[j]!;
+      d[j] = Math.min(d[j]! + 1, d[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = t;
+    }
+  }
+  return d[b.length]!;
+}
+
+/** Config fields whose path or last name is close to `name` (edit distance, or a shared last name). */
+export function closeFields(config: unknown, name: string, max = 4): string[] {
+  const last = (p: string) => p.slice(p.lastIndexOf('.') + 1);
+  const scored = configPaths(config).map((p) => {
+    const d = Math.min(editDistance(name, p), editDistance(last(name), last(p)) + (last(name) === name ? 0 : 1));
+    return { p, d };
+  });
+  const limit = Math.max(2, Math.floor(last(name).length / 3));
+  return scored.filter((s) => s.d <= limit).sort((a, b) => a.d - b.d || a.p.localeCompare(b.p)).slice(0, max).map((s) => s.p);
+}
+
+function describe(v: unknown): string {
+  if (Array.isArray(v)) return `a list of ${v.length ? describe(v[0]) + 's' : 'values'}`;
+  if (v === null) return 'null';
+  if (typeof v === 'number') return 'a number';
+  if (typeof v === 'boolean') return 'true or false';
+  return `a ${typeof v}`;
+}
+
+/** Parse `text` as a value of the same type as `current`. */
+export function parseValue(field: string, text: string, current: unknown): unknown {
+  const bad = (): never => {
+    throw new ConfigError(`--config.${field}: expected ${describe(current)}, got '${text}'`);
+  };
+  const t = text.trim();
+  switch (typeof current) {
+    case 'number': {
+      const n = t === '' ? NaN : Number(t);
+      if (!Number.isFinite(n)) bad();
+      return n;
+    }
+    case 'boolean':
+      if (/^(true|1|yes)$/i.test(t)) return true;
+      if (/^(false|0|no)$/i.test(t)) return false;
+      return bad();
+    case 'string':
+      return text;
+    default:
+      break;
+  }
+  if (Array.isArray(current)) {
+    // JSON (`[0.5, 1]`) or a comma list (`0.5,1`); elements typed as the current ones.
+    let items: unknown[];
+    if (t.startsWith('[')) {
+      try {
+        const j = JSON.parse(t) as unknown;
+        if (!Array.isArray(j)) return bad();
+        items = j;
+      } catch {
+        return bad();
+      }
+    } else items = t === '' ? [] : t.split(',');
+    const like = current[0];
+    if (like === undefined) return items;
+    return items.map((x, i) => parseValue(`${field}[${i}]`, String(x), like));
+  }
+  if (current === null || current === undefined) {
+    try {
+      return JSON.parse(t) as unknown;
+    } catch {
+      return text;
+    }
+  }
+  return bad();
+}
+
+/**
+ * A copy of `config` with `overrides` (field path → text) applied. Paths may carry the `config.` prefix of the
+ * command line. Throws a ConfigError naming the field for an unknown field, a group of fields, or a value of the
+ * wrong type.
+ */
+export function applyOverrides<C>(config: C, overrides: Readonly<Record<string, string>>): C {
+  const out = structuredClone(config) as unknown as Obj;
+  for (const [raw, text] of Object.entries(overrides)) {
+    const field = raw.replace(/^config\./, '');
+    const parts = field.split('.');
+    let node: unknown = out;
+    for (const p of parts.slice(0, -1)) {
+      node = isObj(node) && Object.hasOwn(node, p) ? node[p] : undefined;
+    }
+    const key = parts[parts.length - 1]!;
+    if (!isObj(node) || !Object.hasOwn(node, key)) {
+      const close = closeFields(config, field);
+      throw new ConfigError(`unknown config field '${field}'` + (close.length ? ` (did you mean ${close.map((c) => `'${c}'`).join(', ')}?)` : ' (flip run --help lists where the fields are)'));
+    }
+    const current = node[key];
+    if (isObj(current)) {
+      throw new ConfigError(`--config.${field} is a group of fields; set one of them: ${configPaths(current, field).slice(0, 6).join(', ')}${configPaths(current).length > 6 ? ', ...' : ''}`);
+    }
+    node[key] = parseValue(field, text, current);
+  }
+  return out as C;
+}
+
+/** The `config.<field>` entries of parsed command-line values, as field → text. */
+export function overridesFrom(values: Readonly<Record<string, unknown>>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(values)) {
+    if (!k.startsWith('config.')) continue;
+    if (typeof v === 'boolean') throw new ConfigError(`--${k} needs a value: --${k}=<value>`);
+    out[k.slice(7)] = String(Array.isArray(v) ? v[v.length - 1] : v);
+  }
+  return out;
+}
+
+/** parseArgs option declarations for every `--config.<field>` in argv (node's strict parser needs each name). */
+export function configOptionsIn(argv: readonly string[]): Record<string, { type: 'string' }> {
+  const out: Record<string, { type: 'string' }> = {};
+  for (const a of argv) {
+    const m = /^--(config\.[^=]+)/.exec(a);
+    if (m) out[m[1]!] = { type: 'string' };
+  }
+  return out;
+}
