@@ -206,7 +206,7 @@ export class Client {
    * the module's `mhlo.num_partitions` / `mhlo.num_replicas`. Executables are cached by module
    * and options: the same call twice returns the same Executable (pass `cache: false` to opt out).
    */
-  compile(module: string | Uint8Array, options: CompileOptions = {}): Promise<Executable> {
+  async compile(module: string | Uint8Array, options: CompileOptions = {}): Promise<Executable> {
     const native = this.native();
     const { cache = true, ...init } = options;
     if (typeof module === 'string') {
@@ -223,7 +223,7 @@ export class Client {
     try {
       bytes = compileOptions(init);
     } catch (e) {
-      return Promise.reject(new PjrtError((e as Error).message, 'INVALID_ARGUMENT'));
+      throw new PjrtError((e as Error).message, 'INVALID_ARGUMENT');
     }
     const p = native.compile(module, bytes).then((exe) => new Executable(this, exe, portable));
     if (key) {

@@ -86,7 +86,7 @@ class Buffer : public Napi::ObjectWrap<Buffer>, public Owner {
   void DropOwnership(Napi::Env) override { Release(); }
 
   std::shared_ptr<BufferState> Live(Napi::Env env) {
-    if (!state_) Throw(env, Disposed());
+    if (!state_ || state_->client->closed) Throw(env, Disposed());
     if (state_->donated.load()) Throw(env, Donated());
     return state_;
   }

@@ -66,6 +66,7 @@ class CompileWorker : public Napi::AsyncWorker {
   }
   void OnOK() override {
     Napi::Env env = Env();
+    if (status_.ok() && client_->closed) status_ = Closed();
     if (!status_.ok()) {
       state_.reset();
       deferred_.Reject(MakeError(env, status_).Value());
@@ -305,6 +306,7 @@ class Client : public Napi::ObjectWrap<Client> {
   Napi::Value Dispose(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (state_) {
+      state_->closed = true;
       std::vector<Owner*> owners(state_->owners.begin(), state_->owners.end());
       for (Owner* o : owners) o->DropOwnership(env);
       state_.reset();

@@ -162,6 +162,7 @@ struct ClientState {
   std::vector<PJRT_Device*> devices;  // addressable, in PJRT's order
   std::unique_ptr<Dispatcher> dispatcher = std::make_unique<Dispatcher>();
   std::unordered_set<Owner*> owners;  // JS thread only
+  bool closed = false;                // JS thread only: client.dispose() was called
   ~ClientState();
   int DeviceIndex(PJRT_Device* d) const;
 };

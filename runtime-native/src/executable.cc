@@ -89,6 +89,9 @@ class ExecuteJob : public EventsCompletion {
   }
 
   void Complete(Napi::Env env) override {
+    if (status_.ok() && exe_->client->closed) {
+      status_ = Status::Error(PJRT_Error_Code_CANCELLED, "the client was disposed while this execution ran; its outputs were released");
+    }
     if (!status_.ok()) {
       deferred_.Reject(MakeError(env, status_).Value());
       return;
@@ -163,7 +166,7 @@ class Executable : public Napi::ObjectWrap<Executable>, public Owner {
     state_.reset();
   }
   ExecState& Live(Napi::Env env) {
-    if (!state_) Throw(env, Disposed());
+    if (!state_ || state_->client->closed) Throw(env, Disposed());
     return *state_;
   }
   const PJRT_Api* Api() const { return state_->client->api; }
