@@ -453,6 +453,12 @@ export class Buffer<D extends DType = DType> {
     return this.#native;
   }
 
+  /** This buffer typed as holding `dtype` (outputs of run() are typed by any dtype); throws if it does not. */
+  as<E extends DType>(dtype: E): Buffer<E> {
+    if ((this.dtype as DType) !== dtype) throw new PjrtError(`this buffer holds ${this.dtype}, not ${dtype}`, 'INVALID_ARGUMENT');
+    return this as unknown as Buffer<E>;
+  }
+
   /** Copy to the host: a fresh typed array of the dtype's kind, row-major. */
   async toHost(): Promise<HostArrayOf[D]> {
     const bytes = await this.#native.toHost();

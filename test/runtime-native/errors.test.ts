@@ -77,7 +77,7 @@ describe('PJRT errors', () => {
   });
 
   it('toDevice with the wrong array kind, size or device', async () => {
-    await failsWith(() => client.toDevice(new Int32Array(4), [4], 'f32'), PjrtError, 'INVALID_ARGUMENT', /f32 buffer takes a Float32Array, got a Int32Array/);
+    await failsWith(() => client.toDevice(new Int32Array(4) as unknown as Float32Array, [4], 'f32'), PjrtError, 'INVALID_ARGUMENT', /f32 buffer takes a Float32Array, got a Int32Array/);
     await failsWith(() => client.toDevice(new Float32Array(5), [2, 2], 'f32'), PjrtError, 'INVALID_ARGUMENT', /5 elements given for shape \[2, 2\]/);
     await failsWith(() => client.toDevice(new Float32Array(4), [4], 'f32', 7), PjrtError, 'INVALID_ARGUMENT', /device index 7 is out of range: this client has 2/);
   });
@@ -107,14 +107,14 @@ describe('handles used after they are gone', () => {
     // donate: [] keeps every input
     const [kept] = await exe.run([a, b], { donate: [] });
     expect(a.donated).toBe(false);
-    expect(Array.from(await kept!.toHost())).toEqual([11, 22, 33]);
+    expect(Array.from(await kept!.as('f32').toHost())).toEqual([11, 22, 33]);
     // by default the module's aliasing donates %a
     const [out] = await exe.run([a, b]);
-    expect(Array.from(await out!.toHost())).toEqual([11, 22, 33]);
+    expect(Array.from(await out!.as('f32').toHost())).toEqual([11, 22, 33]);
     expect([a.donated, b.donated]).toEqual([true, false]);
     await failsWith(a.toHost(), PjrtError, 'FAILED_PRECONDITION', /donated to an earlier execution/);
     await failsWith(exe.run([a, b]), PjrtError, 'FAILED_PRECONDITION', /donated to an earlier execution/);
-    expect(Array.from(await b.toHost())).toEqual([10, 20, 30]);
+    expect(Array.from(await b.as('f32').toHost())).toEqual([10, 20, 30]);
   });
 
   it('a client after dispose, with its buffers and executables', async () => {

@@ -64,7 +64,7 @@ describe('asynchrony', () => {
         { device },
       );
       expect(out!.device).toBe(device);
-      return Array.from(await out!.toHost());
+      return Array.from(await out!.as('f32').toHost());
     });
     const results = await Promise.all(runs);
     results.forEach((r, i) => expect(r).toEqual(Array.from({ length: 8 }, (_, k) => 3 * (i * 8 + k) - i)));
@@ -88,7 +88,7 @@ describe('asynchrony', () => {
     // every entry follows v <- tanh(v * v + 0.5), from 0.5
     let v = 0.5;
     for (let i = 0; i < 300; i++) v = Math.tanh(v * v + 0.5);
-    const host = await y!.toHost();
+    const host = await y!.as('f32').toHost();
     expect(host.every((h) => Math.abs(h - v) < 1e-5)).toBe(true);
   });
 
@@ -101,8 +101,8 @@ describe('asynchrony', () => {
     const elapsed = performance.now() - t0;
     clearInterval(timer);
     expect(ticks).toBeGreaterThanOrEqual(Math.max(3, elapsed / 5 / 4));
-    const first = Array.from(await outs[0]![0]!.toHost());
-    for (const [out] of outs) expect(Array.from(await out!.toHost())).toEqual(first);
+    const first = Array.from(await outs[0]![0]!.as('f32').toHost());
+    for (const [out] of outs) expect(Array.from(await out!.as('f32').toHost())).toEqual(first);
   });
 });
 
@@ -136,7 +136,7 @@ describe('teardown', () => {
       const c = await openClient({ target: 'cpu', devices: 2 });
       const exe = await c.compile(fma(4));
       const [out] = await exe.run([c.toDevice([1, 2, 3, 4], [4], 'f32'), c.toDevice([2, 2, 2, 2], [4], 'f32'), c.toDevice([i, i, i, i], [4], 'f32')]);
-      expect(Array.from(await out!.toHost())).toEqual([2 + i, 4 + i, 6 + i, 8 + i]);
+      expect(Array.from(await out!.as('f32').toHost())).toEqual([2 + i, 4 + i, 6 + i, 8 + i]);
       c.dispose();
     }
   });

@@ -164,7 +164,7 @@ describe('introspection', () => {
     const onOne = client.toDevice([1, 2, 3], [3], 'f32', 1);
     const [out] = await exe.run([onOne]);
     expect(out!.device).toBe(1);
-    expect(Array.from(await out!.toHost())).toEqual([2, 4, 6]);
+    expect(Array.from(await out!.as('f32').toHost())).toEqual([2, 4, 6]);
   });
 
   it('caches executables by module text and options', async () => {
@@ -182,6 +182,6 @@ describe('introspection', () => {
   it('compiles MLIR given as bytes', async () => {
     const exe = await client.compile(new TextEncoder().encode(double('f32')));
     const [out] = await exe.run([client.toDevice([1, 2, 3], [3], 'f32')]);
-    expect(Array.from(await out!.toHost())).toEqual([2, 4, 6]);
+    expect(Array.from(await out!.as('f32').toHost())).toEqual([2, 4, 6]);
   });
 });

@@ -49,9 +49,9 @@ describe('SPMD over 8 CPU devices', () => {
     const sum = [0, 1, 2, 3].map((k) => [0, 1, 2, 3, 4, 5, 6, 7].reduce((s, d) => s + shard(d)[k]!, 0));
     for (const [d, [diff, pairMax]] of outs.entries()) {
       expect(diff!.device).toBe(d);
-      expect(Array.from(await diff!.toHost())).toEqual(shard(d).map((v, k) => v - sum[k]!));
+      expect(Array.from(await diff!.as('f32').toHost())).toEqual(shard(d).map((v, k) => v - sum[k]!));
       const partner = d ^ 1;
-      expect(Array.from(await pairMax!.toHost())).toEqual(shard(d).map((v, k) => Math.max(v, shard(partner)[k]!)));
+      expect(Array.from(await pairMax!.as('f32').toHost())).toEqual(shard(d).map((v, k) => Math.max(v, shard(partner)[k]!)));
     }
   });
 
@@ -69,8 +69,8 @@ describe('SPMD over 8 CPU devices', () => {
     const outs = await exe.run(args);
     for (const [i, [block, sum]] of outs.entries()) {
       expect(block!.shape).toEqual([2, 3]);
-      expect(Array.from(await block!.toHost())).toEqual(y.slice(i * 6, i * 6 + 6));
-      expect(Array.from(await sum!.toHost())).toEqual(total);
+      expect(Array.from(await block!.as('f32').toHost())).toEqual(y.slice(i * 6, i * 6 + 6));
+      expect(Array.from(await sum!.as('f32').toHost())).toEqual(total);
     }
   });
 
