@@ -9,6 +9,7 @@ export * from './ops_linalg.ts';
 export * from './ops_index.ts';
 export * from './ops_create.ts';
 export * from './ops_nn.ts';
+export * from './shard.ts';
 export { grad, valueAndGrad, stopGradient, checkpoint } from './transforms.ts';
 export {
   traceFunc, inlineFunc, currentBuilder, isTracing, flatten, unflatten, treeMap, spec,

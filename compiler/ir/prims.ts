@@ -72,8 +72,12 @@ export interface PrimAttrs {
    * `stopGradient`: the DSL's `stopGradient(x)`; autodiff gives it no cotangent, and simplify drops it before lowering.
    */
   optimization_barrier: { stopGradient?: boolean };
-  /** A GSPMD sharding constraint (`custom_call @Sharding`); `sharding` is the HloSharding string. */
-  sharding_constraint: { sharding: string };
+  /**
+   * A GSPMD sharding constraint (`custom_call @Sharding`); `sharding` is the HloSharding string. `logical` (set by the
+   * DSL's `shard(x, axes)`) names x's logical axes; the sharding pass resolves it against a mesh and rules into
+   * `sharding`. Until then `sharding` is `{replicated}`, the identity on one device.
+   */
+  sharding_constraint: { sharding: string; logical?: readonly (string | null)[] };
 }
 
 export type Prim = keyof PrimAttrs;
