@@ -1,0 +1,331 @@
+// Sharded arrays (a global type, a mesh and spec, one buffer per mesh position), moving them between host and
+// devices, and running SPMD executables on them; `shardedJit` is `jit` over a mesh.
+import { mkdirSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { FlipError, numElements, showType, type DType, type TensorType } from '../compiler/ir/index.ts';
+import {
+  hloSharding, localShape, replicaIndex, sameMesh, shardFunc, shardOrigin, showMesh, showSpec, simplify,
+  type Mesh, type PartitionSpec, type ShardedFunc, type ShardingOptions,
+} from '../compiler/passes/index.ts';
+import { emitFunc } from '../compiler/stablehlo/index.ts';
+import { flatten, isTracing, showTreeDef, traceFunc, unflatten, type MapLeaves, type TreeDef } from '../compiler/trace/index.ts';
+import type { AnyTensor } from '../dsl/core.ts';
+import { toHostArray, type HostArrayOf, type HostData } from './dtype.ts';
+import { openClient, type Buffer, type Client, type CompileOptions, type Executable } from './index.ts';
+import { DeviceTensor, HostTensor } from './jit.ts';
+
+/** Where an array lives: a mesh and, per dimension, the mesh axes it is split over. */
+export interface ArraySharding {
+  readonly mesh: Mesh;
+  readonly spec: PartitionSpec;
+}
+
+export function sameSharding(a: ArraySharding, b: ArraySharding): boolean {
+  return sameMesh(a.mesh, b.mesh) && a.spec.length === b.spec.length && a.spec.every((x, i) => x.join() === b.spec[i]!.join());
+}
+
+/**
+ * An array split over the devices of a mesh: `shards[p]` is the block mesh position p holds, on client device
+ * `sharding.mesh.devices[p]`. Positions along mesh axes the spec does not use hold copies of the same block; a
+ * replicated array is one whose spec splits nothing (every device has all of it).
+ */
+export class ShardedArray<D extends DType = DType> {
+  constructor(readonly type: TensorType, readonly sharding: ArraySharding, readonly shards: readonly Buffer<D>[]) {
+    const m = sharding.mesh;
+    if (shards.length !== m.size) throw new FlipError(`ShardedArray: ${shards.length} shards for mesh ${showMesh(m)} (${m.size} devices)`);
+    const local = localShape(sharding.spec, m, type.shape);
+    shards.forEach((b, p) => {
+      if (b.device !== m.devices[p]) throw new FlipError(`ShardedArray: shard ${p} is on device ${b.device}, the mesh puts position ${p} on ${m.devices[p]}`);
+      if (b.shape.join() !== local.join()) throw new FlipError(`ShardedArray: shard ${p} is [${b.shape.join(', ')}], ${showType(type)} split ${showSpec(sharding.spec)} gives [${local.join(', ')}]`);
+    });
+  }
+
+  get dtype(): D {
+    return this.type.dtype as D;
+  }
+  /** The shape each device holds. */
+  get localShape(): readonly number[] {
+    return this.shards[0]!.shape;
+  }
+  /** The HloSharding string of this layout. */
+  get hlo(): string {
+    return hloSharding(this.sharding.spec, this.sharding.mesh);
+  }
+  get disposed(): boolean {
+    return this.shards.some((b) => b.disposed);
+  }
+
+  /** The whole array on the host, assembled from one copy of each block. */
+  async toHost(): Promise<HostArrayOf[D]> {
+    const { mesh: m, spec } = this.sharding;
+    const out = newArray(this.dtype, numElements(this.type.shape));
+    const local = this.localShape;
+    await Promise.all(this.shards.map(async (b, p) => {
+      if (replicaIndex(spec, m, p) !== 0) return;
+      copyBlock(await b.toHost(), local, out, this.type.shape, shardOrigin(spec, m, this.type.shape, p), true);
+    }));
+    return out;
+  }
+
+  toString(): string {
+    return `ShardedArray(${showType(this.type)} ${showSpec(this.sharding.spec)} on ${showMesh(this.sharding.mesh)})`;
+  }
+
+  dispose(): void {
+    for (const b of this.shards) b.dispose();
+  }
+}
+
+const ARRAY: { readonly [D in DType]: new (n: number) => HostArrayOf[D] } = {
+  f32: Float32Array, bf16: Uint16Array, f16: Uint16Array, f64: Float64Array, i32: Int32Array, i64: BigInt64Array, u32: Uint32Array, u8: Uint8Array, i1: Uint8Array,
+};
+function newArray<D extends DType>(dtype: D, n: number): HostArrayOf[D] {
+  return new ARRAY[dtype](n);
+}
+
+/**
+ * Copy between a row-major block and a row-major array: the block of `blockShape` at `origin` of `full` (of
+ * `fullShape`). `into` true writes the block into `full`, false reads it out of `full` into `block`.
+ */
+function copyBlock(block: HostArrayOf[DType], blockShape: readonly number[], full: HostArrayOf[DType], fullShape: readonly number[], origin: readonly number[], into: boolean): void {
+  const rank = fullShape.length;
+  type Arr = { set(a: ArrayLike<unknown>, o: number): void; subarray(a: number, b: number): ArrayLike<unknown> };
+  const b = block as unknown as Arr;
+  const f = full as unknown as Arr;
+  if (rank === 0) {
+    if (into) f.set(b.subarray(0, 1), 0);
+    else b.set(f.subarray(0, 1), 0);
+    return;
+  }
+  const strides = new Array<number>(rank).fill(1);
+  for (let i = rank - 2; i >= 0; i--) strides[i] = strides[i + 1]! * fullShape[i + 1]!;
+  const run = blockShape[rank - 1]!;
+  const rows = numElements(blockShape) / Math.max(run, 1);
+  for (let r = 0; r < rows; r++) {
+    let off = origin[rank - 1]!;
+    let rem = r;
+    for (let k = rank - 2; k >= 0; k--) {
+      off += (origin[k]! + (rem % blockShape[k]!)) * strides[k]!;
+      rem = Math.floor(rem / blockShape[k]!);
+    }
+    if (into) f.set(b.subarray(r * run, r * run + run), off);
+    else b.set(f.subarray(off, off + run), r * run);
+  }
+}
+
+/** Split a host array by `sharding` and copy each block to its device (one copy per block, then device to device). */
+export function putSharded<D extends DType>(client: Client, data: HostData<D>, type: TensorType, sharding: ArraySharding): ShardedArray<D> {
+  const dtype = type.dtype as D;
+  const full = toHostArray(dtype, data) as HostArrayOf[DType];
+  const n = numElements(type.shape);
+  if (full.length !== n) throw new FlipError(`putSharded: ${full.length} elements for ${showType(type)} (${n} elements)`);
+  const { mesh: m, spec } = sharding;
+  if (spec.length !== type.shape.length) throw new FlipError(`putSharded: spec ${showSpec(spec)} has rank ${spec.length}, ${showType(type)} has ${type.shape.length}`);
+  const local = localShape(spec, m, type.shape);
+  const blocks = new Map<string, HostArrayOf[DType]>();
+  const shards = m.devices.map((device, p) => {
+    const origin = shardOrigin(spec, m, type.shape, p);
+    const key = origin.join();
+    let block = blocks.get(key);
+    if (!block) {
+      block = local.join() === type.shape.join() ? full : newArray(dtype, numElements(local));
+      if (block !== full) copyBlock(block, local, full, type.shape, origin, false);
+      blocks.set(key, block);
+    }
+    return client.toDevice(block as HostArrayOf[D], local, dtype, device);
+  });
+  return new ShardedArray<D>(type, sharding, shards);
+}
+
+/** A full copy of a host array on every device of the mesh. */
+export function putReplicated<D extends DType>(client: Client, data: HostData<D>, type: TensorType, m: Mesh): ShardedArray<D> {
+  return putSharded(client, data, type, { mesh: m, spec: type.shape.map(() => []) });
+}
+
+/** The same array in another layout (through the host: for setup and tests, not for a training loop). */
+export async function reshard<D extends DType>(a: ShardedArray<D>, sharding: ArraySharding): Promise<ShardedArray<D>> {
+  const client = a.shards[0]!.client;
+  return putSharded(client, (await a.toHost()) as HostData<D>, a.type, sharding);
+}
+
+/**
+ * Compile options for a program partitioned over `m`: one partition per mesh position, SPMD on, and the device
+ * assignment mapping partition p to the PJRT id of client device `m.devices[p]`. A one-device mesh compiles
+ * unpartitioned, pinned to its device.
+ */
+export function meshCompileOptions(client: Client, m: Mesh): CompileOptions {
+  for (const d of m.devices) if (!client.devices[d]) throw new FlipError(`mesh ${showMesh(m)} uses device ${d}, but the ${client.target} client has ${client.devices.length} devices`);
+  return { numPartitions: m.size, numReplicas: 1, spmd: m.size > 1, portable: false, deviceIds: m.devices.map((d) => client.devices[d]!.id) };
+}
+
+/** XLA debug options that dump the HLO module after the SPMD partitioner (and after all optimizations) into `dir`. */
+export function dumpOverrides(dir: string): Record<string, string | boolean> {
+  return { xla_dump_to: dir, xla_dump_hlo_as_text: true, xla_dump_hlo_pass_re: 'spmd-partitioning' };
+}
+
+/** The partitioned-HLO files XLA dumped into `dir` (post SPMD partitioner, then post optimization), newest module last. */
+export function partitionedDumps(dir: string): string[] {
+  const files = readdirSync(dir).filter((f) => /after_spmd-partitioning.*\.txt$|after_optimizations\.txt$/.test(f)).sort();
+  return files.map((f) => path.join(dir, f));
+}
+
+/**
+ * Compile a module partitioned `partitions` ways on the CPU plugin (one CPU device per partition) and have XLA dump
+ * its HLO after SPMD partitioning into `dir`; returns the dumped files (what `flipc compile --dump-partitioned` shows).
+ */
+export async function dumpPartitioned(mlir: string, partitions: number, dir: string): Promise<string[]> {
+  const abs = path.resolve(dir);
+  mkdirSync(abs, { recursive: true });
+  const client = await openClient({ target: 'cpu', devices: partitions });
+  try {
+    const exe = await client.compile(mlir, { cache: false, numPartitions: partitions, spmd: partitions > 1, portable: false, deviceIds: client.devices.map((d) => d.id), envOverrides: dumpOverrides(abs) });
+    exe.dispose();
+  } finally {
+    client.dispose();
+  }
+  const files = partitionedDumps(abs);
+  if (!files.length) throw new FlipError(`XLA wrote no partitioned HLO into ${abs}`);
+  return files;
+}
+
+/** Compile a sharded Func's module (`mhlo.num_partitions` = mesh size) with the mesh's device assignment. */
+export async function compileSharded(client: Client, sf: ShardedFunc, opts: { moduleName?: string; dumpTo?: string } = {}): Promise<{ mlir: string; executable: Executable }> {
+  const mlir = emitFunc(sf.func, { numPartitions: sf.numPartitions, ...(opts.moduleName ? { moduleName: opts.moduleName } : {}) });
+  const executable = await client.compile(mlir, { ...meshCompileOptions(client, sf.mesh), cache: false, ...(opts.dumpTo ? { envOverrides: dumpOverrides(opts.dumpTo) } : {}) });
+  return { mlir, executable };
+}
+
+/**
+ * Run an SPMD executable compiled for `m` on sharded arguments: each device gets its shard of every argument, in
+ * the executable's device order (its device assignment); each output comes back as the ShardedArray that
+ * `results[i]` describes.
+ */
+export async function runSharded(exe: Executable, m: Mesh, args: readonly ShardedArray[], results: readonly { type: TensorType; spec: PartitionSpec }[]): Promise<ShardedArray[]> {
+  const devices = exe.devices.length ? exe.devices : [m.devices[0]!];
+  if (devices.length !== m.size) throw new FlipError(`the executable runs on ${devices.length} devices, the mesh ${showMesh(m)} has ${m.size}`);
+  const positions = devices.map((d) => {
+    const p = m.devices.indexOf(d);
+    if (p < 0) throw new FlipError(`the executable runs on device ${d}, which is not in the mesh ${showMesh(m)} (devices ${m.devices.join(', ')})`);
+    return p;
+  });
+  args.forEach((a, i) => {
+    if (!sameMesh(a.sharding.mesh, m)) throw new FlipError(`argument ${i} (${a}) is on another mesh than ${showMesh(m)}`);
+  });
+  const lists = positions.map((p) => args.map((a) => a.shards[p]!));
+  const outs = await exe.run(lists);
+  if (outs[0] && outs[0].length !== results.length) throw new FlipError(`the executable returned ${outs[0].length} outputs, expected ${results.length}`);
+  return results.map((r, i) => {
+    const shards = new Array<Buffer>(m.size);
+    outs.forEach((list, k) => (shards[positions[k]!] = list[i]!));
+    return new ShardedArray(r.type, { mesh: m, spec: r.spec }, shards);
+  });
+}
+
+// ---- shardedJit ----------------------------------------------------------------------------------------------
+
+/** What a sharded jitted function takes where the traced function takes a Tensor. */
+export type ShardedInput = HostTensor | DeviceTensor | ShardedArray;
+
+export interface ShardedJitOptions extends Omit<ShardingOptions, 'mesh'> {
+  client: Client | Promise<Client>;
+  mesh: Mesh;
+  /** Name of the traced function and module (default: the function's name). */
+  name?: string;
+  /** Dump the partitioned HLO of each compiled signature into this folder (XLA's `xla_dump_to`). */
+  dumpTo?: string;
+}
+
+export interface ShardedJitStats {
+  traces: number;
+  compiles: number;
+  calls: number;
+  /** Arguments uploaded from the host (HostTensor, DeviceTensor) or moved to another layout through it. */
+  uploads: number;
+}
+
+export interface ShardedJitted<A extends readonly unknown[], R> {
+  (...args: { [K in keyof A]: MapLeaves<A[K], AnyTensor, ShardedInput> }): Promise<MapLeaves<R, AnyTensor, ShardedArray>>;
+  readonly stats: Readonly<ShardedJitStats>;
+  /** The sharded IR, the StableHLO text and the executable for these arguments' signature (traced and compiled if new). */
+  lower(...args: { [K in keyof A]: MapLeaves<A[K], AnyTensor, ShardedInput> }): Promise<{ sharded: ShardedFunc; mlir: string; executable: Executable }>;
+}
+
+interface Compiled {
+  sharded: ShardedFunc;
+  outTree: TreeDef;
+  mlir: string;
+  executable: Executable;
+}
+
+const isInput = (x: unknown): x is ShardedInput => x instanceof HostTensor || x instanceof DeviceTensor || x instanceof ShardedArray;
+
+/**
+ * `jit` over a mesh: trace `fn` once per input signature, simplify, run the sharding pass (parameters by role and
+ * logical axes, `shard()` constraints by the rules), compile SPMD with the mesh's device assignment, and run.
+ * Host arguments are split by the parameter's sharding; ShardedArrays already in that layout are passed as they
+ * are (a train step's outputs, fed back, are). Results come back as ShardedArrays in `fn`'s output structure.
+ */
+export function shardedJit<A extends readonly unknown[], R>(fn: (...args: A) => R, opts: ShardedJitOptions): ShardedJitted<A, R> {
+  const stats: ShardedJitStats = { traces: 0, compiles: 0, calls: 0, uploads: 0 };
+  const cache = new Map<string, Promise<Compiled>>();
+  const name = opts.name ?? (fn.name || 'main');
+  const client = () => Promise.resolve(opts.client);
+  const { client: _c, name: _n, dumpTo, ...sharding } = opts;
+
+  const compiled = (args: readonly unknown[]) => {
+    if (isTracing()) throw new FlipError(`shardedJit(${name}) was called while tracing; inside traced code call the function itself`);
+    const flat = flatten(args, { isLeaf: isInput });
+    flat.leaves.forEach((l, i) => {
+      if (!isInput(l)) throw new FlipError(`shardedJit(${name}): argument leaf '${flat.paths[i]}' must be a HostTensor, DeviceTensor or ShardedArray, got ${typeof l}`);
+    });
+    const leaves = flat.leaves as ShardedInput[];
+    const types = leaves.map((l) => l.type);
+    const key = `${showTreeDef(flat.treedef)}|${types.map(showType).join(';')}`;
+    let entry = cache.get(key);
+    if (!entry) {
+      stats.traces++;
+      const traced = traceFunc(fn as (...a: never[]) => unknown, unflatten<unknown[]>(flat.treedef, types), { name });
+      const sharded = shardFunc(simplify(traced.func, { dropStopGradient: true }), sharding);
+      stats.compiles++;
+      entry = client()
+        .then((c) => compileSharded(c, sharded, { moduleName: name, ...(dumpTo ? { dumpTo } : {}) }))
+        .then(({ mlir, executable }) => ({ sharded, outTree: traced.outTree, mlir, executable }));
+      cache.set(key, entry);
+      entry.catch(() => cache.delete(key));
+    }
+    return { leaves, entry };
+  };
+
+  const execute = async (leaves: readonly ShardedInput[], entry: Promise<Compiled>) => {
+    const { sharded, outTree, executable } = await entry;
+    const c = await client();
+    const m = opts.mesh;
+    const temporary: ShardedArray[] = [];
+    const args = await Promise.all(leaves.map(async (l, i) => {
+      const want: ArraySharding = { mesh: m, spec: sharded.params[i]!.spec };
+      if (l instanceof ShardedArray && sameSharding(l.sharding, want)) return l;
+      stats.uploads++;
+      const host = l instanceof HostTensor ? l.data : await l.toHost();
+      const a = putSharded(c, host as HostData<DType>, l.type, want);
+      temporary.push(a);
+      return a;
+    }));
+    try {
+      const outs = await runSharded(executable, m, args, sharded.results.map((r) => ({ type: r.type, spec: r.spec })));
+      return unflatten(outTree, outs);
+    } finally {
+      for (const a of temporary) a.dispose();
+    }
+  };
+
+  const call = (...args: readonly unknown[]) => {
+    stats.calls++;
+    const { leaves, entry } = compiled(args);
+    return execute(leaves, entry);
+  };
+  const lower = async (...args: readonly unknown[]) => {
+    const { sharded, mlir, executable } = await compiled(args).entry;
+    return { sharded, mlir, executable };
+  };
+  return Object.assign(call, { stats, lower }) as unknown as ShardedJitted<A, R>;
+}
