@@ -6,13 +6,15 @@ import { FlipError } from '../../compiler/ir/errors.ts';
 import { traceEntry } from '../../compiler/load/index.ts';
 import { emitFunc } from '../../compiler/stablehlo/index.ts';
 import type { Traced } from '../../compiler/trace/index.ts';
+import { describeSharding, parseMesh, shardFunc, type Mesh } from '../../compiler/passes/index.ts';
 
 /** What each `--stage` prints, from the traced entry. A later stage (XLA's optimized HLO via the runtime) is one more row. */
 const STAGES: Record<string, (traced: Traced) => string | Promise<string>> = {
   stablehlo: ({ func }) => emitFunc(func, { moduleName: func.name }),
 };
 
-const help = `usage: flipc compile <file.ts> --entry <exportedFunction> [--config <configs/x.ts>] [-o out.mlir] [--stage stablehlo] [--verbose]
+const help = `usage: flipc compile <file.ts> --entry <exportedFunction> [--config <configs/x.ts>] [-o out.mlir] [--stage stablehlo]
+                     [--mesh data=4,model=2 [--partition-states]] [--dump-partitioned DIR] [--verbose]
 
 Type-checks <file.ts> (with the repo's tsconfig options), traces the exported function --entry at its declared
 input shapes, and prints the StableHLO module (func.func public @main, loc(...) pointing into your file).
@@ -41,6 +43,14 @@ options:
   --config <file>    a config module with inputs (see above)
   -o, --out <file>   write the module there instead of stdout
   --stage <stage>    what to print: ${Object.keys(STAGES).join(', ')} (default stablehlo)
+  --mesh <axes>      shard over a device mesh, e.g. data=4,model=2: parameters by their axis names through FLIP's
+                     logical axis rules (batch→data; mlp, heads, vocab → model), inputs by their batch axis, shard()
+                     constraints by the rules; prints the module with mhlo.sharding annotations and
+                     mhlo.num_partitions (see docs/distributed.md). --verbose lists each leaf's sharding.
+  --partition-states also split optimizer states (paths with opt/mu/nu) over the mesh axis their param leaves free
+  --dump-partitioned <dir>
+                     also compile the module with the CPU plugin (one CPU device per mesh position) and have XLA
+                     dump the HLO after SPMD partitioning into <dir> (per-device shapes, collectives)
   --verbose          timings on stderr, and stack traces on errors
 
 Errors (type errors as file:line:col, an unknown entry, a bad spec, shapes that do not fit) print one message each
@@ -54,6 +64,9 @@ const compile: Command = {
     config: { type: 'string' },
     out: { type: 'string', short: 'o' },
     stage: { type: 'string', default: 'stablehlo' },
+    mesh: { type: 'string' },
+    'partition-states': { type: 'boolean' },
+    'dump-partitioned': { type: 'string' },
   },
   async run({ values, positionals }) {
     const [file, ...extra] = positionals;
@@ -67,7 +80,24 @@ const compile: Command = {
     const log = verbose ? (line: string) => process.stderr.write(`flipc compile: ${line}\n`) : undefined;
     const config = values['config'];
     const traced = await traceEntry(file, { entry, ...(typeof config === 'string' ? { config } : {}), ...(log ? { log } : {}) });
-    const text = await stage(traced);
+    const meshText = values['mesh'];
+    const mesh: Mesh | undefined = typeof meshText === 'string' ? parseMesh(meshText) : undefined;
+    if (values['partition-states'] && !mesh) throw new FlipError('--partition-states needs --mesh');
+    let text: string;
+    if (mesh) {
+      const sharded = shardFunc(traced.func, { mesh, partitionStates: values['partition-states'] === true });
+      for (const n of sharded.notes) process.stderr.write(`flipc compile: note: ${n}\n`);
+      log?.(describeSharding(sharded));
+      text = emitFunc(sharded.func, { moduleName: traced.func.name, numPartitions: sharded.numPartitions });
+    } else {
+      text = await stage(traced);
+    }
+    const dumpDir = values['dump-partitioned'];
+    if (typeof dumpDir === 'string') {
+      const { dumpPartitioned } = await import('../../runtime-native/sharded.ts');
+      const files = await dumpPartitioned(text, mesh?.size ?? 1, dumpDir);
+      process.stderr.write(`flipc compile: partitioned HLO in ${files.map((f) => path.relative(process.cwd(), f)).join(', ')}\n`);
+    }
     const out = values['out'];
     if (typeof out === 'string') {
       mkdirSync(path.dirname(path.resolve(out)), { recursive: true });
