@@ -1,0 +1,250 @@
+"""Golden data for test/models/flip.test.ts, from the Flax reference in flip_ref.py. Writes golden.json beside itself.
+
+Run: test/golden/.venv/bin/python test/golden/model/make_golden.py   (needs jax and flax; CI reads the JSON only)
+
+  * param_counts: parameters of the official-architecture model (jax.eval_shape of flip_ref.FLIP.init) for the
+    official base / large / huge14 configs, per tower.
+  * cases: for flip_tiny (and variants), params drawn with OUR init scheme (models/flip.ts initParams: the key split
+    into one key per leaf in the param tree's order, each leaf drawn with its official initializer from its own key)
+    using jax.random, so the TS test can check its init against these fingerprints; then the reference's forward
+    pass in eval and training mode (masking drawn from the key as models/flip.ts derives it) on fixed inputs.
+"""
+import json
+import math
+import os
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+jax.config.update("jax_enable_x64", False)
+jax.config.update("jax_threefry_partitionable", False)  # flip's default threefry mode
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import flip_ref as R  # noqa: E402
+
+
+def transformer(width, heads, layers, dropout=0.0, droppath=0.0):
+    return {"num_layers": layers, "num_heads": heads, "mlp_dim": 4 * width, "dropout_rate": dropout, "droppath_rate": droppath}
+
+
+def official(img_w, img_heads, img_layers, patch, txt_w, txt_heads, txt_layers, proj):
+    """configs/default.py with the cfg_flip_*.py overrides."""
+    return {
+        "img": {"image_size": 224, "patch_size": [patch, patch], "hidden_size": img_w, "mask_ratio": 0.5,
+                "transformer": transformer(img_w, img_heads, img_layers)},
+        "txt": {"vocab_size": 30523, "max_len": 32, "hidden_size": txt_w, "mask_padding": False,
+                "transformer": transformer(txt_w, txt_heads, txt_layers)},
+        "clr": {"proj_dim_out": proj, "proj_out_bias": False, "img_avg_token": True, "txt_avg_token": False},
+    }
+
+
+OFFICIAL = {
+    "flip_base": official(768, 12, 12, 16, 512, 8, 12, 512),
+    "flip_large": official(1024, 16, 24, 16, 768, 12, 12, 768),
+    "flip_huge14": official(1280, 16, 32, 14, 1024, 16, 24, 1024),
+}
+
+# configs/flip_tiny.ts, model section (the TS test checks that it still says this).
+TINY = {
+    "img": {"image_size": 32, "patch_size": [8, 8], "hidden_size": 32, "mask_ratio": 0.5,
+            "transformer": {"num_layers": 2, "num_heads": 2, "mlp_dim": 64, "dropout_rate": 0.0, "droppath_rate": 0.0}},
+    "txt": {"vocab_size": 64, "max_len": 8, "hidden_size": 32, "mask_padding": False,
+            "transformer": {"num_layers": 2, "num_heads": 2, "mlp_dim": 64, "dropout_rate": 0.0, "droppath_rate": 0.0}},
+    "clr": {"proj_dim_out": 16, "proj_out_bias": False, "img_avg_token": True, "txt_avg_token": False},
+}
+
+
+def variant(**changes):
+    cfg = json.loads(json.dumps(TINY))
+    for path, value in changes.items():
+        d = cfg
+        keys = path.split("__")
+        for k in keys[:-1]:
+            d = d[k]
+        d[keys[-1]] = value
+    return cfg
+
+
+CASES = {
+    "tiny": TINY,
+    # 75% masking with dropout and drop-path in both towers: checks where our randomness goes.
+    "tiny_mask75_dropout": variant(img__mask_ratio=0.75,
+                                   img__transformer__dropout_rate=0.1, img__transformer__droppath_rate=0.2,
+                                   txt__transformer__dropout_rate=0.1, txt__transformer__droppath_rate=0.2),
+    # Our text-padding option: padding keys masked in attention, mean of the valid tokens as the text embedding.
+    "tiny_textmask": variant(txt__mask_padding=True, clr__txt_avg_token=True),
+}
+
+BATCH = 4
+INIT_SEED = 0
+IMAGE_SEED = 1
+TRAIN_RNG_SEED = 5
+
+
+def dummy_inputs(cfg, batch):
+    s, l = cfg["img"]["image_size"], cfg["txt"]["max_len"]
+    return {"image": jnp.zeros((batch, s, s, 3), jnp.float32), "txt": jnp.zeros((batch, l), jnp.int32),
+            "txt_is_valid": jnp.ones((batch, l), jnp.int32)}
+
+
+def official_shapes(cfg):
+    model = R.FLIP(cfg)
+    shapes = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), dummy_inputs(cfg, 1), train=False))["params"]
+    return list(R.flatten(shapes))
+
+
+def counts(cfg):
+    out = {"total": 0, "img_encoder": 0, "txt_encoder": 0, "heads": 0}
+    for path, s in official_shapes(cfg):
+        n = int(np.prod(s.shape))
+        out["total"] += n
+        out[path[0] if path[0] in ("img_encoder", "txt_encoder") else "heads"] += n
+    return out
+
+
+# ---- our parameter layout and init scheme -------------------------------------------------------------------------------
+
+def encoder_paths(prefix, layers):
+    block = [("LayerNorm_0", "scale"), ("LayerNorm_0", "bias")]
+    for proj in ("query", "key", "value", "out"):
+        block += [("MultiHeadDotProductAttention_0", proj, "kernel"), ("MultiHeadDotProductAttention_0", proj, "bias")]
+    block += [("LayerNorm_1", "scale"), ("LayerNorm_1", "bias")]
+    block += [("MlpBlock_0", d, leaf) for d in ("Dense_0", "Dense_1") for leaf in ("kernel", "bias")]
+    paths = [prefix + ("encoderblock_{:02d}".format(l),) + b for l in range(layers) for b in block]
+    return paths + [prefix + ("encoder_norm", "scale"), prefix + ("encoder_norm", "bias")]
+
+
+def our_order(cfg):
+    """The leaf order of models/flip.ts's param tree (its specs' insertion order), checked against the reference's set."""
+    img, txt = ("img_encoder",), ("txt_encoder",)
+    return ([img + ("embedding", "kernel"), img + ("embedding", "bias"), img + ("posembed_encoder", "pos_embedding"), img + ("cls",)]
+            + encoder_paths(img + ("Transformer",), cfg["img"]["transformer"]["num_layers"])
+            + [txt + ("token_embedding", "embedding"), txt + ("posembed_encoder", "pos_embedding")]
+            + encoder_paths(txt + ("Transformer",), cfg["txt"]["transformer"]["num_layers"])
+            + [("img_mlp1", "kernel"), ("txt_mlp1", "kernel"), ("logit_scale",)])
+
+
+def our_layout(cfg):
+    """(path, official shape, our shape) in the param tree's order."""
+    layout = []
+    ref = dict(official_shapes(cfg))
+    order = our_order(cfg)
+    assert sorted(order) == sorted(ref), (sorted(set(order) ^ set(ref)))
+    for path in order:
+        s = ref[path]
+        shape = tuple(int(d) for d in s.shape)
+        tower = cfg["img"] if path[0] == "img_encoder" else cfg["txt"]
+        heads = tower["transformer"]["num_heads"]
+        name, leaf = (path[-2] if len(path) > 1 else ""), path[-1]
+        if name in ("query", "key", "value"):
+            ours = (shape[0], heads, shape[1] // heads) if leaf == "kernel" else (heads, shape[0] // heads)
+        elif name == "out" and leaf == "kernel":
+            ours = (heads, shape[0] // heads, shape[1])
+        elif leaf in ("pos_embedding", "cls", "logit_scale"):
+            ours = tuple(d for d in shape if d != 1) if leaf != "pos_embedding" else shape[1:]
+        else:
+            ours = shape
+        layout.append((path, shape, ours))
+    return layout
+
+
+xavier = jax.nn.initializers.xavier_uniform()
+qkv = jax.nn.initializers.variance_scaling(0.5, "fan_avg", "uniform")
+normal02 = jax.nn.initializers.normal(0.02)
+
+
+def init_leaf(path, official_shape, cfg, key):
+    """The official initializer of a leaf, drawn in the official shape (our shapes are reshapes of it)."""
+    name, leaf = (path[-2] if len(path) > 1 else ""), path[-1]
+    if leaf == "bias":
+        return jnp.zeros(official_shape, jnp.float32)
+    if leaf == "scale":
+        return jnp.ones(official_shape, jnp.float32)
+    if leaf == "logit_scale":
+        return jnp.full(official_shape, math.log(1 / 0.07), jnp.float32)
+    if leaf == "pos_embedding" and path[0] == "img_encoder":
+        _, l, d = official_shape
+        h = int((l - 1) ** 0.5)
+        return jnp.asarray(R.sincos_2d(d, h, h, True), jnp.float32)[None]
+    if leaf in ("pos_embedding", "cls", "embedding"):
+        return normal02(key, official_shape, jnp.float32)
+    if leaf == "kernel" and name in ("query", "key", "value"):
+        return qkv(key, official_shape, jnp.float32)
+    if leaf == "kernel" and path[:2] == ("img_encoder", "embedding"):
+        return R.patch_kernel_init(key, official_shape)
+    if leaf == "kernel":
+        return xavier(key, official_shape, jnp.float32)
+    raise ValueError(f"no initializer for {path}")
+
+
+def our_init(cfg, seed):
+    layout = our_layout(cfg)
+    keys = jax.random.split(jax.random.PRNGKey(seed), len(layout))
+    return [(path, init_leaf(path, shape, cfg, keys[i]), ours) for i, (path, shape, ours) in enumerate(layout)]
+
+
+def fingerprint(a):
+    v = np.asarray(a, dtype=np.float64).reshape(-1)
+    return {"sum": float(v.sum()), "sumsq": float((v * v).sum()), "head": [float(x) for x in v[:4]], "last": float(v[-1])}
+
+
+def inputs_for(cfg):
+    s, l, vocab = cfg["img"]["image_size"], cfg["txt"]["max_len"], cfg["txt"]["vocab_size"]
+    image = jax.random.uniform(jax.random.PRNGKey(IMAGE_SEED), (BATCH, s, s, 3), jnp.float32)
+    b = np.arange(BATCH)[:, None]
+    t = np.arange(l)[None, :]
+    valid = (t < (l - b)).astype(np.int32)  # example b has l - b real tokens
+    txt = np.where(valid == 1, (b * 13 + t * 7 + 1) % vocab, 0).astype(np.int32)
+    return {"image": image, "txt": jnp.asarray(txt), "txt_is_valid": jnp.asarray(valid)}
+
+
+def floats(a):
+    return [float(x) for x in np.asarray(a, dtype=np.float64).reshape(-1)]
+
+
+def run_case(name, cfg):
+    leaves = our_init(cfg, INIT_SEED)
+    params = R.unflatten([(path, value) for path, value, _ in leaves])
+    model = R.FLIP(cfg)
+    inputs = inputs_for(cfg)
+    ev = model.apply({"params": params}, inputs, train=False)
+    rng = jax.random.PRNGKey(TRAIN_RNG_SEED)
+    tr = model.apply({"params": params}, inputs, train=True, rng=rng)
+    return {
+        "config": cfg,
+        "paths": [[".".join(p), list(ours)] for p, _, ours in leaves],
+        "init": {".".join(p): fingerprint(v) for p, v, _ in leaves},
+        "txt": [int(x) for x in np.asarray(inputs["txt"]).reshape(-1)],
+        "txt_is_valid": [int(x) for x in np.asarray(inputs["txt_is_valid"]).reshape(-1)],
+        "eval": {"loss": float(ev["loss"]), "tau": float(ev["tau"]), "z_img": floats(ev["z_img"]), "z_txt": floats(ev["z_txt"])},
+        "train": {
+            "rng": [int(x) for x in np.asarray(rng)], "loss": float(tr["loss"]), "tau": float(tr["tau"]),
+            "z_img": floats(tr["z_img"]), "z_txt": floats(tr["z_txt"]),
+            "mask": floats(tr["mask"]), "ids_restore": [int(x) for x in np.asarray(tr["ids_restore"]).reshape(-1)],
+        },
+    }
+
+
+def main():
+    golden = {
+        "jax_version": jax.__version__,
+        "flax_version": __import__("flax").__version__,
+        "batch": BATCH, "init_seed": INIT_SEED, "image_seed": IMAGE_SEED,
+        "param_counts": {k: counts(c) for k, c in OFFICIAL.items()},
+        "cases": {k: run_case(k, c) for k, c in CASES.items()},
+    }
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden.json")
+    with open(path, "w") as f:
+        json.dump(golden, f, separators=(",", ":"))
+        f.write("\n")
+    print(f"wrote {path}")
+    for k, v in golden["param_counts"].items():
+        print(f"  {k}: {v}")
+    for k, v in golden["cases"].items():
+        print(f"  {k}: eval loss {v['eval']['loss']:.6f}, train loss {v['train']['loss']:.6f}")
+
+
+if __name__ == "__main__":
+    main()
