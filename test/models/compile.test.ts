@@ -1,0 +1,120 @@
+// models/flip.ts as the compiler sees it: `flipc compile` of its entries, and the image tower's matmul FLOPs under
+// masking (FLIP's point: encoding half or a quarter of the patches costs about half or a quarter).
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { REPO_ROOT } from '../../compiler/load/index.ts';
+import type { Func, PrimAttrs } from '../../compiler/ir/index.ts';
+import { flatten, spec, traceFunc } from '../../dsl/index.ts';
+import { isParamSpec } from '../../dsl/nn/index.ts';
+import base from '../../configs/flip_base.ts';
+import tiny from '../../configs/flip_tiny.ts';
+import { override } from '../../configs/official.ts';
+import type { VisionConfig } from '../../configs/types.ts';
+import { VisionTransformer, batchSpecs, flipSpecs, forward, forwardInputs, trainLoss, trainLossInputs } from '../../models/flip.ts';
+import type { Key } from '../../dsl/random.ts';
+
+function flipc(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [path.join(REPO_ROOT, 'bin', 'flipc.js'), ...args], { cwd: REPO_ROOT, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+/** The arguments of `func.func public @main(...)`. */
+function mainArgs(mlir: string): string[] {
+  const m = /func\.func public @main\(([\s\S]*?)\)\s*->/.exec(mlir);
+  if (!m) throw new Error('no @main in the module');
+  return m[1]!.match(/%arg\d+/g) ?? [];
+}
+
+const tinyParams = flatten(flipSpecs(tiny.model), { isLeaf: isParamSpec }).leaves.length;
+
+// Both subprocesses start at once (each type-checks and traces for a few seconds).
+const runs = {
+  trainLoss: flipc('compile', 'models/flip.ts', '--entry', 'trainLoss', '--config', 'configs/flip_tiny.ts'),
+  forward: flipc('compile', 'models/flip.ts', '--entry', 'forward', '--config', 'configs/flip_tiny.ts'),
+};
+
+describe('flipc compile models/flip.ts', () => {
+  it('--entry trainLoss --config configs/flip_tiny.ts: one argument per param leaf, batch tensor and the key; argsorts for masking', async () => {
+    const r = await runs.trainLoss;
+    expect(r.code, r.stderr).toBe(0);
+    expect(tinyParams).toBe(77);
+    expect(mainArgs(r.stdout)).toHaveLength(tinyParams + 3 + 1); // params, {image, txt, txtIsValid}, rng
+    expect(r.stdout.match(/stablehlo\.sort/g)).toHaveLength(2); // ids_shuffle = argsort(noise), ids_restore = argsort(ids_shuffle)
+    expect(r.stdout).toMatch(/loc\("models\/flip\.ts":\d+:\d+\)/);
+  });
+
+  it('forward (eval mode) draws no mask: no sort, no key argument', async () => {
+    const fwd = await runs.forward;
+    expect(fwd.code, fwd.stderr).toBe(0);
+    expect(mainArgs(fwd.stdout)).toHaveLength(tinyParams + 3);
+    expect(fwd.stdout).not.toMatch(/stablehlo\.sort/);
+  });
+
+  it('without --config the input declarations say which flag to pass', () => {
+    expect(() => forwardInputs(undefined)).toThrow(/--config configs\/flip_tiny\.ts/);
+    expect(Object.keys(trainLossInputs(tiny))).toEqual(['params', 'batch', 'rng', 'model']);
+  });
+});
+
+// ---- FLOPs ----------------------------------------------------------------------------------------------------------
+
+/** 2 · (result elements) · (contracted size) over every dot_general. */
+function dotFlops(f: Func): number {
+  let flops = 0;
+  for (const op of f.ops) {
+    if (op.prim !== 'dot_general') continue;
+    const a = op.attrs as PrimAttrs['dot_general'];
+    const lhs = op.operands[0]!.type.shape;
+    const contracted = a.lhsContract.reduce((n, d) => n * lhs[d]!, 1);
+    flops += 2 * op.results[0]!.type.shape.reduce((n, d) => n * d, 1) * contracted;
+  }
+  return flops;
+}
+
+/** The image tower's dot FLOPs by formula: patch embedding over all L patches, then T = 1 + kept tokens per layer. */
+function towerFlops(cfg: VisionConfig, n: number): number {
+  const [p, q] = cfg.patchSize;
+  const L = (cfg.imageSize / p) * (cfg.imageSize / q);
+  const T = 1 + Math.trunc(L * (1 - cfg.maskRatio));
+  const D = cfg.hiddenSize, M = cfg.transformer.mlpDim;
+  const perLayer = 2 * n * T * (4 * D * D + 2 * D * M) + 4 * n * T * T * D; // q/k/v/out + MLP; q·k and weights·v
+  return 2 * n * L * p * q * cfg.channels * D + cfg.transformer.numLayers * perLayer;
+}
+
+describe('masking FLOPs of the image tower (from the traced IR)', () => {
+  it('ViT-B/16 at mask 0.5 / 0.75 does ~0.5x / ~0.25x the matmul FLOPs of mask 0', () => {
+    const n = 2;
+    const flopsAt = (maskRatio: number) => {
+      const cfg = override(base.model.img, { maskRatio });
+      const tower = new VisionTransformer(cfg);
+      const images = spec('f32', { batch: n, height: cfg.imageSize, width: cfg.imageSize, channels: cfg.channels });
+      const traced = traceFunc((p: unknown, x: never, rng: Key) => tower.apply(p as never, x, { train: true, rng }).tokens,
+        [tower.specs(), images, spec('u32', { key: 2 })]);
+      const flops = dotFlops(traced.func);
+      expect(flops, `mask ${maskRatio}`).toBe(towerFlops(cfg, n));
+      return flops;
+    };
+    const full = flopsAt(0), half = flopsAt(0.5), quarter = flopsAt(0.75);
+    expect(half / full).toBeGreaterThan(0.47);
+    expect(half / full).toBeLessThan(0.53);
+    expect(quarter / full).toBeGreaterThan(0.22);
+    expect(quarter / full).toBeLessThan(0.28);
+  });
+
+  it('the whole train step of flip_tiny traces with masking in training only', () => {
+    const m = tiny.model;
+    const args = [flipSpecs(m), batchSpecs(m, 4)] as const;
+    const train = traceFunc((p: never, b: never, r: Key) => trainLoss(p, b, r, m), [...args, spec('u32', { key: 2 })]);
+    const evalF = traceFunc((p: never, b: never) => forward(p, b, m), [...args]);
+    expect(train.func.ops.filter((o) => o.prim === 'sort')).toHaveLength(2);
+    expect(evalF.func.ops.filter((o) => o.prim === 'sort')).toHaveLength(0);
+    // 16 patches at mask 0.5: the image encoder runs on 1 + 8 tokens in training, 1 + 16 in eval.
+    const lengths = (f: Func) => new Set(f.ops.filter((o) => o.prim === 'dot_general').map((o) => o.results[0]!.type.shape.join('x')));
+    expect([...lengths(train.func)].some((s) => s.startsWith('4x9x'))).toBe(true);
+    expect([...lengths(evalF.func)].some((s) => s.startsWith('4x9x'))).toBe(false);
+  });
+});
