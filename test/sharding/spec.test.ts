@@ -153,10 +153,13 @@ describe('the sharding pass', () => {
   });
 
   it('leaves unsplit (with a note) what does not divide, notes axes without a rule, and refuses an indivisible batch', () => {
-    const s = shardFunc(funcOf([['params.w', { heads: 3, patch: 8 }]]), { mesh: m42 });
+    const s = shardFunc(funcOf([['params.w', { heads: 3, patch: 8 }], ['params.v', { heads: 3 }], ['params.u', { heads: 3 }]]), { mesh: m42 });
     expect(s.params[0]!.spec).toEqual([[], []]);
-    expect(s.notes.join('\n')).toMatch(/axis 'heads' \(3\) does not split 2 ways over model; left unsplit/);
-    expect(s.notes.join('\n')).toMatch(/no rule for logical axis 'patch'/);
+    // One note per reason, naming the leaves.
+    expect(s.notes).toEqual([
+      "no rule for logical axis 'patch': not split (param 'params.w')",
+      "axis 'heads' (3) does not split 2 ways over model: left unsplit (param 'params.w' and 2 more)",
+    ]);
     expect(() => shardFunc(funcOf([['batch.x', { batch: 6, embed: 8 }]]), { mesh: m42 })).toThrow(/batch axis of f32\[batch=6, embed=8\] does not split 4 ways/);
   });
 

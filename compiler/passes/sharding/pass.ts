@@ -70,7 +70,8 @@ export function defaultRole(name: string | undefined, type: TensorType): LeafRol
 }
 
 class Planner {
-  readonly notes: string[] = [];
+  /** Note text → the leaves it applies to (one note per reason, however many leaves). */
+  private readonly noted = new Map<string, string[]>();
   readonly rules: AxisRules;
   /** The mesh axis (or axes) `batch` maps to: t5x's data axis. */
   readonly dataAxes: readonly string[];
@@ -80,8 +81,14 @@ class Planner {
     this.dataAxes = logicalToMesh(['batch'], this.rules, opts.mesh)[0]!;
   }
 
-  note(msg: string): void {
-    if (!this.notes.includes(msg)) this.notes.push(msg);
+  note(reason: string, what: string): void {
+    const whats = this.noted.get(reason) ?? [];
+    if (!whats.includes(what)) whats.push(what);
+    this.noted.set(reason, whats);
+  }
+
+  get notes(): string[] {
+    return [...this.noted].map(([reason, whats]) => `${reason} (${whats.length > 2 ? `${whats[0]} and ${whats.length - 1} more` : whats.join(', ')})`);
   }
 
   /** Leave unsplit any dim that the mesh axes do not divide (GSPMD would pad; the runtime's shards are even). */
@@ -89,13 +96,13 @@ class Planner {
     const tiles = tileCounts(spec, this.opts.mesh);
     return spec.map((axes, i) => {
       if (t.shape[i]! % tiles[i]! === 0) return axes;
-      this.note(`${what}: axis '${t.axes[i]}' (${t.shape[i]}) does not split ${tiles[i]} ways over ${axes.join('×')}; left unsplit`);
+      this.note(`axis '${t.axes[i]}' (${t.shape[i]}) does not split ${tiles[i]} ways over ${axes.join('×')}: left unsplit`, what);
       return [];
     });
   }
 
   byRules(t: TensorType, names: readonly (string | null)[], what: string): PartitionSpec {
-    for (const n of names) if (n !== null && !this.rules.some(([r]) => r === n)) this.note(`no rule for logical axis '${n}' (${what}): replicated`);
+    for (const n of names) if (n !== null && !this.rules.some(([r]) => r === n)) this.note(`no rule for logical axis '${n}': not split`, what);
     return this.fit(logicalToMesh(names, this.rules, this.opts.mesh), t, what);
   }
 
