@@ -2,7 +2,7 @@
 // devices, and running SPMD executables on them; `shardedJit` is `jit` over a mesh.
 import { mkdirSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { FlipError, numElements, showType, type DType, type TensorType } from '../compiler/ir/index.ts';
+import { FlipError, numElements, showType, type DType, type Func, type TensorType } from '../compiler/ir/index.ts';
 import {
   hloSharding, localShape, replicaIndex, sameMesh, shardFunc, shardOrigin, showMesh, showSpec, simplify,
   type Mesh, type PartitionSpec, type ShardedFunc, type ShardingOptions,
@@ -42,6 +42,10 @@ export class ShardedArray<D extends DType = DType> {
 
   get dtype(): D {
     return this.type.dtype as D;
+  }
+  /** The global shape (a Buffer's `shape` is its own). */
+  get shape(): readonly number[] {
+    return this.type.shape;
   }
   /** The shape each device holds. */
   get localShape(): readonly number[] {
@@ -188,11 +192,81 @@ export async function dumpPartitioned(mlir: string, partitions: number, dir: str
   return files;
 }
 
+export interface CompileShardedOptions {
+  moduleName?: string;
+  /** Dump the partitioned HLO into this folder. */
+  dumpTo?: string;
+  /** A last edit of the module text before compiling (e.g. a trainer adding `tf.aliasing_output` for donation). */
+  rewrite?: (mlir: string) => string;
+}
+
 /** Compile a sharded Func's module (`mhlo.num_partitions` = mesh size) with the mesh's device assignment. */
-export async function compileSharded(client: Client, sf: ShardedFunc, opts: { moduleName?: string; dumpTo?: string } = {}): Promise<{ mlir: string; executable: Executable }> {
-  const mlir = emitFunc(sf.func, { numPartitions: sf.numPartitions, ...(opts.moduleName ? { moduleName: opts.moduleName } : {}) });
+export async function compileSharded(client: Client, sf: ShardedFunc, opts: CompileShardedOptions = {}): Promise<{ mlir: string; executable: Executable }> {
+  const emitted = emitFunc(sf.func, { numPartitions: sf.numPartitions, ...(opts.moduleName ? { moduleName: opts.moduleName } : {}) });
+  const mlir = opts.rewrite ? opts.rewrite(emitted) : emitted;
   const executable = await client.compile(mlir, { ...meshCompileOptions(client, sf.mesh), cache: false, ...(opts.dumpTo ? { envOverrides: dumpOverrides(opts.dumpTo) } : {}) });
   return { mlir, executable };
+}
+
+/** A host array with its tensor type (jit's HostTensor, or anything shaped like it). */
+export interface HostLeaf {
+  readonly type: TensorType;
+  readonly data: HostData<DType>;
+}
+
+/** What a program on a mesh takes for a parameter: a ShardedArray, a single-device Buffer or DeviceTensor, or a host array. */
+export type MeshInput = ShardedArray | Buffer | DeviceTensor | HostLeaf;
+
+/** A Func sharded and compiled for a mesh, runnable on its parameters' leaves. */
+export interface MeshProgram {
+  readonly sharded: ShardedFunc;
+  readonly mlir: string;
+  readonly executable: Executable;
+  /**
+   * Run on one input per parameter of the Func, in order. ShardedArrays already in the parameter's layout pass
+   * through; anything else is split by the parameter's sharding (through the host: the first step's state, each
+   * step's batch). Returns one ShardedArray per result. `onUpload` counts the inputs that took the host path.
+   */
+  run(inputs: readonly MeshInput[], onUpload?: (param: number) => void): Promise<ShardedArray[]>;
+}
+
+/**
+ * Shard `func` over `opts.mesh` (see shardFunc), compile it, and return a program that runs on its parameters' leaves.
+ * What a trainer needs in place of a single-device compile: `compileOnMesh(client, simplifiedFunc, {mesh, rules,
+ * partitionStates})`, then `program.run(leaves)` every step; `ShardedArray.toHost()` for checkpoints and metrics.
+ */
+export async function compileOnMesh(client: Client, func: Func, opts: ShardingOptions & CompileShardedOptions): Promise<MeshProgram> {
+  const { moduleName, dumpTo, rewrite, ...sharding } = opts;
+  const sharded = shardFunc(func, sharding);
+  const { mlir, executable } = await compileSharded(client, sharded, { ...(moduleName ? { moduleName } : {}), ...(dumpTo ? { dumpTo } : {}), ...(rewrite ? { rewrite } : {}) });
+  const m = sharding.mesh;
+  const results = sharded.results.map((r) => ({ type: r.type, spec: r.spec }));
+  return {
+    sharded, mlir, executable,
+    async run(inputs, onUpload) {
+      if (inputs.length !== sharded.params.length) throw new FlipError(`${moduleName ?? func.name}: ${inputs.length} inputs for ${sharded.params.length} parameters`);
+      const temporary: ShardedArray[] = [];
+      const args = await Promise.all(inputs.map(async (l, i) => {
+        const p = sharded.params[i]!;
+        const want: ArraySharding = { mesh: m, spec: p.spec };
+        if (l instanceof ShardedArray && sameSharding(l.sharding, want)) return l;
+        onUpload?.(i);
+        const given = 'type' in l ? l.type : { ...p.type, dtype: l.dtype, shape: l.shape };
+        if (given.dtype !== p.type.dtype || given.shape.join() !== p.type.shape.join())
+          throw new FlipError(`${moduleName ?? func.name}: input ${i} (${p.name ?? '?'}) is ${showType(given)}, the program takes ${showType(p.type)}`);
+        const host = 'data' in l ? l.data : await l.toHost();
+        const a = putSharded(client, host as HostData<DType>, p.type, want);
+        temporary.push(a);
+        return a;
+      }));
+      try {
+        return await runSharded(executable, m, args, results);
+      } finally {
+        // Donated shards are gone already; the rest of the temporary copies go now.
+        for (const a of temporary) for (const b of a.shards) if (!b.donated) b.dispose();
+      }
+    },
+  };
 }
 
 /**
@@ -251,10 +325,8 @@ export interface ShardedJitted<A extends readonly unknown[], R> {
 }
 
 interface Compiled {
-  sharded: ShardedFunc;
+  program: MeshProgram;
   outTree: TreeDef;
-  mlir: string;
-  executable: Executable;
 }
 
 const isInput = (x: unknown): x is ShardedInput => x instanceof HostTensor || x instanceof DeviceTensor || x instanceof ShardedArray;
@@ -285,11 +357,11 @@ export function shardedJit<A extends readonly unknown[], R>(fn: (...args: A) => 
     if (!entry) {
       stats.traces++;
       const traced = traceFunc(fn as (...a: never[]) => unknown, unflatten<unknown[]>(flat.treedef, types), { name });
-      const sharded = shardFunc(simplify(traced.func, { dropStopGradient: true }), sharding);
+      const func = simplify(traced.func, { dropStopGradient: true });
       stats.compiles++;
       entry = client()
-        .then((c) => compileSharded(c, sharded, { moduleName: name, ...(dumpTo ? { dumpTo } : {}) }))
-        .then(({ mlir, executable }) => ({ sharded, outTree: traced.outTree, mlir, executable }));
+        .then((c) => compileOnMesh(c, func, { ...sharding, moduleName: name, ...(dumpTo ? { dumpTo } : {}) }))
+        .then((program) => ({ program, outTree: traced.outTree }));
       cache.set(key, entry);
       entry.catch(() => cache.delete(key));
     }
@@ -297,25 +369,8 @@ export function shardedJit<A extends readonly unknown[], R>(fn: (...args: A) => 
   };
 
   const execute = async (leaves: readonly ShardedInput[], entry: Promise<Compiled>) => {
-    const { sharded, outTree, executable } = await entry;
-    const c = await client();
-    const m = opts.mesh;
-    const temporary: ShardedArray[] = [];
-    const args = await Promise.all(leaves.map(async (l, i) => {
-      const want: ArraySharding = { mesh: m, spec: sharded.params[i]!.spec };
-      if (l instanceof ShardedArray && sameSharding(l.sharding, want)) return l;
-      stats.uploads++;
-      const host = l instanceof HostTensor ? l.data : await l.toHost();
-      const a = putSharded(c, host as HostData<DType>, l.type, want);
-      temporary.push(a);
-      return a;
-    }));
-    try {
-      const outs = await runSharded(executable, m, args, sharded.results.map((r) => ({ type: r.type, spec: r.spec })));
-      return unflatten(outTree, outs);
-    } finally {
-      for (const a of temporary) a.dispose();
-    }
+    const { program, outTree } = await entry;
+    return unflatten(outTree, await program.run(leaves, () => stats.uploads++));
   };
 
   const call = (...args: readonly unknown[]) => {
@@ -324,7 +379,7 @@ export function shardedJit<A extends readonly unknown[], R>(fn: (...args: A) => 
     return execute(leaves, entry);
   };
   const lower = async (...args: readonly unknown[]) => {
-    const { sharded, mlir, executable } = await compiled(args).entry;
+    const { sharded, mlir, executable } = (await compiled(args).entry).program;
     return { sharded, mlir, executable };
   };
   return Object.assign(call, { stats, lower }) as unknown as ShardedJitted<A, R>;

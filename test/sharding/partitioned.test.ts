@@ -11,7 +11,10 @@ import { mesh, type Mesh, type PartitionSpec } from '../../compiler/passes/index
 import { openClient, type Client } from '../../runtime-native/index.ts';
 import { entryParameterTypes } from '../../runtime-native/hlo.ts';
 import { hostTensor } from '../../runtime-native/jit.ts';
-import { partitionedDumps, putReplicated, putSharded, reshard, runSharded, shardedJit, ShardedArray } from '../../runtime-native/sharded.ts';
+import { compileOnMesh, partitionedDumps, putReplicated, putSharded, reshard, runSharded, shardedJit, ShardedArray } from '../../runtime-native/sharded.ts';
+import { simplify } from '../../compiler/passes/index.ts';
+import { spec, traceFunc } from '../../compiler/trace/index.ts';
+import type { Tensor } from '../../dsl/index.ts';
 import { batch, initOpt, initParams, loss, scalarF32, trainStep } from './tiny.ts';
 
 let client: Client;
@@ -156,6 +159,33 @@ describe('sharded arrays', () => {
     const other = putSharded(client, iota(16), x.type, { mesh: mesh({ data: 8 }), spec });
     await expect(runSharded(executable, m42, [other], [{ type: x.type, spec }])).rejects.toThrow(/another mesh/);
     for (const b of [a, y!, other]) b.dispose();
+  });
+});
+
+describe('a program on a mesh, as a trainer runs it', () => {
+  it('takes a device-0 buffer and host arrays first, its own outputs after, and donates the state it aliases', async () => {
+    // (state, batch) → [new state, metrics], the trainer's shape; state.params.w is donated to result 0.
+    const step = (state: { params: { w: Tensor<'f32', ['embed', 'mlp']> } }, batch: { x: Tensor<'f32', ['batch', 'embed']> }) =>
+      [{ params: { w: state.params.w.mul(0.5) } }, { loss: batch.x.sum() }] as const;
+    const traced = traceFunc(step, [{ params: { w: spec('f32', { embed: 8, mlp: 16 }) } }, { x: spec('f32', { batch: 8, embed: 8 }) }], { name: 'step' });
+    const alias = (mlir: string) => mlir.replace(/(%arg0: tensor<8x16xf32> \{mhlo.sharding = "[^"]*")\}/, '$1, tf.aliasing_output = 0 : i32}');
+    const program = await compileOnMesh(client, simplify(traced.func), { mesh: m42, rewrite: alias, moduleName: 'step' });
+    expect(program.mlir).toMatch(/tf.aliasing_output = 0 : i32/);
+    expect(program.sharded.params.map((p) => [p.name, p.spec])).toEqual([['state.params.w', [[], ['model']]], ['batch.x', [['data'], []]]]);
+    expect(program.sharded.results.map((r) => r.spec)).toEqual([[[], ['model']], []]);
+    const uploads: number[] = [];
+    const w0 = client.toDevice(iota(128), [8, 16], 'f32', 0);
+    const x = { type: { dtype: 'f32' as const, shape: [8, 8], axes: ['batch', 'embed'] }, data: iota(64) };
+    const [w1, loss] = await program.run([w0, x], (i) => uploads.push(i));
+    expect(uploads).toEqual([0, 1]);
+    expect(w1!.localShape).toEqual([8, 8]);
+    expect(list(await w1!.toHost())).toEqual(list(iota(128).map((v) => v * 0.5)));
+    expect(list(await loss!.toHost())).toEqual([2016]);
+    const [w2] = await program.run([w1!, x], (i) => uploads.push(i));
+    expect(uploads).toEqual([0, 1, 1]); // the state stayed on the devices
+    expect(w1!.shards.every((b) => b.donated)).toBe(true);
+    expect(list(await w2!.toHost())).toEqual(list(iota(128).map((v) => v * 0.25)));
+    await expect(program.run([client.toDevice(iota(128), [16, 8], 'f32', 0), x])).rejects.toThrow(/input 0 \(state.params.w\) is f32\[.*16.*8\], the program takes f32\[embed=8, mlp=16\]/);
   });
 });
 
