@@ -99,14 +99,16 @@ describe('dsl/random matches jax.random bit for bit (jax ' + golden.jax_version 
 
   it('a chain of split, foldIn, splitKeys and uniform from one seed', async () => {
     const c = golden.modes.classic.find((x) => x.op === 'chain')!;
-    const f = jit(() => {
+    // The step number of a train loop arrives as a tensor: foldIn(key, step) must equal foldIn(key, 3).
+    const f = jit((step: Tensor<'i32', readonly []>) => {
       const [, b] = split(key(c.seed!));
       const d = splitKeys(foldIn(b!, 3), 4);
       const k = split(foldIn(b!, 3), 4)[2]!;
-      return { k, keys: d, u: uniform(k, { n: 6 }) };
+      return { k, keys: d, u: uniform(k, { n: 6 }), fromTensor: split(foldIn(b!, step), 4)[2]! };
     });
-    const out = await f();
+    const out = await f(hostTensor('i32', {}, Int32Array.of(3)));
     expect(await numbers(out.k)).toEqual(c.out);
+    expect(await numbers(out.fromTensor)).toEqual(c.out);
     expect((await numbers(out.keys)).slice(4, 6)).toEqual(c.out);
     expect(await f32Bits(out.u)).toEqual(c.uniform);
   });
