@@ -60,16 +60,18 @@ const ROTATIONS = [[13, 15, 26, 6], [17, 29, 16, 24]] as const;
 
 /**
  * The Threefry-2x32 block cipher (20 rounds; Salmon et al., "Parallel random numbers: as easy as 1, 2, 3", SC 2011) of
- * the counter pairs (x0[i], x1[i]) under the key (k0, k1), as JAX's `threefry2x32_p`. k0/k1 are u32 scalars; x0 and x1
- * u32 tensors of one shape. Returns the two output words, shaped like x0.
+ * the counter pairs (x0[i], x1[i]) under the key (k0, k1), as JAX's `threefry2x32_p`. k0/k1 are u32 scalars (or
+ * per-element keys shaped like the counts); x0 and x1 u32 tensors of one shape. Returns the two output words, shaped
+ * like x0.
  */
 export function threefry2x32(k0: AnyTensor, k1: AnyTensor, x0: AnyTensor, x1: AnyTensor): [AnyTensor, AnyTensor] {
   return userOp('threefry2x32', () => {
-    for (const w of [k0, k1]) if (w.dtype !== 'u32' || w.rank !== 0) fail(`key words must be u32 scalars, got ${showType(w.type)}`);
+    for (const w of [k0, k1])
+      if (w.dtype !== 'u32' || (w.rank !== 0 && w.shape.join() !== x0.shape.join())) fail(`key words must be u32 scalars or shaped like the counts, got ${showType(w.type)}`);
     if (x0.dtype !== 'u32' || x1.dtype !== 'u32' || x0.shape.join() !== x1.shape.join())
       fail(`counts must be two u32 tensors of one shape, got ${showType(x0.type)} and ${showType(x1.type)}`);
-    const bcast = (s: AnyTensor) => (x0.rank === 0 ? s : emit('broadcast_in_dim', [s], { shape: x0.shape, axes: x0.axes, dims: [] }));
-    const k2 = xorT(xorT(k0, k1), splat(0x1bd11bda, SCALAR));
+    const bcast = (s: AnyTensor) => (s.rank === x0.rank ? s : emit('broadcast_in_dim', [s], { shape: x0.shape, axes: x0.axes, dims: [] }));
+    const k2 = xorT(xorT(k0, k1), splat(0x1bd11bda, k0.type));
     const ks = [bcast(k0), bcast(k1), bcast(k2)];
     // One constant per distinct amount (a big draw has thousands of these ops; fewer ops keep XLA's compile short).
     const consts = new Map<number, AnyTensor>();
@@ -226,6 +228,42 @@ export function randomBits<const S extends AxisSizes>(key: Key, sizes: S, opts: 
   }));
 }
 
+/**
+ * `randomBitsRows(keys, {embed: 64, mlp: 256})`: for stacked keys `[keys=n, key=2]`, u32 bits `[keys=n, embed, mlp]`
+ * whose row i is `randomBits(keyAt(keys, i), sizes)`, from one threefry over all rows (each element hashed under its
+ * row's key). What `init` uses to draw many same-shaped parameters with one hash in the program.
+ */
+export function randomBitsRows<const S extends AxisSizes>(keys: Keys, sizes: S, opts: RandomOptions = {}): Tensor<'u32', readonly ['keys', ...(keyof S & string)[]]> {
+  return cast(userOp('randomBitsRows', () => {
+    if (keys.dtype !== 'u32' || keys.rank !== 2 || keys.shape[1] !== 2) fail(`keys must be u32 [keys, key=2], got ${showType(keys.type)}`);
+    const rows = keys.shape[0]!;
+    const t = sizesType('u32', sizes);
+    if (t.axes.includes('keys')) fail("sizes may not name an axis 'keys'");
+    const n = numElements(t.shape);
+    if (n > MAX_COUNT) fail(`cannot draw ${n} values per key (at most ${MAX_COUNT})`);
+    const word = (i: number, width: number) => {
+      const w = emit('reshape', [emit('slice', [keys], { start: [0, i], limit: [rows, i + 1], strides: [1, 1] })], { shape: [rows], axes: ['keys'] });
+      return emit('broadcast_in_dim', [w], { shape: [rows, width], axes: ['keys', 'count'], dims: [0] });
+    };
+    const iota = (width: number) => emit('iota', [], { ...U32([rows, width], ['keys', 'count']), dimension: 1 });
+    let flat: AnyTensor;
+    if (opts.partitionable) {
+      const lo = iota(n);
+      const [y0, y1] = threefry2x32(word(0, n), word(1, n), konst(0, lo), lo);
+      flat = xorT(y0, y1);
+    } else {
+      const half = Math.ceil(n / 2);
+      const lo = iota(half);
+      let hi = add(lo, konst(half, lo));
+      if (n % 2 === 1) hi = emit('select', [emit('compare', [lo, konst(half - 1, lo)], { direction: 'EQ' }), konst(0, lo), hi], {});
+      const [y0, y1] = threefry2x32(word(0, half), word(1, half), lo, hi);
+      const both = emit('concatenate', [y0, y1], { dimension: 1 });
+      flat = n % 2 === 1 ? emit('slice', [both], { start: [0, 0], limit: [rows, n], strides: [1, 1] }) : both;
+    }
+    return emit('reshape', [flat], { shape: [rows, ...t.shape], axes: ['keys', ...t.axes] });
+  }));
+}
+
 /** A bound: a JS number (an f32 constant) or an f32 scalar tensor. */
 export type Bound = number | Tensor<'f32', readonly []>;
 
@@ -246,24 +284,40 @@ function scalarOf(b: Bound): AnyTensor {
   return splat(b, { dtype: 'f32', shape: [], axes: [] });
 }
 
+/**
+ * Uniform f32 samples from u32 bits of any shape (elementwise), as jax.random.uniform turns bits into floats: 23 random
+ * mantissa bits under the exponent of 1.0 give a float in [1, 2); minus 1, scaled and shifted into [min, max).
+ */
+export function uniformFromBits<A extends Axes>(bits: Tensor<'u32', A>, bounds: { min?: Bound; max?: Bound } = {}): Tensor<'f32', A> {
+  return cast(userOp('uniformFromBits', () => {
+    if (bits.dtype !== 'u32') fail(`needs u32 bits, got ${showType(bits.type)}`);
+    const t = bits.type;
+    const f = { ...t, dtype: 'f32' as const };
+    const mantissa = emit('or', [emit('shift_right_logical', [bits, splat(32 - 23, t)], {}), splat(0x3f800000, t)], {});
+    const floats = emit('subtract', [emit('bitcast_convert', [mantissa], { dtype: 'f32' }), splat(1, f)], {});
+    const min = bounds.min ?? 0, max = bounds.max ?? 1;
+    const lo = scalarOf(min);
+    const b = (s: AnyTensor) => (f.shape.length ? emit('broadcast_in_dim', [s], { shape: f.shape, axes: f.axes, dims: [] }) : s);
+    // max − min in f32, as XLA computes (or folds) it; on the host when both bounds are numbers.
+    const range = typeof min === 'number' && typeof max === 'number'
+      ? splat(Math.fround(Math.fround(max) - Math.fround(min)), f)
+      : b(emit('subtract', [scalarOf(max), lo], {}));
+    const scaled = emit('add', [emit('multiply', [floats, range], {}), b(lo)], {});
+    return emit('maximum', [b(lo), scaled], {});
+  }));
+}
+
+/** Standard normal f32 samples from u32 bits of any shape (elementwise), as jax.random.normal: √2·erfinv(uniform(−1⁺, 1)). */
+export function normalFromBits<A extends Axes>(bits: Tensor<'u32', A>): Tensor<'f32', A> {
+  return cast(userOp('normalFromBits', () => {
+    const u = uniformFromBits(bits, { min: nextAfterF32(-1, 0), max: 1 });
+    return emit('multiply', [splat(Math.fround(Math.SQRT2), u.type), erfInv(u)], {});
+  }));
+}
+
 function uniformImpl(key: Key, sizes: AxisSizes, opts: UniformOptions): AnyTensor {
   if ((opts.dtype ?? 'f32') !== 'f32') fail(`only f32 samples are supported, got ${opts.dtype}`);
-  const bits = randomBits(key, sizes, opts);
-  const t = bits.type;
-  const f = { ...t, dtype: 'f32' as const };
-  // 23 random mantissa bits under the exponent of 1.0: a float in [1, 2); minus 1 gives [0, 1).
-  const mantissa = emit('or', [emit('shift_right_logical', [bits, splat(32 - 23, t)], {}), splat(0x3f800000, t)], {});
-  const floats = emit('subtract', [emit('bitcast_convert', [mantissa], { dtype: 'f32' }), splat(1, f)], {});
-  const lo = scalarOf(opts.min ?? 0);
-  const hi = scalarOf(opts.max ?? 1);
-  const b = (s: AnyTensor) => (f.shape.length ? emit('broadcast_in_dim', [s], { shape: f.shape, axes: f.axes, dims: [] }) : s);
-  // max − min in f32, as XLA computes (or folds) it; on the host when both bounds are numbers.
-  const min = opts.min ?? 0, max = opts.max ?? 1;
-  const range = typeof min === 'number' && typeof max === 'number'
-    ? splat(Math.fround(Math.fround(max) - Math.fround(min)), f)
-    : b(emit('subtract', [hi, lo], {}));
-  const scaled = emit('add', [emit('multiply', [floats, range], {}), b(lo)], {});
-  return emit('maximum', [b(lo), scaled], {});
+  return uniformFromBits(randomBits(key, sizes, opts), opts);
 }
 
 /**
@@ -294,8 +348,7 @@ export function nextAfterF32(x: number, to: number): number {
  */
 export function normal<const S extends AxisSizes>(key: Key, sizes: S, opts: RandomOptions = {}): Tensor<'f32', AxesOf<S>> {
   return cast(userOp('normal', () => {
-    const u = uniformImpl(key, sizes, { ...opts, min: nextAfterF32(-1, 0), max: 1 });
-    return emit('multiply', [splat(Math.fround(Math.SQRT2), u.type), erfInv(cast<Tensor<'f32', Axes>>(u))], {});
+    return normalFromBits(randomBits(key, sizes, opts));
   }));
 }
 

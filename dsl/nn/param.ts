@@ -15,11 +15,26 @@ import { FlipError, numElements, type TensorType } from '../../compiler/ir/index
 import { flatten, unflatten } from '../../compiler/trace/index.ts';
 import type { Axes } from '../axes.ts';
 import { cast, emit, fail, splat, userOp } from '../core.ts';
-import { keyAt, normal, splitKeys, uniform, type Key, type RandomOptions } from '../random.ts';
+import { keyAt, normalFromBits, randomBits, randomBitsRows, splitKeys, uniformFromBits, type Key, type Keys, type RandomOptions } from '../random.ts';
 import { Tensor } from '../tensor.ts';
 
 /** Draws a parameter's initial value from its key (constant initializers ignore the key). */
-export type Initializer = (key: Key, spec: TensorType) => Tensor<'f32', Axes>;
+export interface Initializer {
+  (key: Key, spec: TensorType): Tensor<'f32', Axes>;
+  /**
+   * Random initializers also say how they turn u32 bits (the leaf's shape, with leading axes when several leaves are
+   * drawn at once) into values, and which leaves draw alike (`group(spec)`): `init` then draws every leaf of one group
+   * with one threefry in the program (`randomBitsRows`), with the same bits as drawing each from its own key.
+   */
+  readonly fromBits?: (bits: Tensor<'u32', Axes>, spec: TensorType) => Tensor<'f32', Axes>;
+  readonly group?: (spec: TensorType) => string;
+}
+
+/** An initializer from its bits → values map: drawn alone from a key, or with its group by `init`. */
+function randomInitializer(group: (spec: TensorType) => string, fromBits: (bits: Tensor<'u32', Axes>, spec: TensorType) => Tensor<'f32', Axes>): Initializer {
+  const draw = (key: Key, spec: TensorType) => fromBits(randomBits(key, sizesOf(spec)), spec);
+  return Object.assign(draw, { fromBits, group });
+}
 
 /** One weight: its f32 type, its axis names (= t5x logical axes), and its initializer. */
 export interface ParamSpec<A extends Axes = Axes> {
@@ -68,14 +83,45 @@ export function init<S>(specs: S, key: Key, opts: RandomOptions = {}): Params<S>
     const flat = specLeaves(specs);
     const n = flat.leaves.length;
     const keys = n ? splitKeys(key, n, opts) : undefined;
-    const values = flat.leaves.map((s, i) => {
-      const v = s.init(keyAt(keys!, i), { dtype: s.dtype, shape: s.shape, axes: s.axes });
+    const types = flat.leaves.map((s): TensorType => ({ dtype: s.dtype, shape: s.shape, axes: s.axes }));
+    const values: (Tensor<'f32', Axes> | undefined)[] = new Array(n);
+    // Random leaves of one shape and distribution are drawn together: one hash for the group instead of one per leaf
+    // (the program, and XLA's compile time, then grow with the number of distinct layers, not of parameters).
+    const groups = new Map<string, number[]>();
+    flat.leaves.forEach((s, i) => {
+      if (!s.init.fromBits || !s.init.group) return;
+      const g = `${s.init.group(types[i]!)}|${types[i]!.axes.map((a, k) => `${a}=${s.shape[k]}`).join(',')}`;
+      groups.set(g, [...(groups.get(g) ?? []), i]);
+    });
+    for (const members of groups.values()) {
+      const t = types[members[0]!]!;
+      const rows = randomBitsRows(stackKeys(keys!, members), sizesOf(t), opts);
+      const drawn = flat.leaves[members[0]!]!.init.fromBits!(rows, t);
+      members.forEach((leaf, r) => {
+        const row = emit('slice', [drawn], {
+          start: [r, ...t.shape.map(() => 0)], limit: [r + 1, ...t.shape], strides: [1, ...t.shape.map(() => 1)],
+        });
+        values[leaf] = cast<Tensor<'f32', Axes>>(emit('reshape', [row], { shape: t.shape, axes: t.axes }));
+      });
+    }
+    flat.leaves.forEach((s, i) => {
+      if (values[i]) return;
+      const v = s.init(keyAt(keys!, i), types[i]!);
       if (!(v instanceof Tensor) || v.dtype !== 'f32' || v.shape.join() !== s.shape.join() || v.axes.join() !== s.axes.join())
         fail(`the initializer of '${flat.paths[i]}' returned ${String(v)}, expected f32[${s.axes.map((a, k) => `${a}=${s.shape[k]}`).join(', ')}]`);
-      return v;
+      values[i] = v;
     });
     return unflatten<Params<S>>(flat.treedef, values);
   });
+}
+
+/** Rows `members` of stacked keys, stacked (a slice when they are consecutive). */
+function stackKeys(keys: Keys, members: readonly number[]): Keys {
+  const first = members[0]!;
+  if (members.every((m, i) => m === first + i))
+    return cast(emit('slice', [keys], { start: [first, 0], limit: [first + members.length, 2], strides: [1, 1] }));
+  const rows = members.map((m) => emit('slice', [keys], { start: [m, 0], limit: [m + 1, 2], strides: [1, 1] }));
+  return cast(rows.length === 1 ? rows[0]! : emit('concatenate', rows, { dimension: 0 }));
 }
 
 /** `path → logical axes` of every param (paths as `traceFunc` names them below the argument: `img_encoder.cls`). */
@@ -107,10 +153,10 @@ export function constantInit(value: number | Float32Array | readonly number[]): 
 
 /** `normal(0.02)`: N(0, stddev²), as `jax.nn.initializers.normal(stddev)` (`random.normal(key) * stddev`). */
 export function normalInit(stddev: number): Initializer {
-  return (key, t) => cast(userOp('normalInit', () => {
-    const z = normal(key, sizesOf(t));
+  return randomInitializer(() => `normal*${stddev}`, (bits) => cast(userOp('normalInit', () => {
+    const z = normalFromBits(bits);
     return emit('multiply', [z, splat(stddev, z.type)], {});
-  }));
+  })));
 }
 
 export interface Fans {
@@ -131,17 +177,20 @@ function fans(t: TensorType, f: Fans): [number, number] {
  * fan_out or their mean); 'uniform' draws U(−1, 1)·√(3·variance), 'normal' N(0, 1)·√variance, all in f32 as JAX does.
  */
 export function varianceScaling(scale: number, mode: 'fan_in' | 'fan_out' | 'fan_avg', distribution: 'uniform' | 'normal', f: Fans = {}): Initializer {
-  return (key, t) => cast(userOp('varianceScaling', () => {
+  // The multiplier of the unit draw, in f32 as JAX computes it: √(3·variance) for U(−1, 1), √variance for N(0, 1).
+  const multiplier = (t: TensorType) => {
     const [fanIn, fanOut] = fans(t, f);
     const denominator = mode === 'fan_in' ? fanIn : mode === 'fan_out' ? fanOut : (fanIn + fanOut) / 2;
     const variance = Math.fround(scale / denominator);
-    if (distribution === 'uniform') {
-      const u = uniform(key, sizesOf(t), { min: -1, max: 1 });
-      return emit('multiply', [u, splat(Math.fround(Math.sqrt(Math.fround(3 * variance))), u.type)], {});
-    }
-    const z = normal(key, sizesOf(t));
-    return emit('multiply', [z, splat(Math.fround(Math.sqrt(variance)), z.type)], {});
-  }));
+    return Math.fround(Math.sqrt(distribution === 'uniform' ? Math.fround(3 * variance) : variance));
+  };
+  return randomInitializer(
+    (t) => `${distribution}*${multiplier(t)}`,
+    (bits, t) => cast(userOp('varianceScaling', () => {
+      const unit = distribution === 'uniform' ? uniformFromBits(bits, { min: -1, max: 1 }) : normalFromBits(bits);
+      return emit('multiply', [unit, splat(multiplier(t), unit.type)], {});
+    })),
+  );
 }
 
 /** Glorot/Xavier uniform: `varianceScaling(1, 'fan_avg', 'uniform')` (MLP and attention-output kernels in FLIP). */

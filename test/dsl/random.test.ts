@@ -4,7 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import {
-  bernoulli, foldIn, key, normal, randomBits, split, splitKeys, truncatedNormal, uniform, nextAfterF32, type Key,
+  bernoulli, foldIn, key, keyAt, normal, randomBits, randomBitsRows, split, splitKeys, truncatedNormal, uniform, nextAfterF32, type Key,
 } from '../../dsl/random.ts';
 import { hostTensor, jit } from '../../runtime-native/jit.ts';
 import type { Tensor } from '../../dsl/index.ts';
@@ -104,11 +104,18 @@ describe('dsl/random matches jax.random bit for bit (jax ' + golden.jax_version 
       const [, b] = split(key(c.seed!));
       const d = splitKeys(foldIn(b!, 3), 4);
       const k = split(foldIn(b!, 3), 4)[2]!;
-      return { k, keys: d, u: uniform(k, { n: 6 }), fromTensor: split(foldIn(b!, step), 4)[2]! };
+      // randomBitsRows: row i is randomBits(keyAt(keys, i)) (odd and even sizes, both modes).
+      const shapes: Record<string, number>[] = [{ n: 5 }, { n: 2, m: 3 }];
+      const rows = [false, true].flatMap((partitionable) => shapes.map((sizes) => ({
+        rows: randomBitsRows(d, sizes, { partitionable }),
+        each: [0, 1, 2, 3].map((i) => randomBits(keyAt(d, i), sizes, { partitionable })),
+      })));
+      return { k, keys: d, u: uniform(k, { n: 6 }), fromTensor: split(foldIn(b!, step), 4)[2]!, rows };
     });
     const out = await f(hostTensor('i32', {}, Int32Array.of(3)));
     expect(await numbers(out.k)).toEqual(c.out);
     expect(await numbers(out.fromTensor)).toEqual(c.out);
+    for (const r of out.rows) expect(await numbers(r.rows)).toEqual((await Promise.all(r.each.map(numbers))).flat());
     expect((await numbers(out.keys)).slice(4, 6)).toEqual(c.out);
     expect(await f32Bits(out.u)).toEqual(c.uniform);
   });
