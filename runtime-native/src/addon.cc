@@ -1,4 +1,6 @@
 // Module entry of flip_pjrt.node: per-instance data and the JS classes.
+#include <dlfcn.h>
+
 #include "common.h"
 
 namespace flip {
@@ -13,10 +15,21 @@ Napi::Value SetErrorFactory(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// Node dlcloses an addon when the last environment that loaded it goes (a worker thread exiting),
+// but PJRT threads may still call back into this library (event callbacks): keep it mapped.
+void PinThisLibrary() {
+  static bool pinned = false;
+  if (pinned) return;
+  Dl_info info;
+  if (dladdr(reinterpret_cast<void*>(&PinThisLibrary), &info) != 0 && info.dli_fname != nullptr) {
+    pinned = dlopen(info.dli_fname, RTLD_NOW | RTLD_NODELETE) != nullptr;
+  }
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  auto* data = new AddonData();
+  PinThisLibrary();
+  auto* data = new AddonData{{}, {}, {}, {}, *Completer::Create(env)};
   env.SetInstanceData(data);
-  data->completer.Init(env);
   exports.Set("setErrorFactory", Napi::Function::New(env, SetErrorFactory, "setErrorFactory"));
   exports.Set("headerApiVersion", Napi::String::New(env, std::to_string(PJRT_API_MAJOR) + "." + std::to_string(PJRT_API_MINOR)));
   exports.Set("minApiVersion", Napi::String::New(env, "0." + std::to_string(kMinApiMinor)));

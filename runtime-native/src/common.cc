@@ -84,9 +84,16 @@ std::string DTypeName(PJRT_Buffer_Type type) {
 }
 
 // ---- Completer ----
-void Completer::Init(Napi::Env env) {
-  tsfn_ = Tsfn::New(env, "flip.pjrt", 0, 1, this);
-  tsfn_.Unref(env);
+
+Completer* Completer::Create(Napi::Env env) {
+  auto* self = new Completer();
+  self->tsfn_ = Tsfn::New(env, "flip.pjrt", 0, 1, self);
+  self->tsfn_.Unref(env);
+  // When the environment goes (process exit, worker termination), PJRT threads still finishing
+  // work must stop posting to it. Cleanup hooks run in reverse order of registration, so this
+  // runs before N-API tears down the thread-safe function and the instance data.
+  napi_add_env_cleanup_hook(env, [](void* arg) { static_cast<Completer*>(arg)->closing_.store(true); }, self);
+  return self;
 }
 
 void Completer::Hold(Napi::Env env) {
@@ -94,8 +101,9 @@ void Completer::Hold(Napi::Env env) {
 }
 
 void Completer::Post(Completion* c) {
-  // Fails only while the environment is being torn down; the work is then dropped (leaked
-  // rather than destroyed, since its PJRT objects may already be unusable).
+  // During teardown the work is dropped: leaked rather than destroyed, since its PJRT objects
+  // may already be unusable.
+  if (closing_.load()) return;
   tsfn_.NonBlockingCall(c);
 }
 

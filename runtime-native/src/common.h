@@ -89,7 +89,9 @@ struct Completion {
 // so an idle client never keeps Node alive, and ref'd while a Promise waits on PJRT.
 class Completer {
  public:
-  void Init(Napi::Env env);
+  // Allocated once per environment and never freed: PJRT threads may still hold it after the
+  // environment is gone, and then only read `closing_`.
+  static Completer* Create(Napi::Env env);
   // JS thread, before the work starts: one more pending completion.
   void Hold(Napi::Env env);
   // Any thread: deliver `c`; after Complete() it is deleted.
@@ -100,6 +102,7 @@ class Completer {
   using Tsfn = Napi::TypedThreadSafeFunction<Completer, Completion, &Completer::CallJs>;
   Tsfn tsfn_;
   size_t pending_ = 0;  // JS thread only
+  std::atomic<bool> closing_{false};  // the environment is being torn down
 };
 
 // Waits for a set of PJRT events with PJRT_Event_OnReady (never PJRT_Event_Await), keeps the
@@ -193,7 +196,7 @@ struct AddonData {
   Napi::FunctionReference buffer_ctor;
   Napi::FunctionReference executable_ctor;
   Napi::FunctionReference client_ctor;
-  Completer completer;
+  Completer& completer;
 };
 AddonData& Data(Napi::Env env);
 

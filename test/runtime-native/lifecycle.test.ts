@@ -1,6 +1,10 @@
 // Resource lifetime and asynchrony: no leak over many round trips (explicit dispose or finalizers),
 // many executions in flight, an event loop that keeps turning during a long computation, and
 // teardown while work is in flight.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openClient, PjrtError, type Client, type Executable } from '../../runtime-native/index.ts';
 import { fma, longLoop } from './modules.ts';
@@ -129,6 +133,36 @@ describe('teardown', () => {
     b.dispose();
     const host = await copying;
     expect(host[N - 1]).toBe(N - 1);
+  });
+
+  it('worker threads terminated while their executions run take nothing down with them', () => {
+    // In a fresh process, so that the workers are the only ones to load the addon (Node unloads an
+    // addon when the last environment that loaded it goes, while PJRT still has callbacks into it).
+    const here = import.meta.dirname;
+    const script = `
+      import { Worker } from 'node:worker_threads';
+      for (let i = 0; i < 2; i++) {
+        const worker = new Worker(${JSON.stringify(path.join(here, 'worker_run.mjs'))});
+        await new Promise((resolve, reject) => { worker.on('message', resolve); worker.on('error', reject); });
+        await new Promise((r) => setTimeout(r, 50));
+        await worker.terminate();
+      }
+      await new Promise((r) => setTimeout(r, 500)); // PJRT finishes the orphaned executions meanwhile
+      const { openClient } = await import(${JSON.stringify(path.resolve(here, '../../runtime-native/index.ts'))});
+      const client = await openClient({ target: 'cpu', devices: 1 });
+      const exe = await client.compile(\`module @m { func.func public @main(%a: tensor<2xf32>) -> tensor<2xf32> {
+        %0 = stablehlo.add %a, %a : tensor<2xf32>
+        return %0 : tensor<2xf32> } }\`);
+      const [out] = await exe.run([client.toDevice([1, 2], [2], 'f32')]);
+      console.log('result', Array.from(await out.toHost()).join(','));
+    `;
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'flip-workers-')), 'main.mts');
+    fs.writeFileSync(file, script);
+    const r = spawnSync(process.execPath, ['--import', 'tsx', file], { cwd: path.resolve(here, '../..'), encoding: 'utf8', timeout: 60_000 });
+    fs.rmSync(path.dirname(file), { recursive: true, force: true });
+    expect(r.stderr).toBe('');
+    expect([r.status, r.signal]).toEqual([0, null]);
+    expect(r.stdout.trim()).toBe('result 2,4');
   });
 
   it('many clients opened and disposed in turn', async () => {
