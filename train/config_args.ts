@@ -97,19 +97,31 @@ export function parseValue(field: string, text: string, current: unknown): unkno
 
 /**
  * A copy of `config` with `overrides` (field path → text) applied. Paths may carry the `config.` prefix of the
- * command line. Throws a ConfigError naming the field for an unknown field, a group of fields, or a value of the
- * wrong type.
+ * command line; `aliases` gives other paths to try for a field that does not exist as written. Throws a ConfigError
+ * naming the field for an unknown field, a group of fields, or a value of the wrong type.
  */
-export function applyOverrides<C>(config: C, overrides: Readonly<Record<string, string>>): C {
+export function applyOverrides<C>(config: C, overrides: Readonly<Record<string, string>>, aliases: (field: string) => string[] = () => []): C {
   const out = structuredClone(config) as unknown as Obj;
-  for (const [raw, text] of Object.entries(overrides)) {
-    const field = raw.replace(/^config\./, '');
+  const lookup = (field: string): { node: unknown; key: string } => {
     const parts = field.split('.');
     let node: unknown = out;
-    for (const p of parts.slice(0, -1)) {
-      node = isObj(node) && Object.hasOwn(node, p) ? node[p] : undefined;
+    for (const p of parts.slice(0, -1)) node = isObj(node) && Object.hasOwn(node, p) ? node[p] : undefined;
+    return { node, key: parts[parts.length - 1]! };
+  };
+  for (const [raw, text] of Object.entries(overrides)) {
+    let field = raw.replace(/^config\./, '');
+    let { node, key } = lookup(field);
+    if (!isObj(node) || !Object.hasOwn(node, key)) {
+      // Another spelling of a known field (e.g. the official config's names)?
+      for (const alt of aliases(field)) {
+        const l = lookup(alt);
+        if (isObj(l.node) && Object.hasOwn(l.node, l.key)) {
+          ({ node, key } = l);
+          field = alt;
+          break;
+        }
+      }
     }
-    const key = parts[parts.length - 1]!;
     if (!isObj(node) || !Object.hasOwn(node, key)) {
       const close = closeFields(config, field);
       throw new ConfigError(`unknown config field '${field}'` + (close.length ? ` (did you mean ${close.map((c) => `'${c}'`).join(', ')}?)` : ' (flip run --help lists where the fields are)'));

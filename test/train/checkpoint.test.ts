@@ -1,11 +1,9 @@
-// Checkpoints (safetensors + JSON, atomic, newest complete one found, old ones pruned) and --config.<field>=<value>
-// overrides (types, unknown fields with close names, groups).
+// Checkpoints: safetensors + JSON, atomic, the newest complete one found, old ones pruned.
 import { existsSync, mkdtempSync, readdirSync, rmSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CheckpointError, listCheckpoints, loadCheckpoint, saveCheckpoint, type HostState } from '../../train/checkpoint.ts';
-import { applyOverrides, closeFields, ConfigError, configOptionsIn, overridesFrom } from '../../train/config_args.ts';
 import { readSafetensors } from '../../train/safetensors.ts';
 
 const tmp = mkdtempSync(path.join(tmpdir(), 'flip-ckpt-'));
@@ -46,43 +44,5 @@ describe('checkpoints', () => {
     expect(() => loadCheckpoint(path.join(tmp, 'nope'))).toThrow(CheckpointError);
     expect(() => loadCheckpoint(tmp)).toThrow(/no checkpoint in/);
     expect(existsSync(tmp)).toBe(true);
-  });
-});
-
-describe('--config overrides', () => {
-  const base = {
-    learning_rate: 1e-4, batch_size: 256, exclude_wd: true, laion_path: '',
-    aug: { area_range: [0.5, 1], txt: { max_len: 32 } },
-    model: { model_img: { mask_ratio: 0.5, hidden_size: 64 }, model_txt: { mask_ratio: 0 } },
-  };
-
-  it('parse values as the field types, without touching the original', () => {
-    const c = applyOverrides(base, {
-      learning_rate: '3e-4', 'config.batch_size': '64', exclude_wd: 'false', laion_path: '/data/x',
-      'aug.area_range': '0.25,1', 'aug.txt.max_len': '16', 'model.model_img.mask_ratio': '0.75',
-    });
-    expect(c).toMatchObject({ learning_rate: 3e-4, batch_size: 64, exclude_wd: false, laion_path: '/data/x', aug: { area_range: [0.25, 1], txt: { max_len: 16 } } });
-    expect(c.model.model_img.mask_ratio).toBe(0.75);
-    expect(base.model.model_img.mask_ratio).toBe(0.5);
-    expect(applyOverrides(base, { 'aug.area_range': '[0.3, 0.9]' }).aug.area_range).toEqual([0.3, 0.9]);
-  });
-
-  it('name close fields for an unknown one, and say what a bad value should be', () => {
-    expect(() => applyOverrides(base, { learning_rat: '1' })).toThrow(/unknown config field 'learning_rat' \(did you mean 'learning_rate'/);
-    expect(() => applyOverrides(base, { 'model.model_img.mask_rato': '1' })).toThrow(/did you mean 'model\.model_img\.mask_ratio'/);
-    expect(() => applyOverrides(base, { mask_ratio: '0' })).toThrow(/'model\.model_img\.mask_ratio', 'model\.model_txt\.mask_ratio'/);
-    expect(() => applyOverrides(base, { learning_rate: 'fast' })).toThrow(ConfigError);
-    expect(() => applyOverrides(base, { learning_rate: 'fast' })).toThrow("--config.learning_rate: expected a number, got 'fast'");
-    expect(() => applyOverrides(base, { exclude_wd: 'maybe' })).toThrow('expected true or false');
-    expect(() => applyOverrides(base, { 'aug.area_range': 'a,b' })).toThrow(/area_range\[0\]: expected a number/);
-    expect(() => applyOverrides(base, { model: '1' })).toThrow(/is a group of fields/);
-    expect(closeFields(base, 'zzzzzzzz')).toEqual([]);
-  });
-
-  it('read --config.<field> options from argv for the strict parser, and back from parsed values', () => {
-    expect(configOptionsIn(['--config', 'c.ts', '--config.learning_rate=1', '--config.aug.txt.max_len', '8'])).toEqual({
-      'config.learning_rate': { type: 'string' }, 'config.aug.txt.max_len': { type: 'string' },
-    });
-    expect(overridesFrom({ config: 'c.ts', 'config.learning_rate': '1', workdir: 'w' })).toEqual({ learning_rate: '1' });
   });
 });
