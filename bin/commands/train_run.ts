@@ -1,0 +1,92 @@
+// `flip run`: argument parsing for training and zero-shot evaluation (the work is in train/run.ts).
+import path from 'node:path';
+import { FlipError } from '../../compiler/ir/errors.ts';
+import { TARGETS, type Target } from '../../runtime-native/index.ts';
+import { configOptionsIn, overridesFrom } from '../../train/config_args.ts';
+import { resolveConfig } from '../../train/flip_config.ts';
+import { runTraining } from '../../train/run.ts';
+import type { Command } from '../cli.ts';
+
+const help = `usage: flip run [--config configs/x.ts] [--config.<field>=<value> ...] [--target cpu|gpu|tpu] [--devices N] [--workdir DIR]
+
+Trains FLIP as the config says and evaluates it zero-shot. Without arguments: configs/default.ts, a small
+FLIP trained on CPU on a synthetic image-caption set (written into the workdir on first use), then
+classified zero-shot on held-out images from prompts per class; the accuracy is printed next to chance.
+
+In the workdir: checkpoints/checkpoint_<step>.{safetensors,json} (params, AdamW moments; step, data
+position, config), metrics.jsonl and events.out.tfevents.* (TensorBoard: tensorboard --logdir DIR).
+Ctrl-C finishes the current step, saves a checkpoint and exits (status 130); a second Ctrl-C quits at once.
+
+options:
+  --config <file>            a configs/*.ts module whose default export is a FlipConfig (default configs/default.ts)
+  --config.<field>=<value>   override one field: our paths (--config.train.learningRate=1e-3,
+                             --config.model.img.maskRatio=0) or the official names (--config.learning_rate=1e-3,
+                             --config.model.model_img.mask_ratio=0.0); values are parsed as the field's type
+  --target <t>               cpu (default), gpu or tpu: which installed PJRT plugin to run on
+  --plugin <path>            a PJRT plugin .so instead of the target's installed one
+  --devices <n>              cpu only: the CPU client's device count
+  --workdir <dir>            default ./runs/<config name>
+  --workers <n>              data decode threads (default: cpus - 1)
+  --fast-compile             compile at XLA's lowest backend optimization level: several times faster
+                             compiles, slower steps (quick checks of a config)
+
+resume:   --config.train.resumeDir=DIR    continue a run exactly (params, optimizer state, step, data position)
+tune:     --config.train.pretrainDir=DIR  start from another run's params (e.g. unmasked tuning:
+          --config.model.img.maskRatio=0 with its own --config.train.learningRate and numEpochs)`;
+
+function positiveInt(v: unknown, name: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new FlipError(`--${name} must be a positive integer, got '${String(v)}'`);
+  return n;
+}
+
+const command: Command = {
+  summary: 'train FLIP and evaluate it zero-shot (default: a small model on synthetic data, on CPU)',
+  help,
+  // node's strict argument parser needs every option's name: declare the --config.<field> ones given.
+  options: {
+    config: { type: 'string' },
+    target: { type: 'string' },
+    plugin: { type: 'string' },
+    devices: { type: 'string' },
+    workdir: { type: 'string' },
+    workers: { type: 'string' },
+    'fast-compile': { type: 'boolean' },
+    ...configOptionsIn(process.argv.slice(2)),
+  },
+  async run({ values, positionals }) {
+    if (positionals.length) throw new FlipError(`unexpected argument '${positionals[0]}' (options only; flip run --help)`);
+    const target = (values.target as string | undefined) ?? 'cpu';
+    if (!(TARGETS as readonly string[]).includes(target)) throw new FlipError(`--target must be one of ${TARGETS.join(', ')}, got '${target}'`);
+    const devices = positiveInt(values.devices, 'devices');
+    const workers = values.workers === undefined ? undefined : Number(values.workers);
+    if (workers !== undefined && !(Number.isInteger(workers) && workers >= 0)) throw new FlipError(`--workers must be an integer >= 0, got '${String(values.workers)}'`);
+    const config = await resolveConfig(values.config as string | undefined, overridesFrom(values));
+    const workdir = path.resolve((values.workdir as string | undefined) ?? path.join('runs', config.name));
+
+    const stop = new AbortController();
+    const onSigint = () => {
+      if (stop.signal.aborted) {
+        console.error('\nflip run: interrupted again; quitting without saving (the last checkpoint stays as it was)');
+        process.exit(130);
+      }
+      console.error('\nflip run: stopping after this step to save a checkpoint (Ctrl-C again to quit now)');
+      stop.abort();
+    };
+    process.on('SIGINT', onSigint);
+    try {
+      const r = await runTraining({
+        config, workdir, target: target as Target, stop: stop.signal, fastCompile: values['fast-compile'] === true,
+        ...(devices !== undefined ? { devices } : {}),
+        ...(values.plugin ? { plugin: values.plugin as string } : {}),
+        ...(workers !== undefined ? { workers } : {}),
+      });
+      return r.interrupted ? 130 : 0;
+    } finally {
+      process.off('SIGINT', onSigint);
+    }
+  },
+};
+
+export default command;

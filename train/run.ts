@@ -1,0 +1,357 @@
+// `flip run`: the training program. Data (synthetic set generated into the workdir, or webdataset shards), the
+// compiled state init / train step / zero-shot encoders, the loop (progress, metrics, checkpoints every
+// save_every_epochs and on interrupt, zero-shot eval every vis_every_epochs and at the end), resume and pretrain.
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { FlipError } from '../compiler/ir/errors.ts';
+import { flatten, unflatten } from '../compiler/trace/index.ts';
+import type { FlipConfig } from '../configs/types.ts';
+import { paramCount } from '../dsl/nn/index.ts';
+import { flipSpecs } from '../models/flip.ts';
+import { openClient, type Buffer, type Client, type Target } from '../runtime-native/index.ts';
+import { loadClasses } from './data/classes.ts';
+import { openEvalLoader, openTrainLoader, type Batch, type DataLoader } from './data/loader.ts';
+import { writeSynthDataset } from './data/synth.ts';
+import type { StreamPosition } from './data/webdataset.ts';
+import { loadCheckpoint, saveCheckpoint, type HostState } from './checkpoint.ts';
+import { compileFunction, type CompiledFunction } from './compiled.ts';
+import { formatDuration, MetricsLog, progressLine } from './metrics.ts';
+import type { TensorMap } from './safetensors.ts';
+import { makeSchedule, type Schedule } from './schedule.ts';
+import { batchSpecs, imageEmbeddings, initState, paramSpecs, stateSpecs, stepSpec, textEmbeddings, trainStep } from './step.ts';
+import { WordPieceTokenizer, loadVocab } from './tokenizer/wordpiece.ts';
+import { zeroShotEvaluator, type ZeroShotEvaluator, type ZeroShotResult } from './zeroshot.ts';
+
+export interface RunOptions {
+  config: FlipConfig;
+  /** Where data (if synthetic), checkpoints, metrics.jsonl and event files go. */
+  workdir: string;
+  target?: Target;
+  /** CPU only: the number of CPU devices of the client. */
+  devices?: number;
+  /** A PJRT plugin path (overrides the target's installed plugin). */
+  plugin?: string;
+  /** Stop (and save) after this many steps of this invocation; default: run to the end of the schedule. */
+  stopAfter?: number;
+  /** Set when the user asks to stop (Ctrl-C): the loop finishes the current step, saves and returns. */
+  stop?: AbortSignal;
+  /** Data decode threads (default: train/data's choice, cpus − 1). */
+  workers?: number;
+  /** Skip the zero-shot evals (tests of the loop itself). */
+  noEval?: boolean;
+  /** Where progress lines go (default console.log). */
+  print?: (line: string) => void;
+  /** A client to run on instead of opening one (it stays open; its compile cache is shared across runs). */
+  client?: Client;
+  /** Compile every program at XLA's backend optimization level 0 (fast compiles, slower steps: tests). */
+  fastCompile?: boolean;
+}
+
+export interface RunResult {
+  /** Steps done in all (the step the next run would start at). */
+  step: number;
+  /** Steps done by this invocation. */
+  stepsRun: number;
+  /** This invocation's per-step losses. */
+  losses: number[];
+  zeroShot: ZeroShotResult | null;
+  checkpoint: string | null;
+  interrupted: boolean;
+  seconds: number;
+}
+
+/** Samples in the synthetic set `flip run` generates when no training data is configured: one virtual epoch, capped. */
+export const SYNTH_MAX = 100_000;
+
+interface DataPaths {
+  train: string;
+  vocab: string;
+  /** Eval shards and classes.json, when there is an eval set. */
+  eval: { shards: string; classes: string } | null;
+  synthetic: boolean;
+}
+
+async function prepareData(cfg: FlipConfig, workdir: string, print: (s: string) => void): Promise<DataPaths> {
+  const d = cfg.train.data;
+  if (d.laionPath) {
+    if (!existsSync(d.laionPath)) throw new FlipError(`training data not found: ${d.laionPath} (config.train.data.laionPath: a directory of webdataset .tar shards)`);
+    const vocab = path.join(d.laionPath, 'vocab.txt');
+    if (!existsSync(vocab)) throw new FlipError(`no vocab.txt in ${d.laionPath}: the tokenizer's WordPiece vocabulary is read from there`);
+    return { train: d.laionPath, vocab, eval: evalPaths(d.evalDataset, print), synthetic: false };
+  }
+  // No training data configured: the synthetic shapes set, one virtual epoch of it, generated once per workdir.
+  const dir = path.join(workdir, 'data');
+  const n = Math.min(cfg.train.samplesPerEpoch, SYNTH_MAX);
+  const want = { n, imageSize: cfg.model.img.imageSize, seed: cfg.train.seed };
+  let have: Partial<typeof want> | null = null;
+  try {
+    have = JSON.parse(readFileSync(path.join(dir, 'info.json'), 'utf8')) as typeof want;
+  } catch {
+    have = null;
+  }
+  if (have && have.n === want.n && have.imageSize === want.imageSize && have.seed === want.seed) {
+    print(`data: synthetic set in ${dir} (${n} samples, ${want.imageSize}x${want.imageSize}), reused`);
+  } else {
+    print(`data: writing a synthetic image-caption set of ${n} samples (${want.imageSize}x${want.imageSize}) to ${dir} ...`);
+    const s = await writeSynthDataset({ out: dir, n, imageSize: want.imageSize, seed: want.seed });
+    print(`data: wrote ${s.n} training and ${s.evalN} held-out samples in ${s.seconds.toFixed(1)}s`);
+  }
+  // The synthetic set's own held-out split, unless the config names an eval folder (not a TFDS name such as the
+  // official 'imagenet2012:5.*.*', which configs derived from the official defaults carry).
+  const tfdsName = d.evalDataset.includes(':') && !existsSync(d.evalDataset);
+  const evalDir = d.evalDataset && !tfdsName ? d.evalDataset : dir;
+  return { train: dir, vocab: path.join(dir, 'vocab.txt'), eval: evalPaths(evalDir, print), synthetic: true };
+}
+
+/**
+ * An eval set is a folder with classes.json and labelled shards (in eval/ or the folder itself). A path that does not
+ * exist is an error; a name that is not a path (the official configs' TFDS name 'imagenet2012:5.*.*') skips the eval.
+ */
+function evalPaths(dir: string, print: (s: string) => void): DataPaths['eval'] {
+  if (!dir) return null;
+  const looksLikePath = /[/\\]|^\./.test(dir) || !dir.includes(':');
+  if (!existsSync(dir)) {
+    if (looksLikePath) throw new FlipError(`zero-shot eval data not found: ${dir} (config.train.data.evalDataset: a folder with classes.json and labelled .tar shards)`);
+    print(`zero-shot eval: skipped, '${dir}' is not a folder (flip reads webdataset shards with classes.json, not TFDS names)`);
+    return null;
+  }
+  const classes = path.join(dir, 'classes.json');
+  if (!existsSync(classes)) throw new FlipError(`no classes.json in ${dir}: the zero-shot eval needs the class names and prompt templates there`);
+  const shards = existsSync(path.join(dir, 'eval')) ? path.join(dir, 'eval') : dir;
+  return { shards, classes };
+}
+
+function scheduleOf(cfg: FlipConfig): Schedule {
+  const t = cfg.train;
+  return makeSchedule({
+    learning_rate: t.learningRate, batch_size: t.batchSize, warmup_epochs: t.warmupEpochs, num_epochs: t.numEpochs,
+    warmup_abs_lr: t.warmupAbsLr, min_abs_lr: t.minAbsLr, samples_per_epoch: t.samplesPerEpoch,
+  });
+}
+
+/** The state as device buffers with their dotted paths (params.<p>, mu.<p>, nu.<p>). */
+type DeviceState = { params: unknown; mu: unknown; nu: unknown };
+
+async function toHostState(state: DeviceState): Promise<HostState> {
+  const grab = async (tree: unknown): Promise<TensorMap> => {
+    const f = flatten<Buffer>(tree);
+    const out: TensorMap = {};
+    for (let i = 0; i < f.leaves.length; i++) {
+      const b = f.leaves[i]!;
+      out[f.paths[i]!] = { dtype: 'f32', shape: [...b.shape], data: (await b.toHost()) as Float32Array };
+    }
+    return out;
+  };
+  return { params: await grab(state.params), mu: await grab(state.mu), nu: await grab(state.nu) };
+}
+
+/** Upload host tensors by path into the structure of `specs`, checking every shape. */
+function upload(client: Client, specs: unknown, map: TensorMap, what: string): unknown {
+  const f = flatten<{ shape: number[]; dtype: string }>(specs);
+  const missing = f.paths.filter((p) => !map[p]);
+  if (missing.length) {
+    throw new FlipError(`${what}: ${missing.length} parameter(s) of this config's model are not in the checkpoint (${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ', ...' : ''}); is it a checkpoint of another model config?`);
+  }
+  return unflatten(f.treedef, f.leaves.map((s, i) => {
+    const t = map[f.paths[i]!]!;
+    if (t.shape.join() !== s.shape.join() || t.dtype !== 'f32') {
+      throw new FlipError(`${what}: '${f.paths[i]}' is ${t.dtype}[${t.shape.join(', ')}] in the checkpoint but f32[${s.shape.join(', ')}] in this config's model`);
+    }
+    return client.toDevice(t.data as Float32Array, t.shape, 'f32');
+  }));
+}
+
+function zerosMap(specs: unknown): TensorMap {
+  const f = flatten<{ shape: number[] }>(specs);
+  return Object.fromEntries(f.leaves.map((s, i) => [f.paths[i]!, { dtype: 'f32', shape: [...s.shape], data: new Float32Array(s.shape.reduce((a, b) => a * b, 1)) }]));
+}
+
+const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+
+export function describeZeroShot(z: ZeroShotResult): string {
+  return `zero-shot top-1 ${pct(z.top1)}${z.top5 === null ? '' : ` (top-5 ${pct(z.top5)})`} on ${z.images} held-out images, ` +
+    `${z.classes} classes; chance ${pct(z.chance)}: ${(z.top1 / z.chance).toFixed(1)}x chance`;
+}
+
+/** Train (and evaluate) as the config says; see {@link RunOptions}. */
+export async function runTraining(o: RunOptions): Promise<RunResult> {
+  const t0 = performance.now();
+  const print = o.print ?? ((s: string) => console.log(s));
+  const cfg = o.config;
+  const t = cfg.train;
+  const model = cfg.model;
+  const schedule = scheduleOf(cfg);
+  if (t.optimizer.type !== 'adamw') throw new FlipError(`config.train.optimizer.type '${String(t.optimizer.type)}': only adamw is implemented`);
+  if (t.optimizer.muDtype !== 'f32') print(`note: optimizer.muDtype '${t.optimizer.muDtype}' is kept in f32 here`);
+  // The plugin first: a missing one is reported before any data is written.
+  const client = o.client ?? await openClient({ target: o.target ?? 'cpu', ...(o.devices !== undefined ? { devices: o.devices } : {}), ...(o.plugin ? { plugin: o.plugin } : {}) });
+  const fast = o.fastCompile ? { optLevel: 0 } : {};
+  let train: DataLoader | null = null;
+  let metrics: MetricsLog | null = null;
+  try {
+    // Checkpoints next (a wrong path is reported before any data is written), then the data.
+    const resumed = t.resumeDir ? loadCheckpoint(t.resumeDir) : null;
+    const pretrained = t.pretrainDir ? loadCheckpoint(t.pretrainDir) : null;
+    const data = await prepareData(cfg, o.workdir, print);
+    const vocab = await loadVocab(data.vocab);
+    if (vocab.length > model.txt.vocabSize) {
+      throw new FlipError(`the vocabulary (${data.vocab}) has ${vocab.length} tokens but the text tower embeds ${model.txt.vocabSize}: set --config.model.txt.vocabSize=${vocab.length} or more`);
+    }
+    const tokenizer = new WordPieceTokenizer(vocab);
+    metrics = new MetricsLog(o.workdir);
+    const mlog = metrics;
+    const dev = client.devices[0]!;
+    print(`flip run: ${cfg.name}, ${(paramCount(flipSpecs(model)) / 1e6).toFixed(2)}M params, batch ${t.batchSize}, ` +
+      `${schedule.totalSteps} steps (${t.numEpochs} virtual epochs of ${schedule.stepsPerEpoch} steps), image mask ratio ${model.img.maskRatio}, ` +
+      `on ${client.platform.name} (${dev.kind}${client.devices.length > 1 ? `, ${client.devices.length} devices; this loop uses device 0` : ''})`);
+    print(`workdir: ${o.workdir}`);
+
+    // ---- state: fresh, resumed (params, moments, step, data position) or pretrained (params only) ----
+    const log = (m: string) => print(`compile: ${m}`);
+    const specs = stateSpecs(model);
+    let state: DeviceState;
+    let step = 0, samples = 0;
+    let position: StreamPosition | null = null;
+    if (resumed) {
+      const ck = resumed;
+      state = {
+        params: upload(client, specs.params, ck.state.params, ck.file),
+        mu: upload(client, specs.mu, ck.state.mu, ck.file),
+        nu: upload(client, specs.nu, ck.state.nu, ck.file),
+      };
+      ({ step, samples, position } = ck.meta);
+      print(`resumed from ${ck.file}: step ${step}, ${samples} samples seen`);
+    } else if (pretrained) {
+      const ck = pretrained;
+      const zeros = zerosMap(specs.params);
+      state = { params: upload(client, specs.params, ck.state.params, ck.file), mu: upload(client, specs.mu, zeros, 'zeros'), nu: upload(client, specs.nu, zeros, 'zeros') };
+      print(`params from ${ck.file} (step ${ck.meta.step}); optimizer state, step and data position start fresh`);
+    } else {
+      // Run once: compiled at the lowest optimization level, which compiles several times faster.
+      const init = await compileFunction(() => initState(t.seed, model), [], { client, name: 'init_state', log, optLevel: 0 });
+      state = (await init.run([])) as DeviceState;
+    }
+
+    const stepFn: CompiledFunction = await compileFunction(
+      trainStep({ model, schedule, adamw: { b1: t.optimizer.b1, b2: t.optimizer.b2, eps: 1e-8, weight_decay: t.optimizer.weightDecay }, excludeWd: t.optimizer.excludeWd, seed: t.seed }),
+      [specs, batchSpecs(model, t.batchSize), stepSpec()],
+      { client, name: 'train_step', donate: [0], log, ...fast },
+    );
+    let evaluator: ZeroShotEvaluator | null = null;
+    if (data.eval && !o.noEval) {
+      const classes = await loadClasses(data.eval.classes);
+      evaluator = await zeroShotEvaluator({
+        client, classes, tokenizer, clsToken: t.aug.txt.clsToken, log, ...fast,
+        model: {
+          encodeTexts: textEmbeddings(model), encodeImages: imageEmbeddings(model), paramSpecs: paramSpecs(model),
+          batchSize: t.batchSize, imageSize: model.img.imageSize, channels: model.img.channels, maxLen: model.txt.maxLen,
+        },
+      });
+    }
+    const evalNow = async (atStep: number): Promise<ZeroShotResult | null> => {
+      if (!evaluator || !data.eval) return null;
+      const images = await openEvalLoader({
+        data: data.eval.shards, batchSize: t.batchSize, imageSize: model.img.imageSize, vocab: tokenizer, maxLen: model.txt.maxLen,
+        clsToken: t.aug.txt.clsToken, evalPad: t.aug.evalPad, ...(o.workers !== undefined ? { workers: o.workers } : {}),
+      });
+      const z = await evaluator.evaluate(state.params, images);
+      print(`eval @ step ${atStep}: ${describeZeroShot(z)} [${z.seconds.toFixed(1)}s]`);
+      const scalars: Record<string, number> = { 'eval/zeroshot_top1': z.top1, 'eval/chance': z.chance };
+      if (z.top5 !== null) scalars['eval/zeroshot_top5'] = z.top5;
+      mlog.write(atStep, scalars);
+      mlog.flush();
+      return z;
+    };
+
+    // ---- the loop ----
+    train = await openTrainLoader({
+      data: data.train, batchSize: t.batchSize, imageSize: model.img.imageSize, vocab: tokenizer, maxLen: model.txt.maxLen,
+      clsToken: t.aug.txt.clsToken, seed: t.seed, augment: { areaRange: t.aug.areaRange, aspectRatioRange: t.aug.aspectRatioRange, flip: t.aug.flip },
+      ...(position ? { start: position } : {}), ...(o.workers !== undefined ? { workers: o.workers } : {}),
+    });
+    const end = o.stopAfter !== undefined ? Math.min(schedule.totalSteps, step + o.stopAfter) : schedule.totalSteps;
+    const losses: number[] = [];
+    let checkpoint: string | null = null;
+    let savedAt = -1;
+    let zeroShot: ZeroShotResult | null = null;
+    const save = async (why: string) => {
+      const host = await toHostState(state);
+      checkpoint = saveCheckpoint(path.join(o.workdir, 'checkpoints'), host, { step, position, samples, config: cfg });
+      savedAt = step;
+      print(`checkpoint (${why}): ${checkpoint}`);
+    };
+    if (step >= end) print(`nothing to train: step ${step} of ${schedule.totalSteps}`);
+    else print(`training steps ${step + 1}..${end} of ${schedule.totalSteps}`);
+    let window = { steps: 0, loss: 0, tau: 0, start: performance.now() };
+    let trainSeconds = 0;
+    const startStep = step;
+    let interrupted = false;
+    while (step < end) {
+      if (o.stop?.aborted) {
+        interrupted = true;
+        break;
+      }
+      const batch: Batch | null = await train.next();
+      if (!batch) throw new FlipError(`the training data ran out at step ${step}`);
+      const ts = performance.now();
+      const inputs = {
+        image: client.toDevice(batch.image, batch.imageShape, 'f32'),
+        txt: client.toDevice(batch.txt, batch.txtShape, 'i32'),
+        txtIsValid: client.toDevice(batch.txtIsValid, batch.txtShape, 'i32'),
+      };
+      const stepBuf = client.toDevice(new Int32Array([step]), [], 'i32');
+      const [next, m] = (await stepFn.run([state, inputs, stepBuf])) as [DeviceState, Record<'loss' | 'tau' | 'lr' | 'gradNorm', Buffer>];
+      state = next;
+      for (const b of [inputs.image, inputs.txt, inputs.txtIsValid, stepBuf]) b.dispose();
+      const [loss, tau, lr, gradNorm] = await Promise.all([m.loss, m.tau, m.lr, m.gradNorm].map(async (b) => {
+        const v = ((await b.toHost()) as Float32Array)[0]!;
+        b.dispose();
+        return v;
+      })) as [number, number, number, number];
+      if (!Number.isFinite(loss)) throw new FlipError(`the loss is ${loss} at step ${step}: training diverged (lower --config.train.learningRate?)`);
+      step++;
+      samples += batch.count;
+      position = batch.position;
+      losses.push(loss);
+      if (step > startStep + 1) trainSeconds += (performance.now() - ts) / 1000; // the first step also warms up the executable
+      window.steps++;
+      window.loss += loss;
+      window.tau += tau;
+      if (step % t.logEverySteps === 0 || step === end) {
+        const secs = (performance.now() - window.start) / 1000;
+        const sps = (window.steps * t.batchSize) / secs;
+        const eta = ((end - step) * secs) / window.steps;
+        print(progressLine({ step, total: schedule.totalSteps, loss: window.loss / window.steps, tau: window.tau / window.steps, lr, samplesPerSec: sps, etaSec: eta }));
+        mlog.write(step, {
+          'train/loss': window.loss / window.steps, 'train/tau': window.tau / window.steps, 'train/lr': lr,
+          'train/samples_per_sec': sps, 'train/grad_norm': gradNorm, 'train/epoch': step / schedule.stepsPerEpoch,
+        });
+        window = { steps: 0, loss: 0, tau: 0, start: performance.now() };
+      }
+      if (step % schedule.stepsPerEpoch === 0) {
+        const epoch = step / schedule.stepsPerEpoch;
+        const last = step === schedule.totalSteps;
+        if (epoch % t.visEveryEpochs === 0 && !last) zeroShot = await evalNow(step);
+        if (epoch % t.saveEveryEpochs === 0 || last) await save(`epoch ${epoch}`);
+      }
+    }
+    await train.close();
+    train = null;
+    if (interrupted) print(`interrupted at step ${step}`);
+    if (step === schedule.totalSteps && !interrupted) zeroShot = await evalNow(step);
+    if (savedAt !== step) await save(interrupted ? 'interrupted' : step === schedule.totalSteps ? 'end' : 'stop');
+    else if (interrupted) print(`checkpoint (interrupted): ${checkpoint} (saved at this step)`);
+    mlog.flush();
+    const seconds = (performance.now() - t0) / 1000;
+    const ran = step - startStep;
+    if (ran > 1) print(`trained ${ran} steps in ${formatDuration(trainSeconds)} (${(((ran - 1) * t.batchSize) / trainSeconds).toFixed(1)} samples/s after the first step); total ${formatDuration(seconds)}`);
+    if (zeroShot) print(describeZeroShot(zeroShot));
+    if (interrupted || step < schedule.totalSteps) print(`resume with: flip run ... --config.train.resumeDir=${o.workdir}`);
+    return { step, stepsRun: ran, losses, zeroShot, checkpoint, interrupted, seconds };
+  } finally {
+    await train?.close();
+    metrics?.close();
+    if (!o.client) client.dispose();
+  }
+}
+
