@@ -191,6 +191,22 @@ describe('introspection', () => {
     expect(again.disposed).toBe(false);
   });
 
+  it('passes named client options through to the plugin', async () => {
+    if (!onCpu) return;
+    const c = await openClient({ target: 'cpu', options: { cpu_device_count: 3 } });
+    expect(c.devices).toHaveLength(3);
+    c.dispose();
+  });
+
+  it('buffers say when their value is ready', async () => {
+    const exe = await client.compile(double('f32'));
+    const input = client.toDevice([1, 2, 3], [3], 'f32');
+    await expect(input.ready()).resolves.toBeUndefined();
+    const [out] = await exe.run([input]);
+    await expect(out!.ready()).resolves.toBeUndefined();
+    expect(out!.onDeviceSizeInBytes()).toBe(12);
+  });
+
   it('compiles MLIR given as bytes', async () => {
     const exe = await client.compile(new TextEncoder().encode(double('f32')));
     const [out] = await exe.run([client.toDevice([1, 2, 3], [3], 'f32')]);

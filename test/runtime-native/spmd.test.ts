@@ -74,6 +74,17 @@ describe('SPMD over 8 CPU devices', () => {
     }
   });
 
+  it('many SPMD executions in flight at once each get their own collective results', async () => {
+    const exe = await client.compile(ALL_REDUCE);
+    const runs = Array.from({ length: 16 }, (_, r) =>
+      exe.run(exe.devices.map((d) => [client.toDevice([r, d, 1, 0], [4], 'f32', d)])).then((outs) => Promise.all(outs.map(([diff]) => diff!.as('f32').toHost()))),
+    );
+    const results = await Promise.all(runs);
+    results.forEach((perDevice, r) =>
+      perDevice.forEach((diff, d) => expect(Array.from(diff)).toEqual([r - 8 * r, d - 28, 1 - 8, 0]))
+    );
+  });
+
   it('refuses a flat argument list, and shards on the wrong devices', async () => {
     const exe = await client.compile(ALL_REDUCE);
     const one = client.toDevice([1, 2, 3, 4], [4], 'f32', 0);
