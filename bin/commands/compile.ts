@@ -6,14 +6,18 @@ import { FlipError } from '../../compiler/ir/errors.ts';
 import { traceEntry } from '../../compiler/load/index.ts';
 import { emitFunc } from '../../compiler/stablehlo/index.ts';
 import type { Traced } from '../../compiler/trace/index.ts';
+import { compileOptimized, formatOptimized } from '../../runtime-native/inspect.ts';
+import type { Target } from '../../runtime-native/index.ts';
 import { describeSharding, parseMesh, shardFunc, type Mesh } from '../../compiler/passes/index.ts';
 
-/** What each `--stage` prints, from the traced entry. A later stage (XLA's optimized HLO via the runtime) is one more row. */
-const STAGES: Record<string, (traced: Traced) => string | Promise<string>> = {
+/** What each `--stage` prints, from the traced entry. */
+const STAGES: Record<string, (traced: Traced, target: Target) => string | Promise<string>> = {
   stablehlo: ({ func }) => emitFunc(func, { moduleName: func.name }),
+  // XLA's optimized HLO (after fusion and layout assignment) with the executable's cost and memory figures.
+  optimized: async ({ func }, target) => formatOptimized(await compileOptimized(emitFunc(func, { moduleName: func.name }), { target })),
 };
 
-const help = `usage: flipc compile <file.ts> --entry <exportedFunction> [--config <configs/x.ts>] [-o out.mlir] [--stage stablehlo]
+const help = `usage: flipc compile <file.ts> --entry <exportedFunction> [--config <configs/x.ts>] [-o out.mlir] [--stage stablehlo|optimized [--target cpu|gpu|tpu]]
                      [--mesh data=4,model=2 [--partition-states]] [--dump-partitioned DIR] [--verbose]
 
 Type-checks <file.ts> (with the repo's tsconfig options), traces the exported function --entry at its declared
@@ -42,7 +46,10 @@ options:
                      exported functions are listed)
   --config <file>    a config module with inputs (see above)
   -o, --out <file>   write the module there instead of stdout
-  --stage <stage>    what to print: ${Object.keys(STAGES).join(', ')} (default stablehlo)
+  --stage <stage>    what to print: ${Object.keys(STAGES).join(', ')} (default stablehlo). optimized compiles the
+                     module through the target's PJRT plugin and prints XLA's optimized HLO (fusions, layouts),
+                     headed by the executable's cost analysis (flops, bytes accessed) and memory figures
+  --target <t>       the plugin for --stage optimized: cpu (default), gpu or tpu
   --mesh <axes>      shard over a device mesh, e.g. data=4,model=2: parameters by their axis names through FLIP's
                      logical axis rules (batch→data; mlp, heads, vocab → model), inputs by their batch axis, shard()
                      constraints by the rules; prints the module with mhlo.sharding annotations and
@@ -64,6 +71,7 @@ const compile: Command = {
     config: { type: 'string' },
     out: { type: 'string', short: 'o' },
     stage: { type: 'string', default: 'stablehlo' },
+    target: { type: 'string', default: 'cpu' },
     mesh: { type: 'string' },
     'partition-states': { type: 'boolean' },
     'dump-partitioned': { type: 'string' },
@@ -90,7 +98,9 @@ const compile: Command = {
       log?.(describeSharding(sharded));
       text = emitFunc(sharded.func, { moduleName: traced.func.name, numPartitions: sharded.numPartitions });
     } else {
-      text = await stage(traced);
+      const target = String(values['target']);
+      if (target !== 'cpu' && target !== 'gpu' && target !== 'tpu') throw new FlipError(`unknown --target '${target}' (cpu, gpu or tpu)`);
+      text = await stage(traced, target);
     }
     const dumpDir = values['dump-partitioned'];
     if (typeof dumpDir === 'string') {
