@@ -2,12 +2,13 @@
 // arrays to and from devices, run executables (one device or SPMD over many). Every PJRT event is a
 // Promise; nothing here waits on the JS thread for device work.
 import { createHash } from 'node:crypto';
+import path from 'node:path';
 import { compileOptions, type CompileOptionsInit } from '../compiler/proto/index.ts';
-import { addon, type ClientOptionValue, type NamedValue, type NativeBuffer, type NativeClient, type NativeExecutable } from './addon.ts';
+import { type ClientOptionValue, type NamedValue, type NativeBuffer, type NativeClient, type NativeExecutable } from './addon.ts';
 import { BYTES_PER_ELEMENT, isDType, isHostArrayOf, toHostArray, viewAs, type DType, type HostArrayOf, type HostData } from './dtype.ts';
 import { PjrtError, PluginError } from './errors.ts';
 import { entryParameterTypes, optimizedHloText, type ArrayType } from './hlo.ts';
-import { deviceLikelyPresent, installedPlugins, loadPlugin, resolvePlugin, TARGETS, type InstalledPlugin, type ResolvedPlugin, type Target } from './plugins.ts';
+import { deviceLikelyPresent, loadPlugin, resolvePlugin, TARGETS, type InstalledPlugin, type ResolvedPlugin, type Target } from './plugins.ts';
 
 export type { DType, HostArray, HostArrayOf, HostData } from './dtype.ts';
 export { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16, DTYPES } from './dtype.ts';
@@ -117,6 +118,13 @@ function disposedClient(): PjrtError {
   return new PjrtError('this PJRT client was disposed; open a new one with openClient()', 'FAILED_PRECONDITION');
 }
 
+// Checked before loading (libtpu spends minutes looking for a TPU that is not there), for the
+// plugins flip knows: installed ones, or libtpu / the CUDA plugin given by path.
+function deviceCheckPasses(resolved: ResolvedPlugin): boolean {
+  const known = resolved.source === 'cache' || /^(libtpu.*|xla_cuda_plugin)\.so/.test(path.basename(resolved.library));
+  return !known || deviceLikelyPresent(resolved.target);
+}
+
 /** Open a PJRT client on `target`'s plugin (or an explicit plugin path). */
 export async function openClient(opts: OpenClientOptions = {}): Promise<Client> {
   return openResolved(resolvePlugin(opts.target ?? 'cpu', opts.plugin), opts);
@@ -127,8 +135,7 @@ async function openResolved(resolved: ResolvedPlugin, opts: OpenClientOptions): 
   const name = resolved.installed ? `${resolved.installed.package} ${resolved.installed.version}` : resolved.library;
   const noDevice = (detail: string): PluginError =>
     new PluginError(`the ${target} plugin (${name}) is installed but found no ${target.toUpperCase()} device on this machine${detail}`, 'UNAVAILABLE');
-  // Checked before loading: libtpu spends minutes looking for a TPU that is not there.
-  if (!deviceLikelyPresent(target)) throw noDevice(target === 'tpu' ? ' (no Google TPU on its PCI bus)' : ' (no NVIDIA GPU device node or driver)');
+  if (!deviceCheckPasses(resolved)) throw noDevice(target === 'tpu' ? ' (no Google TPU on its PCI bus)' : ' (no NVIDIA GPU device node or driver)');
   const plugin = loadPlugin(resolved);
   const createOptions: Record<string, ClientOptionValue> = { ...opts.options };
   if (opts.devices !== undefined) {
@@ -522,7 +529,7 @@ export async function pluginReport(opts: { plugin?: string; target?: Target } = 
       continue;
     }
     Object.assign(report, { installed: resolved.installed, path: resolved.library, source: resolved.source });
-    if (!deviceLikelyPresent(target)) {
+    if (!deviceCheckPasses(resolved)) {
       report.error = `no ${target.toUpperCase()} device on this machine, so the plugin was not loaded`;
       continue;
     }

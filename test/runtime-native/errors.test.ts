@@ -215,7 +215,9 @@ extern "C" const PJRT_Api* GetPjrtApi() {
   });
 
   it('a TPU target on a machine without a TPU is refused before libtpu is loaded', async () => {
-    process.env.PJRT_PLUGIN_PATH = process.execPath; // any existing file: it must not even be opened
+    const fake = path.join(tmp, 'libtpu.so');
+    fs.writeFileSync(fake, 'not loaded: the check comes first');
+    process.env.PJRT_PLUGIN_PATH = fake;
     try {
       await failsWith(openClient({ target: 'tpu' }), PluginError, 'UNAVAILABLE', /found no TPU device on this machine \(no Google TPU on its PCI bus\)$/);
     } finally {
