@@ -10,6 +10,7 @@ import {
 import { emitFunc } from '../compiler/stablehlo/index.ts';
 import { flatten, isTracing, showTreeDef, traceFunc, unflatten, type MapLeaves, type TreeDef } from '../compiler/trace/index.ts';
 import type { AnyTensor } from '../dsl/core.ts';
+import type { EnvOverride } from '../compiler/proto/index.ts';
 import { toHostArray, type HostArrayOf, type HostData } from './dtype.ts';
 import { openClient, type Buffer, type Client, type CompileOptions, type Executable } from './index.ts';
 import { DeviceTensor, HostTensor } from './jit.ts';
@@ -198,13 +199,16 @@ export interface CompileShardedOptions {
   dumpTo?: string;
   /** A last edit of the module text before compiling (e.g. a trainer adding `tf.aliasing_output` for donation). */
   rewrite?: (mlir: string) => string;
+  /** XLA debug options (e.g. `xla_backend_optimization_level`), merged with the dump's. */
+  envOverrides?: Readonly<Record<string, EnvOverride>>;
 }
 
 /** Compile a sharded Func's module (`mhlo.num_partitions` = mesh size) with the mesh's device assignment. */
 export async function compileSharded(client: Client, sf: ShardedFunc, opts: CompileShardedOptions = {}): Promise<{ mlir: string; executable: Executable }> {
   const emitted = emitFunc(sf.func, { numPartitions: sf.numPartitions, ...(opts.moduleName ? { moduleName: opts.moduleName } : {}) });
   const mlir = opts.rewrite ? opts.rewrite(emitted) : emitted;
-  const executable = await client.compile(mlir, { ...meshCompileOptions(client, sf.mesh), cache: false, ...(opts.dumpTo ? { envOverrides: dumpOverrides(opts.dumpTo) } : {}) });
+  const envOverrides = { ...opts.envOverrides, ...(opts.dumpTo ? dumpOverrides(opts.dumpTo) : {}) };
+  const executable = await client.compile(mlir, { ...meshCompileOptions(client, sf.mesh), cache: false, ...(Object.keys(envOverrides).length ? { envOverrides } : {}) });
   return { mlir, executable };
 }
 
@@ -236,9 +240,11 @@ export interface MeshProgram {
  * partitionStates})`, then `program.run(leaves)` every step; `ShardedArray.toHost()` for checkpoints and metrics.
  */
 export async function compileOnMesh(client: Client, func: Func, opts: ShardingOptions & CompileShardedOptions): Promise<MeshProgram> {
-  const { moduleName, dumpTo, rewrite, ...sharding } = opts;
+  const { moduleName, dumpTo, rewrite, envOverrides, ...sharding } = opts;
   const sharded = shardFunc(func, sharding);
-  const { mlir, executable } = await compileSharded(client, sharded, { ...(moduleName ? { moduleName } : {}), ...(dumpTo ? { dumpTo } : {}), ...(rewrite ? { rewrite } : {}) });
+  const { mlir, executable } = await compileSharded(client, sharded, {
+    ...(moduleName ? { moduleName } : {}), ...(dumpTo ? { dumpTo } : {}), ...(rewrite ? { rewrite } : {}), ...(envOverrides ? { envOverrides } : {}),
+  });
   const m = sharding.mesh;
   const results = sharded.results.map((r) => ({ type: r.type, spec: r.spec }));
   return {

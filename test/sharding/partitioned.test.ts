@@ -169,8 +169,10 @@ describe('a program on a mesh, as a trainer runs it', () => {
       [{ params: { w: state.params.w.mul(0.5) } }, { loss: batch.x.sum() }] as const;
     const traced = traceFunc(step, [{ params: { w: spec('f32', { embed: 8, mlp: 16 }) } }, { x: spec('f32', { batch: 8, embed: 8 }) }], { name: 'step' });
     const alias = (mlir: string) => mlir.replace(/(%arg0: tensor<8x16xf32> \{mhlo.sharding = "[^"]*")\}/, '$1, tf.aliasing_output = 0 : i32}');
-    const program = await compileOnMesh(client, simplify(traced.func), { mesh: m42, rewrite: alias, moduleName: 'step' });
+    const dumpDir = path.join(tmp, 'env');
+    const program = await compileOnMesh(client, simplify(traced.func), { mesh: m42, rewrite: alias, moduleName: 'step', envOverrides: { xla_dump_to: dumpDir, xla_dump_hlo_as_text: true } });
     expect(program.mlir).toMatch(/tf.aliasing_output = 0 : i32/);
+    expect(partitionedDumps(dumpDir).some((f) => f.endsWith('cpu_after_optimizations.txt'))).toBe(true); // XLA options pass through
     expect(program.sharded.params.map((p) => [p.name, p.spec])).toEqual([['state.params.w', [[], ['model']]], ['batch.x', [['data'], []]]]);
     expect(program.sharded.results.map((r) => r.spec)).toEqual([[[], ['model']], []]);
     const uploads: number[] = [];
