@@ -211,7 +211,6 @@ Napi::Object NewExecutable(Napi::Env env, std::shared_ptr<ExecState> state);
 Napi::Object NewClient(Napi::Env env, std::shared_ptr<ClientState> state);
 // The state behind a JS Buffer (throws a JS error if it is not one, or disposed).
 std::shared_ptr<BufferState> UnwrapBuffer(Napi::Env env, Napi::Value v);
-std::shared_ptr<PluginState> UnwrapPlugin(Napi::Env env, Napi::Value v);
 
 // A PJRT_NamedValue list as a JS object (attributes, cost analysis).
 Napi::Object NamedValuesToJs(Napi::Env env, const PJRT_NamedValue* values, size_t n);

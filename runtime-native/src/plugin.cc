@@ -205,8 +205,6 @@ class Plugin : public Napi::ObjectWrap<Plugin> {
     }
     ThrowIf(env, Load(info[0].As<Napi::String>().Utf8Value(), &state_));
   }
-  std::shared_ptr<PluginState> state() const { return state_; }
-
  private:
   Napi::Value Path(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), state_->path); }
   Napi::Value ApiVersion(const Napi::CallbackInfo& info) {
@@ -249,11 +247,6 @@ Napi::Value Preload(const Napi::CallbackInfo& info) {
 }
 
 }  // namespace
-
-std::shared_ptr<PluginState> UnwrapPlugin(Napi::Env env, Napi::Value v) {
-  if (!v.IsObject()) Throw(env, Status::Error(PJRT_Error_Code_INVALID_ARGUMENT, "expected a Plugin"));
-  return Plugin::Unwrap(v.As<Napi::Object>())->state();
-}
 
 void InitPlugin(Napi::Env env, Napi::Object exports) {
   exports.Set("Plugin", Plugin::Define(env));
