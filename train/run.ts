@@ -8,13 +8,14 @@ import { flatten, unflatten } from '../compiler/trace/index.ts';
 import type { FlipConfig } from '../configs/types.ts';
 import { paramCount } from '../dsl/nn/index.ts';
 import { flipSpecs } from '../models/flip.ts';
-import { openClient, type Buffer, type Client, type Target } from '../runtime-native/index.ts';
+import { openClient, type Client, type Target } from '../runtime-native/index.ts';
 import { loadClasses } from './data/classes.ts';
 import { openEvalLoader, openTrainLoader, type Batch, type DataLoader } from './data/loader.ts';
 import { writeSynthDataset } from './data/synth.ts';
 import type { StreamPosition } from './data/webdataset.ts';
 import { loadCheckpoint, saveCheckpoint, type HostState } from './checkpoint.ts';
-import { compileFunction, type CompiledFunction } from './compiled.ts';
+import { compileFunction } from './compiled.ts';
+import { paramsOnOneDevice, stepExecutor, type StateLeaf } from './executor.ts';
 import { formatDuration, MetricsLog, progressLine } from './metrics.ts';
 import type { TensorMap } from './safetensors.ts';
 import { makeSchedule, type Schedule } from './schedule.ts';
@@ -134,7 +135,7 @@ type DeviceState = { params: unknown; mu: unknown; nu: unknown };
 
 async function toHostState(state: DeviceState): Promise<HostState> {
   const grab = async (tree: unknown): Promise<TensorMap> => {
-    const f = flatten<Buffer>(tree);
+    const f = flatten<StateLeaf>(tree);
     const out: TensorMap = {};
     for (let i = 0; i < f.leaves.length; i++) {
       const b = f.leaves[i]!;
@@ -200,10 +201,9 @@ export async function runTraining(o: RunOptions): Promise<RunResult> {
     const tokenizer = new WordPieceTokenizer(vocab);
     metrics = new MetricsLog(o.workdir);
     const mlog = metrics;
-    const dev = client.devices[0]!;
     print(`flip run: ${cfg.name}, ${(paramCount(flipSpecs(model)) / 1e6).toFixed(2)}M params, batch ${t.batchSize}, ` +
       `${schedule.totalSteps} steps (${t.numEpochs} virtual epochs of ${schedule.stepsPerEpoch} steps), image mask ratio ${model.img.maskRatio}, ` +
-      `on ${client.platform.name} (${dev.kind}${client.devices.length > 1 ? `, ${client.devices.length} devices; this loop uses device 0` : ''})`);
+      `on ${client.platform.name} (${client.devices[0]!.kind})`);
     print(`workdir: ${o.workdir}`);
 
     // ---- state: fresh, resumed (params, moments, step, data position) or pretrained (params only) ----
@@ -232,11 +232,16 @@ export async function runTraining(o: RunOptions): Promise<RunResult> {
       state = (await init.run([])) as DeviceState;
     }
 
-    const stepFn: CompiledFunction = await compileFunction(
-      trainStep({ model, schedule, adamw: { b1: t.optimizer.b1, b2: t.optimizer.b2, eps: 1e-8, weight_decay: t.optimizer.weightDecay }, excludeWd: t.optimizer.excludeWd, seed: t.seed }),
-      [specs, batchSpecs(model, t.batchSize), stepSpec()],
-      { client, name: 'train_step', donate: [0], log, ...fast },
-    );
+    // On CPU one device unless --devices asks for more (the CPU plugin's devices share the same cores); on an
+    // accelerator every device, data-parallel (× numPartitions model-parallel).
+    const devices = o.devices ?? (client.target === 'cpu' ? 1 : client.devices.length);
+    const executor = await stepExecutor({
+      client, devices, modelPartitions: cfg.partitioning.numPartitions, partitionStates: cfg.partitioning.partitionStates, log,
+      fn: trainStep({ model, schedule, adamw: { b1: t.optimizer.b1, b2: t.optimizer.b2, eps: 1e-8, weight_decay: t.optimizer.weightDecay }, excludeWd: t.optimizer.excludeWd, seed: t.seed }),
+      specs: [specs, batchSpecs(model, t.batchSize), stepSpec()],
+      ...(o.fastCompile ? { optLevel: 0 } : {}),
+    });
+    print(`train step on ${executor.where}`);
     let evaluator: ZeroShotEvaluator | null = null;
     if (data.eval && !o.noEval) {
       const classes = await loadClasses(data.eval.classes);
@@ -254,7 +259,8 @@ export async function runTraining(o: RunOptions): Promise<RunResult> {
         data: data.eval.shards, batchSize: t.batchSize, imageSize: model.img.imageSize, vocab: tokenizer, maxLen: model.txt.maxLen,
         clsToken: t.aug.txt.clsToken, evalPad: t.aug.evalPad, ...(o.workers !== undefined ? { workers: o.workers } : {}),
       });
-      const z = await evaluator.evaluate(state.params, images);
+      const one = await paramsOnOneDevice(client, state.params);
+      const z = await evaluator.evaluate(one.params, images).finally(() => one.release());
       print(`eval @ step ${atStep}: ${describeZeroShot(z)} [${z.seconds.toFixed(1)}s]`);
       const scalars: Record<string, number> = { 'eval/zeroshot_top1': z.top1, 'eval/chance': z.chance };
       if (z.top5 !== null) scalars['eval/zeroshot_top5'] = z.top5;
@@ -294,20 +300,8 @@ export async function runTraining(o: RunOptions): Promise<RunResult> {
       const batch: Batch | null = await train.next();
       if (!batch) throw new FlipError(`the training data ran out at step ${step}`);
       const ts = performance.now();
-      const inputs = {
-        image: client.toDevice(batch.image, batch.imageShape, 'f32'),
-        txt: client.toDevice(batch.txt, batch.txtShape, 'i32'),
-        txtIsValid: client.toDevice(batch.txtIsValid, batch.txtShape, 'i32'),
-      };
-      const stepBuf = client.toDevice(new Int32Array([step]), [], 'i32');
-      const [next, m] = (await stepFn.run([state, inputs, stepBuf])) as [DeviceState, Record<'loss' | 'tau' | 'lr' | 'gradNorm', Buffer>];
-      state = next;
-      for (const b of [inputs.image, inputs.txt, inputs.txtIsValid, stepBuf]) b.dispose();
-      const [loss, tau, lr, gradNorm] = await Promise.all([m.loss, m.tau, m.lr, m.gradNorm].map(async (b) => {
-        const v = ((await b.toHost()) as Float32Array)[0]!;
-        b.dispose();
-        return v;
-      })) as [number, number, number, number];
+      const [next, { loss, tau, lr, gradNorm }] = await executor.run(state, batch, step);
+      state = next as DeviceState;
       if (!Number.isFinite(loss)) throw new FlipError(`the loss is ${loss} at step ${step}: training diverged (lower --config.train.learningRate?)`);
       step++;
       samples += batch.count;

@@ -101,4 +101,27 @@ describe('flip run (in-process)', () => {
       }
     }
   });
+
+  it('--devices 2 trains data-parallel on a mesh with the losses of one device', async () => {
+    // The resume test's config: the single-device programs come from the shared client's cache.
+    const overrides = {
+      'model.txt.vocabSize': '128', 'train.batchSize': '4', 'train.samplesPerEpoch': '24', 'train.numEpochs': '2', 'train.warmupEpochs': '0.5',
+      'train.saveEveryEpochs': '10', 'train.logEverySteps': '100',
+    };
+    const cfg = await config('configs/flip_tiny.ts', overrides);
+    const one = await runTraining({ config: cfg, workdir: path.join(tmp, 'one'), noEval: true, workers: 0, print: () => {}, client: await cpu(), fastCompile: true, stopAfter: 6 });
+    const two = await openClient({ target: 'cpu', devices: 2 });
+    try {
+      const lines: string[] = [];
+      const r = await runTraining({ config: cfg, workdir: path.join(tmp, 'two'), noEval: true, workers: 0, print: (l) => lines.push(l), client: two, devices: 2, fastCompile: true, stopAfter: 6 });
+      expect(lines).toContain('train step on mesh data=2');
+      expect(r.losses).toHaveLength(6);
+      r.losses.forEach((l, i) => expect(l).toBeCloseTo(one.losses[i]!, 4));
+      // The checkpoint of a sharded state reads back whole.
+      const a = loadCheckpoint(path.join(tmp, 'one')).state.params, b = loadCheckpoint(path.join(tmp, 'two')).state.params;
+      for (const [k, t] of Object.entries(a)) expect(b[k]!.shape).toEqual(t.shape);
+    } finally {
+      two.dispose();
+    }
+  });
 });
