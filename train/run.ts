@@ -13,7 +13,7 @@ import { loadClasses } from './data/classes.ts';
 import { openEvalLoader, openTrainLoader, type Batch, type DataLoader } from './data/loader.ts';
 import { writeSynthDataset } from './data/synth.ts';
 import type { StreamPosition } from './data/webdataset.ts';
-import { loadCheckpoint, saveCheckpoint, type HostState } from './checkpoint.ts';
+import { listCheckpoints, loadCheckpoint, saveCheckpoint, type HostState } from './checkpoint.ts';
 import { compileFunction } from './compiled.ts';
 import { paramsOnOneDevice, stepExecutor, type StateLeaf } from './executor.ts';
 import { formatDuration, MetricsLog, progressLine } from './metrics.ts';
@@ -227,6 +227,8 @@ export async function runTraining(o: RunOptions): Promise<RunResult> {
       state = { params: upload(client, specs.params, ck.state.params, ck.file), mu: upload(client, specs.mu, zeros, 'zeros'), nu: upload(client, specs.nu, zeros, 'zeros') };
       print(`params from ${ck.file} (step ${ck.meta.step}); optimizer state, step and data position start fresh`);
     } else {
+      const old = listCheckpoints(path.join(o.workdir, 'checkpoints'));
+      if (old.length) print(`note: ${o.workdir} has checkpoints up to step ${old[old.length - 1]!.step}; this run starts fresh (--config.train.resumeDir=${o.workdir} continues one)`);
       // Run once: compiled at the lowest optimization level, which compiles several times faster.
       const init = await compileFunction(() => initState(t.seed, model), [], { client, name: 'init_state', log, optLevel: 0 });
       state = (await init.run([])) as DeviceState;
