@@ -1,0 +1,395 @@
+"""The JAX half of `npm run bench`: FLIP's train step in plain JAX, timed as bench/flip_bench.ts times flip's.
+
+The model is models/flip.ts written in jax.numpy, op for op, so that the two systems compute the same thing and a
+difference in time is a difference between the compilers, not between two models:
+  * patch embedding as patchify + one matmul (the official Conv with stride = window is the same sum);
+  * token embedding and the kept-patch selection by gather (`table[ids]`, `take_along_axis`); the official code uses
+    one-hot matmuls there (for pjit), which flip does not either;
+  * pre-LN encoder blocks (two-pass LayerNorm, eps 1e-6), q/k/v kernels [embed, heads, kv], q / sqrt(kv), softmax,
+    tanh-GELU MLP, final LayerNorm; mean of the image tokens, first text token; bias-free projection heads;
+  * the contrastive loss without the max shift (as the official one), learnable logit scale clipped to [0, ln 100];
+  * AdamW (b1 0.9, b2 0.95, eps 1e-8, weight decay 0.2 except biases, norm scales, cls and position embeddings) and
+    the warmup-cosine lr evaluated in the step on the step counter, the gradient norm as a metric; state donated.
+
+Driven by bench/run.ts: `python bench/flip_jax.py PLAN.json OUT.json`, the plan holding flip's config numbers (its
+configs/*.ts as JSON) and what to measure; the results go to OUT.json. Progress lines go to stderr.
+"""
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+jax.config.update("jax_threefry_partitionable", False)  # flip's default threefry mode
+
+
+def log(msg):
+    print(f"[jax] {msg}", file=sys.stderr, flush=True)
+
+
+# ---- the model (models/flip.ts) ------------------------------------------------------------------------------------
+
+def sincos_2d(dim, h, w):
+    """dsl/nn/posembed.ts sincos2dTable with the cls row: [1 + h*w, dim]."""
+    def one_d(d, pos):
+        omega = 1.0 / 10000 ** (np.arange(d // 2, dtype=np.float64) / (d / 2.0))
+        out = np.einsum("m,d->md", pos.reshape(-1).astype(np.float64), omega)
+        return np.concatenate([np.sin(out), np.cos(out)], axis=1)
+    cols = np.tile(np.arange(w), h)
+    rows = np.repeat(np.arange(h), w)
+    emb = np.concatenate([one_d(dim // 2, cols), one_d(dim // 2, rows)], axis=1)
+    return np.concatenate([np.zeros([1, dim]), emb], axis=0).astype(np.float32)
+
+
+def init_encoder(key, width, t):
+    layers = t["numLayers"]
+    heads = t["numHeads"]
+    kv = width // heads
+    mlp = t["mlpDim"]
+    keys = iter(jax.random.split(key, layers * 6 + 1))
+
+    def u(shape, fan_in, fan_out, scale=1.0):
+        lim = math.sqrt(3 * scale / ((fan_in + fan_out) / 2))
+        return jax.random.uniform(next(keys), shape, jnp.float32, -lim, lim)
+
+    ln = lambda: {"scale": jnp.ones([width]), "bias": jnp.zeros([width])}
+    blocks = {}
+    for l in range(layers):
+        proj = lambda: {"kernel": u([width, heads, kv], width, width, 0.5), "bias": jnp.zeros([heads, kv])}
+        blocks[f"encoderblock_{l:02d}"] = {
+            "LayerNorm_0": ln(),
+            "MultiHeadDotProductAttention_0": {
+                "query": proj(), "key": proj(), "value": proj(),
+                "out": {"kernel": u([heads, kv, width], width, width), "bias": jnp.zeros([width])},
+            },
+            "LayerNorm_1": ln(),
+            "MlpBlock_0": {
+                "Dense_0": {"kernel": u([width, mlp], width, mlp), "bias": jnp.zeros([mlp])},
+                "Dense_1": {"kernel": u([mlp, width], mlp, width), "bias": jnp.zeros([width])},
+            },
+        }
+    blocks["encoder_norm"] = ln()
+    return blocks
+
+
+def init_params(key, m):
+    img, txt, clr = m["img"], m["txt"], m["clr"]
+    k = jax.random.split(key, 8)
+    p, q = img["patchSize"]
+    c, d = img["channels"], img["hiddenSize"]
+    gh, gw = img["imageSize"] // p, img["imageSize"] // q
+    lim = math.sqrt(3 / ((p * q * c + d) / 2))
+    dt = txt["hiddenSize"]
+    params = {
+        "img_encoder": {
+            "embedding": {"kernel": jax.random.uniform(k[0], [p, q, c, d], jnp.float32, -lim, lim), "bias": jnp.zeros([d])},
+            "posembed_encoder": {"pos_embedding": jnp.asarray(sincos_2d(d, gh, gw))},
+            "cls": 0.02 * jax.random.normal(k[1], [d]),
+            "Transformer": init_encoder(k[2], d, img["transformer"]),
+        },
+        "txt_encoder": {
+            "token_embedding": {"embedding": 0.02 * jax.random.normal(k[3], [txt["vocabSize"], dt])},
+            "posembed_encoder": {"pos_embedding": 0.02 * jax.random.normal(k[4], [txt["maxLen"], dt])},
+            "Transformer": init_encoder(k[5], dt, txt["transformer"]),
+        },
+        "img_mlp1": {"kernel": jax.random.uniform(k[6], [d, clr["projDimOut"]], jnp.float32, -0.05, 0.05)},
+        "txt_mlp1": {"kernel": jax.random.uniform(k[7], [dt, clr["projDimOut"]], jnp.float32, -0.05, 0.05)},
+        "logit_scale": jnp.asarray(math.log(1 / 0.07), jnp.float32),
+    }
+    return params
+
+
+def layer_norm(p, x, eps=1e-6):
+    mean = jnp.mean(x, axis=-1, keepdims=True)
+    xc = x - mean
+    var = jnp.mean(xc * xc, axis=-1, keepdims=True)
+    return xc * lax.rsqrt(var + eps) * p["scale"] + p["bias"]
+
+
+def attention(p, x, heads):
+    kv = x.shape[-1] // heads
+    proj = lambda w: jnp.einsum("bld,dhk->blhk", x, w["kernel"]) + w["bias"]
+    q = proj(p["query"]) / math.sqrt(kv)
+    k = proj(p["key"])
+    v = proj(p["value"])
+    w = jax.nn.softmax(jnp.einsum("bqhk,bshk->bhqs", q, k), axis=-1)
+    y = jnp.einsum("bhqs,bshk->bqhk", w, v)
+    return jnp.einsum("bqhk,hkd->bqd", y, p["out"]["kernel"]) + p["out"]["bias"]
+
+
+def encoder(p, x, t):
+    for l in range(t["numLayers"]):
+        b = p[f"encoderblock_{l:02d}"]
+        x = x + attention(b["MultiHeadDotProductAttention_0"], layer_norm(b["LayerNorm_0"], x), t["numHeads"])
+        m = b["MlpBlock_0"]
+        y = layer_norm(b["LayerNorm_1"], x)
+        y = jax.nn.gelu(y @ m["Dense_0"]["kernel"] + m["Dense_0"]["bias"], approximate=True)
+        x = x + (y @ m["Dense_1"]["kernel"] + m["Dense_1"]["bias"])
+    return layer_norm(p["encoder_norm"], x)
+
+
+def patchify(imgs, p, q):
+    n, h, w, c = imgs.shape
+    x = imgs.reshape(n, h // p, p, w // q, q, c).transpose(0, 1, 3, 2, 4, 5)
+    return x.reshape(n, (h // p) * (w // q), p * q * c)
+
+
+def encode_images(params, images, rng, cfg):
+    p = params["img_encoder"]
+    ph, pw = cfg["patchSize"]
+    kern = p["embedding"]["kernel"]
+    x = patchify(images, ph, pw) @ kern.reshape(-1, kern.shape[-1]) + p["embedding"]["bias"]
+    x = x + lax.stop_gradient(p["posembed_encoder"]["pos_embedding"])[1:]
+    n, length, d = x.shape
+    if cfg["maskRatio"] > 0:
+        # models_flip.random_mask: argsort of uniform noise, keep the first int(L (1 - ratio)) of the shuffle.
+        keep = int(length * (1 - cfg["maskRatio"]))
+        noise = jax.random.uniform(jax.random.fold_in(rng, 0), (n, length))
+        ids = jnp.argsort(noise, axis=1)[:, :keep]
+        x = jnp.take_along_axis(x, ids[:, :, None], axis=1)
+    cls = jnp.broadcast_to(p["cls"], (n, 1, d))
+    x = jnp.concatenate([cls, x], axis=1)
+    x = encoder(p["Transformer"], x, cfg["transformer"])
+    return x.mean(axis=1)
+
+
+def encode_texts(params, txt, cfg):
+    p = params["txt_encoder"]
+    x = p["token_embedding"]["embedding"][txt] + p["posembed_encoder"]["pos_embedding"]
+    x = encoder(p["Transformer"], x, cfg["transformer"])
+    return x[:, 0, :]
+
+
+def l2_normalize(z):
+    return z / (jnp.sqrt(jnp.sum(z * z, axis=-1, keepdims=True)) + 1e-8)
+
+
+def train_loss(params, batch, rng, m):
+    z_img = l2_normalize(encode_images(params, batch["image"], jax.random.fold_in(rng, 0), m["img"]) @ params["img_mlp1"]["kernel"])
+    z_txt = l2_normalize(encode_texts(params, batch["txt"], m["txt"]) @ params["txt_mlp1"]["kernel"])
+    scale = jnp.exp(jnp.clip(params["logit_scale"], 0, math.log(100)))
+    logits = jnp.einsum("nc,mc->nm", z_img, z_txt) * scale
+    pos = jnp.sum(z_img * z_txt, axis=-1) * scale
+    e = jnp.exp(logits)
+    loss01 = -jnp.mean(pos - jnp.log(jnp.sum(e, axis=1)))
+    loss10 = -jnp.mean(pos - jnp.log(jnp.sum(e, axis=0)))
+    return (loss01 + loss10) / 2, 1 / scale
+
+
+# ---- the train step (train/step.ts, train/optimizer.ts, train/schedule.ts) -----------------------------------------
+
+def decays(path):
+    """train/optimizer.ts decays(): no decay on biases, norm scales, cls, position embeddings."""
+    leaf, parent = path[-1], path[-2] if len(path) > 1 else ""
+    if leaf in ("bias", "scale", "cls"):
+        return False
+    if any("pos_embed" in s or "posembed" in s for s in path):
+        return False
+    return not ("norm" in parent.lower() or parent.lower().startswith("ln"))
+
+
+def path_names(path):
+    return tuple(getattr(k, "key", str(k)) for k in path)
+
+
+def learning_rate(s, step):
+    warm = (s["warmupAbsLr"] - s["peakLr"]) * (1 - jnp.clip(step, 0, s["warmupSteps"]) / s["warmupSteps"]) + s["peakLr"] \
+        if s["warmupSteps"] > 0 else jnp.asarray(s["peakLr"], jnp.float32)
+    count = jnp.minimum(step - s["warmupSteps"], s["decaySteps"])
+    decayed = (jnp.cos(count * (math.pi / s["decaySteps"])) + 1) * 0.5 * (s["peakLr"] * (1 - s["alpha"])) + s["peakLr"] * s["alpha"]
+    return jnp.where(step < s["warmupSteps"], warm, decayed)
+
+
+def make_train_step(m, schedule, adamw, seed):
+    base = jax.random.split(jax.random.PRNGKey(seed))[1]
+    b1, b2, eps, wd = adamw["b1"], adamw["b2"], adamw["eps"], adamw["weight_decay"]
+
+    def train_step(state, batch, step):
+        rng = jax.random.fold_in(base, step)
+        (loss, tau), grads = jax.value_and_grad(lambda p: train_loss(p, batch, rng, m), has_aux=True)(state["params"])
+        t = step.astype(jnp.float32)
+        lr = learning_rate(schedule, t)
+        count = t + 1
+        c1 = 1 - b1 ** count
+        c2 = 1 - b2 ** count
+
+        def update(path, p, g, mu, nu):
+            mu = b1 * mu + (1 - b1) * g
+            nu = b2 * nu + (1 - b2) * g * g
+            u = (mu / c1) / (jnp.sqrt(nu / c2) + eps)
+            if wd != 0 and decays(path_names(path)):
+                u = u + wd * p
+            return p - lr * u, mu, nu
+
+        out = jax.tree_util.tree_map_with_path(update, state["params"], grads, state["mu"], state["nu"])
+        pick = lambda i: jax.tree_util.tree_map(lambda _, o: o[i], state["params"], out)
+        grad_norm = jnp.sqrt(sum(jnp.sum(g * g) for g in jax.tree_util.tree_leaves(grads)))
+        new = {"params": pick(0), "mu": pick(1), "nu": pick(2)}
+        return new, {"loss": loss, "tau": tau, "lr": lr, "gradNorm": grad_norm}
+
+    return train_step
+
+
+def with_mask(m, ratio):
+    out = json.loads(json.dumps(m))
+    out["img"]["maskRatio"] = ratio
+    return out
+
+
+def init_state(m, seed):
+    params = init_params(jax.random.split(jax.random.PRNGKey(seed))[0], m)
+    zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
+    return {"params": params, "mu": zeros, "nu": jax.tree_util.tree_map(jnp.zeros_like, params)}
+
+
+def batch_of(m, n, seed=0):
+    rng = np.random.default_rng(seed)
+    img, txt = m["img"], m["txt"]
+    return {
+        "image": jnp.asarray(rng.standard_normal((n, img["imageSize"], img["imageSize"], img["channels"]), dtype=np.float32)),
+        "txt": jnp.asarray(rng.integers(1, txt["vocabSize"], (n, txt["maxLen"]), dtype=np.int32)),
+        "txtIsValid": jnp.ones((n, txt["maxLen"]), jnp.int32),
+    }
+
+
+def batch_shapes(m, n):
+    img, txt = m["img"], m["txt"]
+    return {
+        "image": jax.ShapeDtypeStruct((n, img["imageSize"], img["imageSize"], img["channels"]), jnp.float32),
+        "txt": jax.ShapeDtypeStruct((n, txt["maxLen"]), jnp.int32),
+        "txtIsValid": jax.ShapeDtypeStruct((n, txt["maxLen"]), jnp.int32),
+    }
+
+
+def write_hlo(hlo_dir, name, text):
+    """The optimized HLO for bench/hlo.ts to summarise next to flip's."""
+    if not hlo_dir:
+        return None
+    os.makedirs(hlo_dir, exist_ok=True)
+    path = os.path.join(hlo_dir, name)
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+# ---- measurements --------------------------------------------------------------------------------------------------
+
+def compile_options(opt_level):
+    return {} if opt_level is None else {"compiler_options": {"xla_backend_optimization_level": opt_level}}
+
+
+def measure_steps(plan, opt_level):
+    m0 = plan["config"]["model"]
+    n = plan["batchSize"]
+    state = init_state(m0, plan["seed"])
+    batch = batch_of(m0, n)
+    out = []
+    hlo_dir = plan.get("hloDir")
+    for ratio in plan["masks"]:
+        m = with_mask(m0, ratio)
+        fn = jax.jit(make_train_step(m, plan["schedule"], plan["adamw"], plan["seed"]), donate_argnums=(0,))
+        t0 = time.perf_counter()
+        compiled = fn.lower(state, batch, jnp.int32(0)).compile(**compile_options(opt_level))
+        compile_s = time.perf_counter() - t0
+        hlo = write_hlo(hlo_dir, f"jax_train_step_mask{ratio}.hlo.txt", compiled.as_text())
+        cost = compiled.cost_analysis()
+        cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+        times, losses = [], []
+        for i in range(plan["warmup"] + plan["steps"]):
+            t0 = time.perf_counter()
+            state, metrics = compiled(state, batch, jnp.int32(i))
+            loss = float(metrics["loss"])  # waits for the step, as flip's run awaits its outputs
+            dt = time.perf_counter() - t0
+            losses.append(loss)
+            if i >= plan["warmup"]:
+                times.append(dt)
+        log(f"mask {ratio}: compiled in {compile_s:.1f}s; steps {', '.join(f'{t:.3f}' for t in times)} s; loss {losses[-1]:.4f}")
+        out.append({
+            "maskRatio": ratio, "compileSeconds": compile_s, "stepSeconds": times, "medianStepSeconds": statistics.median(times),
+            "losses": losses, "xlaFlops": float(cost["flops"]) if cost and "flops" in cost else None, "hloFile": hlo,
+        })
+    return out
+
+
+def measure_compile(entry, seed, hlo_dir, opt_level):
+    m = entry["config"]["model"]
+    n = entry["batchSize"]
+    step = make_train_step(m, entry["schedule"], entry["adamw"], seed)
+    params = jax.eval_shape(lambda: init_params(jax.random.PRNGKey(0), m))
+    state = {"params": params, "mu": params, "nu": params}
+    fn = jax.jit(step, donate_argnums=(0,))
+    t0 = time.perf_counter()
+    traced = fn.trace(state, batch_shapes(m, n), jax.ShapeDtypeStruct((), jnp.int32))
+    t1 = time.perf_counter()
+    lowered = traced.lower()
+    t2 = time.perf_counter()
+    compiled = lowered.compile(**compile_options(opt_level))
+    t3 = time.perf_counter()
+    text = lowered.as_text()
+    hlo = write_hlo(hlo_dir, f"jax_compile_{entry['name']}.hlo.txt", compiled.as_text())
+    log(f"{entry['name']}: trace {t1 - t0:.2f}s, lower {t2 - t1:.2f}s, compile {t3 - t2:.1f}s")
+    return {
+        "name": entry["name"], "batchSize": n, "traceSeconds": t1 - t0, "lowerSeconds": t2 - t1, "compileSeconds": t3 - t2,
+        "totalSeconds": t3 - t0, "stablehloChars": len(text), "hloFile": hlo,
+    }
+
+
+def measure_peak(size, reps, opt_level):
+    a = jax.random.normal(jax.random.PRNGKey(1), (size, size), jnp.float32)
+    b = jax.random.normal(jax.random.PRNGKey(2), (size, size), jnp.float32)
+    f = jax.jit(jnp.dot).lower(a, b).compile(**compile_options(opt_level))
+    f(a, b).block_until_ready()
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        f(a, b).block_until_ready()
+        times.append(time.perf_counter() - t0)
+    best = min(times)
+    return {"size": size, "seconds": times, "flopsPerSecond": 2 * size ** 3 / best, "medianFlopsPerSecond": 2 * size ** 3 / statistics.median(times)}
+
+
+def main():
+    plan_path, out_path = sys.argv[1], sys.argv[2]
+    with open(plan_path) as f:
+        plan = json.load(f)
+    dev = jax.devices()[0]
+    want = plan.get("platform", "cpu")
+    if dev.platform != want:
+        raise SystemExit(f"[jax] wanted the {want} backend but JAX runs on {dev.platform} ({dev.device_kind})")
+    result = {
+        "jax": jax.__version__, "jaxlib": jax.lib.__version__ if hasattr(jax.lib, "__version__") else None,
+        "python": platform.python_version(), "device": {"platform": dev.platform, "kind": dev.device_kind},
+    }
+    try:
+        import jaxlib
+        result["jaxlib"] = jaxlib.__version__
+    except Exception:  # noqa: BLE001
+        pass
+    log(f"jax {jax.__version__} on {dev.platform} ({dev.device_kind})")
+
+    def save():
+        with open(out_path, "w") as f:
+            json.dump(result, f, indent=1)
+
+    p = plan["peak"]
+    opt_level = plan.get("optLevel")
+    result["peak"] = measure_peak(p["size"], p["reps"], opt_level)
+    log(f"matmul peak {result['peak']['flopsPerSecond'] / 1e9:.1f} GFLOP/s ({p['size']}x{p['size']} f32)")
+    save()
+    result["steps"] = measure_steps(plan["steps"], opt_level)
+    save()
+    result["compile"] = []
+    for entry in plan["compile"]:
+        result["compile"].append(measure_compile(entry, plan["steps"]["seed"], plan["steps"].get("hloDir"), opt_level))
+        save()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,158 @@
+// The bench's figures from the two halves' measurements: one row per figure with flip's value, JAX's, and their
+// ratio; printed as a text table, as Markdown (the README's), and kept in bench/results.json.
+import { cpus, loadavg, totalmem } from 'node:os';
+import type { FlipHalfResult } from './flip_bench.ts';
+import { trainStepFlops } from './flops.ts';
+import type { JaxHalfResult } from './jax_half.ts';
+import { PAPER_SPEEDUP, withMask, type BenchPlan } from './plan.ts';
+
+export interface Row {
+  id: string;
+  figure: string;
+  unit: 's' | 'x' | 'images/s' | 'GFLOP/s' | '%';
+  flip: number | null;
+  jax: number | null;
+  /** flip ÷ JAX. */
+  ratio: number | null;
+  /** Which way is better for this figure. */
+  better: 'lower' | 'higher';
+  /** flip worse than JAX by more than 10% on this figure. */
+  flipBehind: boolean;
+  note?: string;
+}
+
+export interface Machine {
+  cpu: string;
+  cores: number;
+  memoryGiB: number;
+  /** 1-minute load average when the bench started (other work on the machine skews the figures). */
+  loadAverage: number;
+  device: string;
+  node: string;
+}
+
+export interface BenchResults {
+  date: string;
+  target: BenchPlan['target'];
+  machine: Machine;
+  versions: { flipPlugin: string; jax: string | null; jaxlib: string | null; python: string | null };
+  plan: { stepsModel: string; batchSize: number; masks: readonly number[]; warmup: number; steps: number; compile: string[]; peakSize: number };
+  flopsFormula: string;
+  rows: Row[];
+  flip: FlipHalfResult;
+  jax: JaxHalfResult | null;
+  seconds: number;
+}
+
+export function machineInfo(device: string): Machine {
+  const c = cpus();
+  return { cpu: c[0]?.model.trim() ?? 'unknown', cores: c.length, memoryGiB: Math.round(totalmem() / 2 ** 30), loadAverage: loadavg()[0]!, device, node: process.version };
+}
+
+function row(id: string, figure: string, unit: Row['unit'], better: Row['better'], flip: number | null, jax: number | null, note?: string): Row {
+  const ratio = flip !== null && jax !== null && jax !== 0 ? flip / jax : null;
+  const flipBehind = ratio !== null && (better === 'lower' ? ratio > 1.1 : ratio < 1 / 1.1);
+  return { id, figure, unit, flip, jax, ratio, better, flipBehind, ...(note ? { note } : {}) };
+}
+
+/** The figures of one bench run. */
+export function figures(plan: BenchPlan, flip: FlipHalfResult, jax: JaxHalfResult | null): Row[] {
+  const rows: Row[] = [];
+  const s = plan.steps;
+  const jaxStep = (r: number) => jax?.steps.find((x) => x.maskRatio === r) ?? null;
+  const n = s.steps;
+  for (const f of flip.steps) {
+    rows.push(row(`step.mask${f.maskRatio}`, `train step, mask ${f.maskRatio} (median of ${n})`, 's', 'lower', f.medianStepSeconds, jaxStep(f.maskRatio)?.medianStepSeconds ?? null));
+  }
+  const f0 = flip.steps.find((x) => x.maskRatio === 0);
+  const j0 = jaxStep(0);
+  for (const f of flip.steps) {
+    if (f.maskRatio === 0 || !f0) continue;
+    const j = jaxStep(f.maskRatio);
+    const flops = trainStepFlops(withMask(s.config, f.maskRatio).model, s.batchSize).train / trainStepFlops(withMask(s.config, 0).model, s.batchSize).train;
+    const paper = PAPER_SPEEDUP[String(f.maskRatio)];
+    rows.push(row(`speedup.mask${f.maskRatio}`, `time/sample at mask ${f.maskRatio} ÷ mask 0`, 'x', 'lower',
+      f.medianStepSeconds / f0.medianStepSeconds, j && j0 ? j.medianStepSeconds / j0.medianStepSeconds : null,
+      `${paper !== undefined ? `paper ${paper.toFixed(2)}x; ` : ''}model FLOPs ${flops.toFixed(2)}x`));
+  }
+  for (const c of flip.compile) {
+    const j = jax?.compile.find((x) => x.name === c.name) ?? null;
+    rows.push(row(`compile.${c.name}`, `model fn → executable, ${c.name} (batch ${c.batchSize})`, 's', 'lower', c.totalSeconds, j?.totalSeconds ?? null));
+    rows.push(row(`compile.${c.name}.trace`, '  trace + autodiff + passes', 's', 'lower', c.traceSeconds, j?.traceSeconds ?? null));
+    rows.push(row(`compile.${c.name}.lower`, '  lower to StableHLO', 's', 'lower', c.lowerSeconds, j?.lowerSeconds ?? null));
+    rows.push(row(`compile.${c.name}.xla`, '  XLA compile', 's', 'lower', c.compileSeconds, j?.compileSeconds ?? null));
+  }
+  for (const m of plan.compile) {
+    if (!flip.compile.some((c) => c.name === m.name)) rows.push(row(`compile.${m.name}`, `model fn → executable, ${m.name}: not measured (time bound)`, 's', 'lower', null, null));
+  }
+  const p = flip.pipeline;
+  rows.push(row('pipeline', `input pipeline (decode+augment+tokenize, ${p.workers} worker${p.workers === 1 ? '' : 's'})`, 'images/s', 'higher', p.imagesPerSecond, null,
+    `${p.sourceSize}px JPEG → ${p.imageSize}px, batch ${p.batchSize}`));
+  for (const f of flip.steps) {
+    const j = jaxStep(f.maskRatio);
+    rows.push(row(`consumed.mask${f.maskRatio}`, `images/s the train step takes, mask ${f.maskRatio}`, 'images/s', 'higher',
+      s.batchSize / f.medianStepSeconds, j ? s.batchSize / j.medianStepSeconds : null));
+  }
+  const fastestFlip = Math.min(...flip.steps.map((x) => x.medianStepSeconds));
+  const fastestJax = jax?.steps.length ? Math.min(...jax.steps.map((x) => x.medianStepSeconds)) : null;
+  rows.push(row('pipeline.headroom', 'pipeline ÷ fastest step\'s intake (≥ 1: keeps up)', 'x', 'higher',
+    p.imagesPerSecond / (s.batchSize / fastestFlip), fastestJax ? p.imagesPerSecond / (s.batchSize / fastestJax) : null,
+    'JAX column: flip\'s pipeline feeding the JAX step'));
+  rows.push(row('peak', `f32 matmul ${plan.peak.size}² (machine peak)`, 'GFLOP/s', 'higher', flip.peak.flopsPerSecond / 1e9, jax ? jax.peak.flopsPerSecond / 1e9 : null));
+  for (const f of flip.steps) {
+    const j = jaxStep(f.maskRatio);
+    rows.push(row(`mfu.mask${f.maskRatio}`, `MFU, mask ${f.maskRatio} (${(f.modelFlops / 1e9).toFixed(1)} GFLOP/step)`, '%', 'higher',
+      (100 * f.modelFlops) / f.medianStepSeconds / flip.peak.flopsPerSecond,
+      j && jax ? (100 * f.modelFlops) / j.medianStepSeconds / jax.peak.flopsPerSecond : null));
+  }
+  return rows;
+}
+
+const fmt = (v: number | null, unit: Row['unit']): string => {
+  if (v === null) return '—';
+  switch (unit) {
+    case 's': return v >= 100 ? `${v.toFixed(0)} s` : v >= 10 ? `${v.toFixed(1)} s` : `${v.toFixed(v < 0.1 ? 4 : 3)} s`;
+    case 'x': return `${v.toFixed(2)}x`;
+    case '%': return `${v.toFixed(1)}%`;
+    case 'images/s': return v >= 100 ? v.toFixed(0) : v.toFixed(2);
+    case 'GFLOP/s': return v.toFixed(1);
+  }
+};
+
+const unitLabel = (u: Row['unit']) => (u === 'x' || u === '%' || u === 's' ? '' : ` ${u}`);
+
+function cells(r: Row): [string, string, string, string, string] {
+  const ratio = r.ratio === null ? '—' : `${r.ratio.toFixed(2)}${r.flipBehind ? ' *' : ''}`;
+  return [r.figure + unitLabel(r.unit), fmt(r.flip, r.unit), fmt(r.jax, r.unit), ratio, r.note ?? ''];
+}
+
+export function header(res: Pick<BenchResults, 'date' | 'machine' | 'versions' | 'plan' | 'target'>): string {
+  const m = res.machine;
+  const p = res.plan;
+  return `${p.stepsModel}, batch ${p.batchSize}, on ${m.device} (${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB), ${res.date.slice(0, 10)}; ` +
+    `flip on ${res.versions.flipPlugin}, JAX ${res.versions.jax ?? '(not run)'}; load average ${m.loadAverage.toFixed(2)} at start`;
+}
+
+const COLUMNS = ['figure', 'flip', 'JAX', 'flip ÷ JAX', 'note'] as const;
+
+/** The rows as a fixed-width text table. */
+export function textTable(rows: readonly Row[]): string {
+  const body = rows.map(cells);
+  const widths = COLUMNS.map((c, i) => Math.max(c.length, ...body.map((b) => b[i]!.length)));
+  const line = (cs: readonly string[]) => cs.map((c, i) => (i === 0 || i === 4 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
+  return [line(COLUMNS), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
+}
+
+/** The rows as a Markdown table (the README's). */
+export function markdownTable(rows: readonly Row[]): string {
+  const esc = (s: string) => s.replace(/\|/g, '\\|').replace(/^ +/, (sp) => '&nbsp;'.repeat(sp.length));
+  return [
+    `| ${COLUMNS.join(' | ')} |`,
+    '| --- | ---: | ---: | ---: | --- |',
+    ...rows.map((r) => `| ${cells(r).map(esc).join(' | ')} |`),
+  ].join('\n');
+}
+
+export const LEGEND =
+  'flip ÷ JAX: for times, > 1 means flip is slower; for rates and MFU, < 1 means flip is slower. ' +
+  '* marks a figure where flip is behind JAX by more than 10% (docs/performance.md says why).';

@@ -1,0 +1,186 @@
+// `npm run bench [-- options]`: flip against JAX on this machine, one run. The flip half (bench/flip_bench.ts) runs in
+// this process on a PJRT client; the JAX half (bench/flip_jax.py) in a Python venv made from pinned PyPI wheels. Prints
+// the figures as a table (flip, JAX, flip ÷ JAX) and writes bench/results.json (+ bench/results.md).
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { hasNvidiaGpu, openClient, type Client } from '../runtime-native/index.ts';
+import { runFlipHalf } from './flip_bench.ts';
+import { FLOPS_FORMULA } from './flops.ts';
+import { BENCH_DIR, BenchError, ensureVenv, runJaxHalf, venvCudaPlugin, type JaxHalfResult } from './jax_half.ts';
+import { cpuPlan, gpuPlan, quickPlan, type BenchPlan, type BenchTarget } from './plan.ts';
+import { figures, header, LEGEND, machineInfo, markdownTable, textTable, type BenchResults } from './report.ts';
+
+const USAGE = `npm run bench [-- options]
+
+Measures flip against JAX on this machine: train-step time of a FLIP at mask 0, 0.5, 0.75 and the masking speedup,
+the time from a model function to a ready executable, the input pipeline's images/s, the matmul peak and the MFU.
+
+  --target cpu|gpu   cpu (default): flip_small at batch 8 on the CPU plugin, JAX on CPU (~15 min on 2 cores).
+                     gpu: flip_base at batch 256 on one NVIDIA GPU; flip loads the CUDA plugin of the venv's
+                     jax-cuda13-pjrt, the one JAX uses (bench/gpu.sh does the same and checks the GPU first).
+  --quick            flip_tiny, 2 steps: checks that the bench runs, in seconds (the figures mean nothing).
+  --skip-jax         the flip half only (no Python venv).
+  --steps N          timed steps per mask (default: the plan's, 5 on CPU).
+  --warmup N         steps run before timing (default: the plan's, 2 on CPU).
+  --budget S         skip the compile figures not started after S seconds of the flip half (default 900).
+  --out FILE         results JSON (default bench/results.json, bench/results-gpu.json for --target gpu).
+  --readme           put the table in README.md's benchmark section.
+  -h, --help`;
+
+interface Args {
+  target: BenchTarget;
+  quick: boolean;
+  skipJax: boolean;
+  steps?: number;
+  warmup?: number;
+  budget: number;
+  out: string;
+  readme: boolean;
+}
+
+function parse(argv: readonly string[]): Args | null {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: {
+      target: { type: 'string', default: 'cpu' },
+      quick: { type: 'boolean', default: false },
+      'skip-jax': { type: 'boolean', default: false },
+      steps: { type: 'string' },
+      warmup: { type: 'string' },
+      budget: { type: 'string', default: '900' },
+      out: { type: 'string' },
+      readme: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+  });
+  if (values.help) return null;
+  const target = values.target as BenchTarget;
+  if (target !== 'cpu' && target !== 'gpu') throw new BenchError(`--target ${values.target}: use cpu or gpu`);
+  const int = (name: string, v: string | undefined, min: number): number | undefined => {
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min) throw new BenchError(`--${name} ${v}: an integer >= ${min}`);
+    return n;
+  };
+  return {
+    target, quick: values.quick, skipJax: values['skip-jax'], steps: int('steps', values.steps, 1), warmup: int('warmup', values.warmup, 0),
+    budget: int('budget', values.budget, 0)!, readme: values.readme,
+    out: path.resolve(values.out ?? path.join(BENCH_DIR, target === 'gpu' ? 'results-gpu.json' : 'results.json')),
+  };
+}
+
+function planOf(a: Args): BenchPlan {
+  const plan = a.quick ? quickPlan(a.target) : a.target === 'gpu' ? gpuPlan() : cpuPlan();
+  return { ...plan, steps: { ...plan.steps, steps: a.steps ?? plan.steps.steps, warmup: a.warmup ?? plan.steps.warmup } };
+}
+
+const NO_GPU = 'no NVIDIA GPU on this machine (no /dev/nvidia* device, no driver under /proc/driver/nvidia): the GPU bench ' +
+  'needs one (it was written for an H200). Run `npm run bench` for the CPU figures; docs/performance.md lists the GPU ' +
+  'results as still to be taken.';
+
+/** Where the venv's CUDA toolkit pieces are, for XLA (ptxas, libdevice), as flip's own GPU install sets it. */
+function cudaDataDir(plugin: string): void {
+  const cu = path.resolve(path.dirname(plugin), '..', '..', 'nvidia', 'cu13');
+  if (existsSync(path.join(cu, 'bin', 'ptxas')) && !(process.env.XLA_FLAGS ?? '').includes('xla_gpu_cuda_data_dir')) {
+    process.env.XLA_FLAGS = `${process.env.XLA_FLAGS ?? ''} --xla_gpu_cuda_data_dir=${cu}`.trim();
+  }
+}
+
+const README_START = '<!-- bench:start (npm run bench -- --readme writes this part) -->';
+const README_END = '<!-- bench:end -->';
+
+function updateReadme(markdown: string): boolean {
+  const file = path.join(BENCH_DIR, '..', 'README.md');
+  const text = readFileSync(file, 'utf8');
+  const i = text.indexOf(README_START), j = text.indexOf(README_END);
+  if (i < 0 || j < i) return false;
+  writeFileSync(file, `${text.slice(0, i + README_START.length)}\n${markdown}\n${text.slice(j)}`);
+  return true;
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  const a = parse(argv);
+  if (!a) {
+    console.log(USAGE);
+    return 0;
+  }
+  const t0 = performance.now();
+  const log = (s: string) => console.error(`[bench] ${s}`);
+  if (a.target === 'gpu' && !hasNvidiaGpu()) {
+    console.error(`bench: ${NO_GPU}`);
+    return 2;
+  }
+  const plan = planOf(a);
+  const workdir = path.join(BENCH_DIR, '..', 'out', 'bench', a.target);
+  mkdirSync(workdir, { recursive: true });
+  const machine = machineInfo(a.target === 'gpu' ? 'GPU' : 'CPU');
+
+  // The venv first: a failing pip stops the run before the long part, and the GPU's plugin comes from it.
+  const python = a.skipJax && a.target === 'cpu' ? null : await ensureVenv(a.target, log);
+  let client: Client;
+  if (a.target === 'gpu') {
+    const plugin = process.env.PJRT_PLUGIN_PATH || venvCudaPlugin(python!);
+    cudaDataDir(plugin);
+    client = await openClient({ target: 'gpu', plugin });
+    machine.device = `${client.devices[0]!.kind} (1 of ${client.devices.length})`;
+  } else {
+    client = await openClient({ target: 'cpu' });
+    machine.device = 'CPU';
+  }
+  const flipPlugin = `${client.plugin.package ?? path.basename(client.plugin.path)}${client.plugin.version ? ` ${client.plugin.version}` : ''}`;
+  log(`plan: ${plan.steps.name} at batch ${plan.steps.batchSize}, masks ${plan.steps.masks.join(', ')}, ${plan.steps.warmup} warm-up + ${plan.steps.steps} timed steps; ` +
+    `compile ${plan.compile.map((c) => c.name).join(', ')}; load average ${machine.loadAverage.toFixed(2)}`);
+  let flip;
+  try {
+    flip = await runFlipHalf(plan, { client, workdir, log: (s) => log(`flip: ${s}`), compileBudgetSeconds: a.budget });
+  } finally {
+    // JAX's GPU client takes most of the device memory: flip's must be gone first.
+    client.dispose();
+  }
+  let jax: JaxHalfResult | null = null;
+  if (!a.skipJax) {
+    // The same compile figures as flip's (those the time bound let flip measure).
+    const jaxPlan = { ...plan, compile: plan.compile.filter((c) => flip.compile.some((f) => f.name === c.name)) };
+    jax = await runJaxHalf(jaxPlan, { python: python!, workdir });
+  }
+  const rows = figures(plan, flip, jax);
+  const results: BenchResults = {
+    date: new Date().toISOString(),
+    target: a.target,
+    machine,
+    versions: { flipPlugin, jax: jax?.jax ?? null, jaxlib: jax?.jaxlib ?? null, python: jax?.python ?? null },
+    plan: {
+      stepsModel: plan.steps.name, batchSize: plan.steps.batchSize, masks: plan.steps.masks, warmup: plan.steps.warmup, steps: plan.steps.steps,
+      compile: plan.compile.map((c) => `${c.name} (batch ${c.batchSize})`), peakSize: plan.peak.size,
+    },
+    flopsFormula: FLOPS_FORMULA,
+    rows,
+    flip,
+    jax,
+    seconds: (performance.now() - t0) / 1000,
+  };
+  const head = header(results);
+  console.log(`\n${head}\n\n${textTable(rows)}\n\n${LEGEND}\n${FLOPS_FORMULA}\n`);
+  mkdirSync(path.dirname(a.out), { recursive: true });
+  writeFileSync(a.out, `${JSON.stringify(results, null, 1)}\n`);
+  const md = `${head}\n\n${markdownTable(rows)}\n\n${LEGEND}`;
+  const mdFile = a.out.replace(/\.json$/, '') + '.md';
+  writeFileSync(mdFile, `${md}\n\n${FLOPS_FORMULA}\n`);
+  log(`wrote ${path.relative(process.cwd(), a.out)} and ${path.relative(process.cwd(), mdFile)} (${results.seconds.toFixed(0)}s in all)`);
+  if (a.readme) log(updateReadme(md) ? 'updated README.md' : `README.md has no ${README_START} ... ${README_END} section to update`);
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    if (e instanceof BenchError || String((e as { code?: unknown }).code ?? '').startsWith('ERR_PARSE_ARGS')) {
+      console.error(`bench: ${(e as Error).message}`);
+      process.exit(2);
+    }
+    console.error(e);
+    process.exit(1);
+  },
+);

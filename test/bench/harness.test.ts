@@ -1,0 +1,91 @@
+// The flip half of `npm run bench` at a tiny size (flip_tiny, 2 timed steps, XLA's quickest compile): every figure
+// is there, finite and positive, and the FLOPs formula is the traced step's own dot count. No JAX here, and no
+// timing is checked: the real figures come from `npm run bench`.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runFlipHalf } from '../../bench/flip_bench.ts';
+import { summarizeHlo } from '../../bench/hlo.ts';
+import { quickPlan } from '../../bench/plan.ts';
+import { figures, markdownTable, textTable } from '../../bench/report.ts';
+import { openClient, type Client } from '../../runtime-native/index.ts';
+
+const tmp = mkdtempSync(path.join(tmpdir(), 'flip-bench-'));
+let client: Client | undefined;
+afterAll(() => {
+  client?.dispose();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+const positive = (x: number) => Number.isFinite(x) && x > 0;
+
+describe('bench harness (flip half, flip_tiny)', () => {
+  it('measures every figure, finite and positive', async () => {
+    client = await openClient({ target: 'cpu', devices: 1 });
+    const plan = quickPlan();
+    const r = await runFlipHalf(plan, { client, workdir: tmp });
+
+    expect(r.platform.name).toBe('cpu');
+    expect(positive(r.peak.flopsPerSecond)).toBe(true);
+    expect(r.peak.seconds).toHaveLength(plan.peak.reps);
+
+    expect(r.steps.map((s) => s.maskRatio)).toEqual([0, 0.5, 0.75]);
+    for (const s of r.steps) {
+      expect(s.stepSeconds).toHaveLength(2);
+      expect(s.stepSeconds.every(positive)).toBe(true);
+      expect(positive(s.medianStepSeconds) && positive(s.compileSeconds)).toBe(true);
+      expect(s.losses).toHaveLength(3);
+      expect(s.losses.every(Number.isFinite)).toBe(true);
+      // The formula counts what the traced step computes, dot for dot.
+      expect(s.modelFlops).toBe(s.irDotFlops);
+      expect(s.hlo.dots).toBeGreaterThan(0);
+      expect(s.hlo.f64).toBe(0);
+    }
+    // Masking shrinks the image tower's work.
+    expect(r.steps[2]!.modelFlops).toBeLessThan(r.steps[1]!.modelFlops);
+    expect(r.steps[1]!.modelFlops).toBeLessThan(r.steps[0]!.modelFlops);
+
+    expect(r.compile).toHaveLength(1);
+    const c = r.compile[0]!;
+    for (const k of ['traceSeconds', 'lowerSeconds', 'compileSeconds', 'totalSeconds', 'stablehloChars', 'irOps'] as const) expect(positive(c[k]), k).toBe(true);
+    expect(c.totalSeconds).toBeGreaterThanOrEqual(c.traceSeconds + c.lowerSeconds + c.compileSeconds - 1e-6);
+
+    expect(positive(r.pipeline.imagesPerSecond)).toBe(true);
+    expect(r.pipeline.images).toBe(plan.pipeline.batches * plan.steps.batchSize);
+
+    const rows = figures(plan, r, null);
+    const ids = rows.map((x) => x.id);
+    for (const id of [
+      'step.mask0', 'step.mask0.5', 'step.mask0.75', 'speedup.mask0.5', 'speedup.mask0.75', 'compile.flip_tiny', 'compile.flip_tiny.trace',
+      'compile.flip_tiny.lower', 'compile.flip_tiny.xla', 'pipeline', 'consumed.mask0', 'consumed.mask0.5', 'consumed.mask0.75',
+      'pipeline.headroom', 'peak', 'mfu.mask0', 'mfu.mask0.5', 'mfu.mask0.75',
+    ]) expect(ids).toContain(id);
+    for (const row of rows) {
+      expect(positive(row.flip!), row.id).toBe(true);
+      expect(row.jax).toBeNull();
+      expect(row.ratio).toBeNull();
+    }
+    expect(textTable(rows).split('\n')).toHaveLength(rows.length + 2);
+    expect(markdownTable(rows).split('\n')).toHaveLength(rows.length + 2);
+  });
+
+  it('summarizes optimized HLO text by opcode', () => {
+    const hlo = [
+      'HloModule m, entry_computation_layout={(f32[2,2]{1,0})->f32[2,2]{1,0}}',
+      '',
+      'fused_computation {',
+      '  p0 = f32[2,2]{1,0} parameter(0)',
+      '  ROOT t = f32[2,2]{1,0} transpose(p0), dimensions={1,0}',
+      '}',
+      '',
+      'ENTRY main {',
+      '  a = f32[2,2]{1,0} parameter(0)',
+      '  d = f32[2,2]{1,0} dot(a, a), lhs_contracting_dims={1}, rhs_contracting_dims={0}',
+      '  w = f64[2,2]{1,0} convert(d)',
+      '  ROOT f = f32[2,2]{1,0} fusion(d), kind=kLoop, calls=fused_computation',
+      '}',
+    ].join('\n');
+    expect(summarizeHlo(hlo)).toMatchObject({ instructions: 6, entryInstructions: 4, fusions: 1, dots: 1, transposes: 1, f64: 1 });
+  });
+});
