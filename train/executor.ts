@@ -2,7 +2,7 @@
 // parallel with partitioning.numPartitions > 1) through the sharding pass, the state as ShardedArrays. Both donate the
 // state, take host batches, and give back host metrics.
 import { FlipError } from '../compiler/ir/errors.ts';
-import { mesh as makeMesh, showMesh, simplify, type Mesh } from '../compiler/passes/index.ts';
+import { axisSize, mesh as makeMesh, showMesh, simplify, type Mesh } from '../compiler/passes/index.ts';
 import { flatten, traceFunc, unflatten, type TensorSpec } from '../compiler/trace/index.ts';
 import type { Buffer, Client } from '../runtime-native/index.ts';
 import { ShardedArray, compileOnMesh, type MeshInput } from '../runtime-native/sharded.ts';
@@ -37,6 +37,8 @@ export interface ExecutorOptions {
   /** Model-parallel partitions of the mesh (config.partitioning.numPartitions). */
   modelPartitions: number;
   partitionStates: boolean;
+  /** A mesh to use instead of devices × modelPartitions (`flip run --mesh data=4,model=2`). */
+  mesh?: Mesh;
   log: (msg: string) => void;
   optLevel?: number;
 }
@@ -64,7 +66,7 @@ export function trainMesh(devices: number, modelPartitions: number): Mesh {
 
 export async function stepExecutor(o: ExecutorOptions): Promise<StepExecutor> {
   const { client } = o;
-  if (o.devices === 1) {
+  if (o.devices === 1 && !o.mesh) {
     const f = await compileFunction(o.fn, o.specs, { client, name: 'train_step', donate: [0], log: o.log, ...(o.optLevel !== undefined ? { optLevel: o.optLevel } : {}) });
     return {
       where: '1 device',
@@ -85,10 +87,10 @@ export async function stepExecutor(o: ExecutorOptions): Promise<StepExecutor> {
       },
     };
   }
-  if (client.devices.length < o.devices) throw new FlipError(`${o.devices} devices asked for, the ${client.target} client has ${client.devices.length}`);
-  const m = trainMesh(o.devices, o.modelPartitions);
+  const m = o.mesh ?? trainMesh(o.devices, o.modelPartitions);
+  if (client.devices.length < m.size) throw new FlipError(`${m.size} devices asked for, the ${client.target} client has ${client.devices.length}`);
   const batchSize = (o.specs[1] as { image: TensorSpec }).image.shape[0]!;
-  const dataWays = m.shape[m.axes.indexOf('data')]!;
+  const dataWays = axisSize(m, 'data');
   if (batchSize % dataWays !== 0) throw new FlipError(`the batch size ${batchSize} does not split over ${dataWays} data-parallel devices`);
   const t0 = performance.now();
   o.log(`train_step: tracing (sharded over mesh ${showMesh(m)})`);

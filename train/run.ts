@@ -6,6 +6,7 @@ import path from 'node:path';
 import { FlipError } from '../compiler/ir/errors.ts';
 import { flatten, unflatten } from '../compiler/trace/index.ts';
 import type { FlipConfig } from '../configs/types.ts';
+import type { Mesh } from '../compiler/passes/index.ts';
 import { paramCount } from '../dsl/nn/index.ts';
 import { flipSpecs } from '../models/flip.ts';
 import { openClient, type Client, type Target } from '../runtime-native/index.ts';
@@ -30,6 +31,8 @@ export interface RunOptions {
   target?: Target;
   /** CPU only: the number of CPU devices of the client. */
   devices?: number;
+  /** Shard the train step over this mesh (instead of `devices` × partitioning.numPartitions); on CPU, the default device count. */
+  mesh?: Mesh;
   /** A PJRT plugin path (overrides the target's installed plugin). */
   plugin?: string;
   /** Stop (and save) after this many steps of this invocation; default: run to the end of the schedule. */
@@ -185,7 +188,8 @@ export async function runTraining(o: RunOptions): Promise<RunResult> {
   if (t.optimizer.type !== 'adamw') throw new FlipError(`config.train.optimizer.type '${String(t.optimizer.type)}': only adamw is implemented`);
   if (t.optimizer.muDtype !== 'f32') print(`note: optimizer.muDtype '${t.optimizer.muDtype}' is kept in f32 here`);
   // The plugin first: a missing one is reported before any data is written.
-  const client = o.client ?? await openClient({ target: o.target ?? 'cpu', ...(o.devices !== undefined ? { devices: o.devices } : {}), ...(o.plugin ? { plugin: o.plugin } : {}) });
+  const cpuDevices = o.devices ?? ((o.target ?? 'cpu') === 'cpu' ? o.mesh?.size : undefined);
+  const client = o.client ?? await openClient({ target: o.target ?? 'cpu', ...(cpuDevices !== undefined ? { devices: cpuDevices } : {}), ...(o.plugin ? { plugin: o.plugin } : {}) });
   const fast = o.fastCompile ? { optLevel: 0 } : {};
   let train: DataLoader | null = null;
   let metrics: MetricsLog | null = null;
@@ -236,9 +240,10 @@ export async function runTraining(o: RunOptions): Promise<RunResult> {
 
     // On CPU one device unless --devices asks for more (the CPU plugin's devices share the same cores); on an
     // accelerator every device, data-parallel (× numPartitions model-parallel).
-    const devices = o.devices ?? (client.target === 'cpu' ? 1 : client.devices.length);
+    const devices = o.mesh?.size ?? o.devices ?? (client.target === 'cpu' ? 1 : client.devices.length);
     const executor = await stepExecutor({
       client, devices, modelPartitions: cfg.partitioning.numPartitions, partitionStates: cfg.partitioning.partitionStates, log,
+      ...(o.mesh ? { mesh: o.mesh } : {}),
       fn: trainStep({ model, schedule, adamw: { b1: t.optimizer.b1, b2: t.optimizer.b2, eps: 1e-8, weight_decay: t.optimizer.weightDecay }, excludeWd: t.optimizer.excludeWd, seed: t.seed }),
       specs: [specs, batchSpecs(model, t.batchSize), stepSpec()],
       ...(o.fastCompile ? { optLevel: 0 } : {}),

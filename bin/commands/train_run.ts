@@ -1,13 +1,14 @@
 // `flip run`: argument parsing for training and zero-shot evaluation (the work is in train/run.ts).
 import path from 'node:path';
 import { FlipError } from '../../compiler/ir/errors.ts';
+import { parseMesh } from '../../compiler/passes/index.ts';
 import { TARGETS, type Target } from '../../runtime-native/index.ts';
 import { configOptionsIn, overridesFrom } from '../../train/config_args.ts';
 import { resolveConfig } from '../../train/flip_config.ts';
 import { runTraining } from '../../train/run.ts';
 import type { Command } from '../cli.ts';
 
-const help = `usage: flip run [--config configs/x.ts] [--config.<field>=<value> ...] [--target cpu|gpu|tpu] [--devices N] [--workdir DIR]
+const help = `usage: flip run [--config configs/x.ts] [--config.<field>=<value> ...] [--target cpu|gpu|tpu] [--devices N] [--mesh data=4,model=2] [--workdir DIR]
 
 Trains FLIP as the config says and evaluates it zero-shot. Without arguments: configs/default.ts, a small
 FLIP trained on CPU on a synthetic image-caption set (written into the workdir on first use), then
@@ -25,6 +26,9 @@ options:
   --target <t>               cpu (default), gpu or tpu: which installed PJRT plugin to run on
   --plugin <path>            a PJRT plugin .so instead of the target's installed one
   --devices <n>              cpu only: the CPU client's device count
+  --mesh <axes>              shard the train step over this device mesh, e.g. data=4,model=2 (instead of --devices ×
+                             config.partitioning.numPartitions; on cpu it also sets the device count); see
+                             docs/distributed.md
   --workdir <dir>            default ./runs/<config name>
   --workers <n>              data decode threads (default: cpus - 1)
   --fast-compile             compile at XLA's lowest backend optimization level: several times faster
@@ -50,6 +54,7 @@ const command: Command = {
     target: { type: 'string' },
     plugin: { type: 'string' },
     devices: { type: 'string' },
+    mesh: { type: 'string' },
     workdir: { type: 'string' },
     workers: { type: 'string' },
     'fast-compile': { type: 'boolean' },
@@ -60,6 +65,7 @@ const command: Command = {
     const target = (values.target as string | undefined) ?? 'cpu';
     if (!(TARGETS as readonly string[]).includes(target)) throw new FlipError(`--target must be one of ${TARGETS.join(', ')}, got '${target}'`);
     const devices = positiveInt(values.devices, 'devices');
+    const mesh = values.mesh === undefined ? undefined : parseMesh(String(values.mesh));
     const workers = values.workers === undefined ? undefined : Number(values.workers);
     if (workers !== undefined && !(Number.isInteger(workers) && workers >= 0)) throw new FlipError(`--workers must be an integer >= 0, got '${String(values.workers)}'`);
     const config = await resolveConfig(values.config as string | undefined, overridesFrom(values));
@@ -79,6 +85,7 @@ const command: Command = {
       const r = await runTraining({
         config, workdir, target: target as Target, stop: stop.signal, fastCompile: values['fast-compile'] === true,
         ...(devices !== undefined ? { devices } : {}),
+        ...(mesh ? { mesh } : {}),
         ...(values.plugin ? { plugin: values.plugin as string } : {}),
         ...(workers !== undefined ? { workers } : {}),
       });
