@@ -124,4 +124,22 @@ describe('flip run (in-process)', () => {
       two.dispose();
     }
   });
+
+  it('--config.train.pretrainDir takes params only: moments, step and data position start fresh', async () => {
+    const overrides = {
+      'model.txt.vocabSize': '128', 'train.batchSize': '4', 'train.samplesPerEpoch': '24', 'train.numEpochs': '2', 'train.warmupEpochs': '0.5',
+      'train.saveEveryEpochs': '10', 'train.logEverySteps': '100',
+    };
+    const common = { noEval: true, workers: 0, print: () => {}, client: await cpu(), fastCompile: true };
+    const source = path.join(tmp, 'pretrain-source');
+    await runTraining({ config: await config('configs/flip_tiny.ts', overrides), workdir: source, ...common, stopAfter: 3 });
+    const tuned = path.join(tmp, 'tuned');
+    const r = await runTraining({ config: await config('configs/flip_tiny.ts', { ...overrides, 'train.pretrainDir': source, 'model.img.maskRatio': '0' }), workdir: tuned, ...common, stopAfter: 0 });
+    expect(r).toMatchObject({ step: 0, stepsRun: 0 });
+    const from = loadCheckpoint(source), to = loadCheckpoint(tuned);
+    expect(to.meta).toMatchObject({ step: 0, position: null, samples: 0 });
+    expect(to.meta.config).toMatchObject({ model: { img: { maskRatio: 0 } } });
+    for (const [k, t] of Object.entries(from.state.params)) expect(to.state.params[k]!.data, k).toEqual(t.data);
+    for (const t of [...Object.values(to.state.mu), ...Object.values(to.state.nu)]) expect((t.data as Float32Array).every((x) => x === 0)).toBe(true);
+  });
 });
