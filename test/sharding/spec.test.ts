@@ -67,7 +67,7 @@ describe('logical axis rules', () => {
 
   it("FLIP's are t5x's 1-D rules plus the names its train.py appends", () => {
     expect(FLIP_AXIS_RULES.slice(0, 7)).toEqual(golden.t5x_rules['1,1']!.slice(0, 7));
-    expect(FLIP_AXIS_RULES.slice(-4)).toEqual([['_null0', null], ['_null1', null], ['_null2', null], ['classes', null]]);
+    expect(FLIP_AXIS_RULES.slice(-5)).toEqual([['_null0', null], ['_null1', null], ['_null2', null], ['classes', null], ['proj', null]]);
     expect(logicalToMesh(['batch', 'length', 'mlp'], FLIP_AXIS_RULES)).toEqual([['data'], [], ['model']]);
     expect(logicalToMesh(['batch', 'length', 'heads', 'kv'], FLIP_AXIS_RULES)).toEqual([['data'], [], ['model'], []]);
   });

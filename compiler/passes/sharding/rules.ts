@@ -44,10 +44,10 @@ export function standardLogicalAxisRules(opts: StandardRulesOptions = {}): AxisR
 /**
  * The rules FLIP trains with: t5x's 1-D defaults (`batch→data`; `vocab`, `mlp`, `heads`, `joined_kv` → `model`;
  * `embed`, `kv`, `length` replicated) plus the names its train.py appends for the patch/projection kernels and
- * the text embedding (`_null0..2`, `classes` → replicated).
+ * the text embedding (`_null0..2`, `classes` → replicated), and flip's name for the projection heads' output (`proj`, as the official `_null1`: replicated).
  */
 export const FLIP_AXIS_RULES: AxisRules = standardLogicalAxisRules({
-  additionalRules: [['_null0', null], ['_null1', null], ['_null2', null], ['classes', null]],
+  additionalRules: [['_null0', null], ['_null1', null], ['_null2', null], ['classes', null], ['proj', null]],
 });
 
 const asList = (m: MeshAxes): readonly string[] => (m === null ? [] : typeof m === 'string' ? [m] : m);
