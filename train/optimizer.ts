@@ -7,7 +7,7 @@
 //   p  ← p − lr·u
 // with lr from the schedule at the step before the update (optax's scale_by_schedule counts from 0).
 import type { DType } from '../compiler/ir/index.ts';
-import { flatten, reshape, scalar, sqrt, unflatten, zerosLike, type Axes, type Tensor } from '../dsl/index.ts';
+import { flatten, scalar, sqrt, unflatten, zerosLike, type Axes, type Tensor } from '../dsl/index.ts';
 
 export interface AdamWConfig {
   b1: number;
@@ -47,15 +47,11 @@ export function decayMask(params: unknown): Map<string, boolean> {
   return new Map(paths.map((p) => [p, decays(p)]));
 }
 
-/**
- * `g` with the axis names of `like` when only the names differ. Gradients can come back under other names than
- * their parameter (a parameter renamed on use, e.g. a Dense kernel with logical axes, whose identity reshape the
- * simplifier drops); the values are position for position the same, and AdamW combines them by name.
- */
+/** `g`, checked to be shaped and named as its parameter `like` (AdamW combines them by name). */
 function conform(g: Tensor<'f32', Axes>, like: Tensor<'f32', Axes>): Tensor<'f32', Axes> {
-  if (g.axes.join() === like.axes.join()) return g;
-  if (g.shape.join() !== like.shape.join()) throw new Error(`adamwUpdate: gradient ${String(g)} does not match its parameter ${String(like)}`);
-  return reshape(g, Object.fromEntries(like.axes.map((a, k) => [a, like.shape[k]!]))) as Tensor<'f32', Axes>;
+  if (g.axes.join() !== like.axes.join() || g.shape.join() !== like.shape.join())
+    throw new Error(`adamwUpdate: gradient ${String(g)} does not match its parameter ${String(like)}`);
+  return g;
 }
 
 /** Zero moments for `params` (inside a trace: zeros of each leaf's type). */

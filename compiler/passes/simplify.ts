@@ -118,7 +118,10 @@ function foldOne(e: OpEmitter, op: Op, ins: readonly Value[]): Value | undefined
     case 'broadcast_in_dim': case 'reshape': {
       const x = ins[0]!;
       if (raw[0] !== undefined) return splat(raw[0]);
-      const identity = sameShape(x.type.shape, out.shape) && (op.prim === 'reshape' || (a as PrimAttrs['broadcast_in_dim']).dims.every((d, i) => d === i));
+      // A same-shape reshape that renames axes (dsl `rename`) is not an identity: its names are what
+      // the result (e.g. a gradient matched to its parameter) must carry.
+      const sameNames = x.type.axes.every((n, i) => n === out.axes[i]);
+      const identity = sameShape(x.type.shape, out.shape) && sameNames && (op.prim === 'reshape' || (a as PrimAttrs['broadcast_in_dim']).dims.every((d, i) => d === i));
       return identity ? x : undefined;
     }
     case 'transpose':

@@ -43,6 +43,15 @@ describe('simplify', () => {
     expect(f.results[0]).toBe(f.params[0]);
   });
 
+  it('keeps a same-shape reshape that renames axes (a rename is not an identity)', () => {
+    const b = new FuncBuilder('rename');
+    const x = b.param(tensorType('f32', [2, 3], ['embed', 'proj']));
+    const y = b.emit1('reshape', [x], { shape: [2, 3], axes: ['_null0', '_null1'] });
+    const f = simplify(b.finish([y]));
+    expect(f.ops.map((o) => o.prim)).toEqual(['reshape']);
+    expect(f.results[0]!.type.axes).toEqual(['_null0', '_null1']);
+  });
+
   it('does not fold what it cannot reproduce exactly (x*0, bf16 arithmetic)', () => {
     const b = new FuncBuilder('keep');
     const x = b.param(t('f32', [2]));
