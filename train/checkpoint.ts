@@ -4,11 +4,12 @@
 // The JSON is written after the tensors and is what marks a checkpoint complete: a run killed between the two
 // leaves the previous checkpoint as the latest. Tensor names are `params.<path>`, `opt.mu.<path>`,
 // `opt.nu.<path>` (dotted pytree paths), so the file reads as it is in Python (`safetensors.numpy.load_file`).
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { FlipError } from '../compiler/ir/errors.ts';
 import type { StreamPosition } from './data/webdataset.ts';
 import { readSafetensors, writeSafetensors, type TensorMap } from './safetensors.ts';
+import { writeFileAtomic } from './atomic.ts';
 
 export class CheckpointError extends FlipError {
   override name = 'CheckpointError';
@@ -46,25 +47,6 @@ export interface LoadedCheckpoint {
   file: string;
 }
 
-/** Write `text` to `file` atomically: a temporary file in the same folder, flushed, renamed over it. */
-export function writeFileAtomic(file: string, text: string | Uint8Array): void {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
-  const bytes = typeof text === 'string' ? new TextEncoder().encode(text) : text;
-  let fd: number | undefined;
-  try {
-    fd = openSync(tmp, 'w');
-    let off = 0;
-    while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
-    fsyncSync(fd);
-    closeSync(fd);
-    fd = undefined;
-    renameSync(tmp, file);
-  } catch (e) {
-    if (fd !== undefined) closeSync(fd);
-    rmSync(tmp, { force: true });
-    throw new CheckpointError(`cannot write ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
-}
 
 const NAME = /^checkpoint_(\d+)\.json$/;
 const stem = (step: number) => `checkpoint_${String(step).padStart(8, '0')}`;
@@ -99,7 +81,7 @@ export function saveCheckpoint(
   const json = JSON.stringify(full, null, 2) + '\n';
   writeSafetensors(path.join(dir, `${base}.safetensors`), tensors, { format: 'flip', flip: json });
   const file = path.join(dir, `${base}.json`);
-  writeFileAtomic(file, json);
+  writeFileAtomic(file, json, (reason) => new CheckpointError(reason));
   const keep = opts.keep ?? 2;
   const all = listCheckpoints(dir);
   for (const old of all.slice(0, Math.max(0, all.length - keep))) {

@@ -1,8 +1,8 @@
 // safetensors files (checkpoints, `flipc run` inputs and outputs): read, write atomically.
 // Layout: u64 little-endian header length N, N bytes of JSON {name: {dtype, shape, data_offsets}}
 // (plus an optional "__metadata__" string map), then the tensors' raw little-endian bytes.
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
-import path from 'node:path';
+import { readFileSync } from 'node:fs';
+import { writeFileAtomic } from './atomic.ts';
 import { FlipError } from '../compiler/ir/errors.ts';
 import type { DType, HostArrayOf } from '../compiler/ir/dtype.ts';
 
@@ -135,20 +135,5 @@ export function serializeSafetensors(tensors: TensorMap, metadata: Record<string
 
 /** Writes atomically: a temporary file in the same folder, flushed, then renamed over `file`. */
 export function writeSafetensors(file: string, tensors: TensorMap, metadata: Record<string, string> = {}): void {
-  const bytes = serializeSafetensors(tensors, metadata);
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
-  let fd: number | undefined;
-  try {
-    fd = openSync(tmp, 'w');
-    let off = 0;
-    while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
-    fsyncSync(fd);
-    closeSync(fd);
-    fd = undefined;
-    renameSync(tmp, file);
-  } catch (e) {
-    if (fd !== undefined) closeSync(fd);
-    rmSync(tmp, { force: true });
-    throw new SafetensorsError(`cannot write ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
+  writeFileAtomic(file, serializeSafetensors(tensors, metadata), (reason) => new SafetensorsError(reason));
 }
