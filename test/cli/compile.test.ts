@@ -115,7 +115,7 @@ describe.concurrent('flipc compile', () => {
   });
 
   it('refuses a stage it does not have', async () => {
-    expectOneLineError(await flipc('compile', 'examples/mlp.ts', '--entry', 'mlp', '--stage', 'llvm'), /unknown --stage 'llvm' \(stages: stablehlo\)$/);
+    expectOneLineError(await flipc('compile', 'examples/mlp.ts', '--entry', 'mlp', '--stage', 'llvm'), /unknown --stage 'llvm' \(stages: stablehlo, optimized\)$/);
   });
 
   it('shows the stack with --verbose, still exiting 2', async () => {
