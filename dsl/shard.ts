@@ -19,6 +19,10 @@ export { mesh, parseMesh, showMesh, FLIP_AXIS_RULES, standardLogicalAxisRules, t
  *
  * FLIP's model has these after the MLP's gelu (`batch length mlp`), on q/k/v (`batch length heads kv`), and on the
  * masked patches (`batch length embed`).
+ *
+ * On a mesh, every name must have a rule (one mapping it to `null`, replicated, is fine) and the mesh axes a name maps
+ * to must divide its dimension; else the sharding pass raises UnmappedAxisError or IndivisibleAxisError, naming this
+ * constraint (`shard [batch, length, mlp] at file:line`), the tensor's axes and the mesh.
  */
 export function shard<D extends DType, A extends Axes>(x: Tensor<D, A>, axes?: { readonly [K in keyof A]: string | null }): Tensor<D, A> {
   return cast(userOp('shard', () => {

@@ -5,11 +5,19 @@ import { describe, expect, it } from 'vitest';
 import { FuncBuilder, tensorType, type Func, type PrimAttrs } from '../../compiler/ir/index.ts';
 import { parseHloSharding } from '../../compiler/mlir/sharding.ts';
 import {
-  FLIP_AXIS_RULES, MeshError, hloSharding, localShape, logicalToMesh, mesh, parseMesh, replicaIndex, resolvePartitioning,
+  FLIP_AXIS_RULES, IndivisibleAxisError, MeshError, UnmappedAxisError, hloSharding, localShape, logicalToMesh, mesh, parseMesh, replicaIndex, resolvePartitioning,
   shardFunc, shardOrigin, standardLogicalAxisRules, tileIndex, type AxisRules, type PartitionSpec,
 } from '../../compiler/passes/index.ts';
 import { traceFunc } from '../../compiler/trace/index.ts';
+import { flatten, type TensorSpec } from '../../compiler/trace/index.ts';
 import { einsum, grad, shard, spec, type Tensor } from '../../dsl/index.ts';
+import base from '../../configs/flip_base.ts';
+import huge14 from '../../configs/flip_huge14.ts';
+import large from '../../configs/flip_large.ts';
+import small from '../../configs/flip_small.ts';
+import tiny from '../../configs/flip_tiny.ts';
+import { flipSpecs, type FlipModelConfig } from '../../models/flip.ts';
+import { stateSpecs } from '../../train/step.ts';
 
 interface Golden {
   jax: string;
@@ -150,17 +158,40 @@ describe('the sharding pass', () => {
       expect(s.params[0]!.spec, JSON.stringify(sizes)).toEqual(want);
       expect(s.params[1]!.spec, 'the param itself is not split further').toEqual(logicalToMesh(Object.keys(sizes), rules, m42));
     }
+    // No free dim that data divides: the state stays as its param, with a note (not an error: nothing is uneven).
+    const s = shardFunc(funcOf([['opt.nu.w', { embed: 6, mlp: 16 }]]), { mesh: m42, partitionStates: true });
+    expect(s.params[0]!.spec).toEqual([[], ['model']]);
+    expect(s.notes).toEqual(['partitionStates: no free dimension divides mesh axis data=4; the state is not split over it (opt.nu.w)']);
   });
 
-  it('leaves unsplit (with a note) what does not divide, notes axes without a rule, and refuses an indivisible batch', () => {
-    const s = shardFunc(funcOf([['params.w', { heads: 3, patch: 8 }], ['params.v', { heads: 3 }], ['params.u', { heads: 3 }]]), { mesh: m42 });
-    expect(s.params[0]!.spec).toEqual([[], []]);
-    // One note per reason, naming the leaves.
-    expect(s.notes).toEqual([
-      "no rule for logical axis 'patch': not split (param 'params.w')",
-      "axis 'heads' (3) does not split 2 ways over model: left unsplit (param 'params.w' and 2 more)",
-    ]);
-    expect(() => shardFunc(funcOf([['batch.x', { batch: 6, embed: 8 }]]), { mesh: m42 })).toThrow(/batch axis of f32\[batch=6, embed=8\] does not split 4 ways/);
+  it('refuses a dimension the mesh does not divide: one error naming the tensor, its axes and the mesh', () => {
+    const f = funcOf([['params.w', { embed: 8, heads: 3 }], ['params.v', { heads: 3 }], ['params.u', { mlp: 16 }]]);
+    expect(() => shardFunc(f, { mesh: m42 })).toThrow(IndivisibleAxisError);
+    // The first tensor met, and how many more fail.
+    expect(() => shardFunc(f, { mesh: m42 })).toThrow('params.w f32[embed=8, heads=3]: mesh axis model=2 does not divide heads=3 (mesh data=4, model=2); 1 more tensor fails too');
+    // A mesh without the axis the rule names splits nothing, so nothing need divide.
+    expect(shardFunc(f, { mesh: mesh({ data: 8 }) }).params.map((p) => p.spec)).toEqual([[[], []], [[]], [[]]]);
+    // Inputs: the batch, with a hint; several mesh axes on one dim; an explicit spec.
+    expect(() => shardFunc(funcOf([['batch.x', { batch: 6, embed: 8 }]]), { mesh: m42 }))
+      .toThrow('batch.x f32[batch=6, embed=8]: mesh axis data=4 does not divide batch=6 (mesh data=4, model=2); make the batch a multiple of 4');
+    expect(() => shardFunc(funcOf([['batch.x', { batch: 12 }]]), { mesh: m42, rules: [['batch', ['data', 'model']]] }))
+      .toThrow('batch.x f32[batch=12]: mesh axes data=4 × model=2 (8 ways) do not divide batch=12 (mesh data=4, model=2)');
+    expect(() => shardFunc(funcOf([['y', { a: 8, b: 3 }]]), { mesh: m42, roleOf: (_n, _t, kind) => (kind === 'param' ? [['data'], ['model']] : undefined) }))
+      .toThrow(/^y f32\[a=8, b=3\]: mesh axis model=2 does not divide b=3/);
+  });
+
+  it('refuses an axis name that no rule maps, and takes one a rule maps to null', () => {
+    const f = funcOf([['params.w', { embed: 8, foo: 4 }]]);
+    expect(() => shardFunc(f, { mesh: m42 })).toThrow(UnmappedAxisError);
+    expect(() => shardFunc(f, { mesh: m42 })).toThrow(
+      "params.w f32[embed=8, foo=4]: axis 'foo' has no logical axis rule (mesh data=4, model=2; rules map: batch, vocab, embed, mlp, heads, kv, " +
+        "joined_kv, relpos_buckets, … (18 in all); add ['foo', null] to the rules to replicate it, or rename the axis)",
+    );
+    // Even where the mesh would split nothing: the rules, not the mesh, are wrong.
+    expect(() => shardFunc(f, { mesh: mesh({ data: 1 }) })).toThrow(UnmappedAxisError);
+    expect(shardFunc(f, { mesh: m42, rules: [...FLIP_AXIS_RULES, ['foo', null]] }).params[0]!.spec).toEqual([[], []]);
+    // Inputs are split by their batch alone: their other names need no rule.
+    expect(shardFunc(funcOf([['batch.image', { batch: 8, height: 4, channels: 3 }]]), { mesh: m42 }).params[0]!.spec).toEqual([['data'], [], []]);
   });
 
   it('takes explicit roles and specs, and annotates nothing on a one-device mesh', () => {
@@ -198,8 +229,43 @@ describe('shard() in model code', () => {
     expect(new Set(cs.map((c) => c.sharding))).toEqual(new Set(['{devices=[4,1,2]<=[8]}']));
   });
 
+  it('refuses a name without a rule, or a size the mesh does not divide, naming the constraint and its line', () => {
+    const t = traceFunc((x: Tensor<'f32', ['batch', 'length', 'mlp']>) => shard(x, ['batch', 'foo', 'mlp']), [h]);
+    expect(() => shardFunc(t.func, { mesh: mesh({ data: 4, model: 2 }) }))
+      .toThrow(/^shard \[batch, foo, mlp\] at \S*spec\.test\.ts:\d+ f32\[batch=8, length=4, mlp=16\]: axis 'foo' has no logical axis rule \(mesh data=4, model=2;/);
+    const u = traceFunc((x: Tensor<'f32', ['batch', 'length', 'mlp']>) => shard(x, ['batch', null, 'mlp']), [spec('f32', { batch: 8, length: 4, mlp: 6 })]);
+    expect(() => shardFunc(u.func, { mesh: mesh({ data: 2, model: 4 }) }))
+      .toThrow(/^shard \[batch, -, mlp\] at \S*spec\.test\.ts:\d+ f32\[batch=8, length=4, mlp=6\]: mesh axis model=4 does not divide mlp=6 \(mesh data=2, model=4\)$/);
+  });
+
   it("refuses names that do not fit the tensor, at the user's line", () => {
     expect(() => traceFunc((x: Tensor<'f32', ['batch', 'length', 'mlp']>) => shard(x, ['batch', 'mlp'] as never), [h])).toThrow(/spec\.test\.ts:\d+:\d+: shard: 2 logical axes \[batch, mlp\] for a rank-3 tensor/);
     expect(() => traceFunc((x: Tensor<'f32', ['batch', 'length', 'mlp']>) => shard(x, ['batch', 'batch', null]), [h])).toThrow(/repeat a name/);
+  });
+});
+
+describe('the FLIP models under the rules', () => {
+  const isSpec = (x: unknown): x is TensorSpec => typeof x === 'object' && x !== null && 'shape' in x && 'axes' in x;
+  /** The train state's leaves (params, mu, nu) of a model config as a Func's named parameters. */
+  const stateFunc = (model: FlipModelConfig) => {
+    const f = flatten<TensorSpec>(stateSpecs(model), { isLeaf: isSpec });
+    return funcOf(f.leaves.map((t, i) => [`state.${f.paths[i]}`, Object.fromEntries(t.axes.map((a, k) => [a, t.shape[k]!]))]));
+  };
+
+  it('name no param axis that the rules do not map, tiny to huge', () => {
+    for (const cfg of [tiny, small, base, large, huge14]) {
+      const names = new Set(flatten<TensorSpec>(flipSpecs(cfg.model), { isLeaf: isSpec }).leaves.flatMap((t) => t.axes));
+      expect([...names].filter((n) => !FLIP_AXIS_RULES.some(([r]) => r === n)), cfg.name).toEqual([]);
+    }
+  });
+
+  it("shard flip_tiny's state on (data=2, model=2), and refuse (data=2, model=4), which its 2 heads do not divide", () => {
+    const f = stateFunc(tiny.model);
+    const s = shardFunc(f, { mesh: mesh({ data: 2, model: 2 }), partitionStates: true });
+    expect(s.params.find((p) => p.name!.endsWith('encoderblock_00.MlpBlock_0.Dense_0.kernel'))!.spec).toEqual([[], ['model']]);
+    expect(s.notes).toEqual([]);
+    expect(() => shardFunc(f, { mesh: mesh({ data: 2, model: 4 }) })).toThrow(new RegExp(
+      '^state\\.params\\.img_encoder\\.Transformer\\.encoderblock_00\\.MultiHeadDotProductAttention_0\\.query\\.kernel f32\\[embed=32, heads=2, kv=16\\]: ' +
+        'mesh axis model=4 does not divide heads=2 \\(mesh data=2, model=4\\); \\d+ more tensors fail too$'));
   });
 });

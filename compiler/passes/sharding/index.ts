@@ -5,4 +5,4 @@ export {
   type AxisRules, type MeshAxes, type PartitionSpec, type Partitioning, type PartitioningConfig, type StandardRulesOptions,
 } from './rules.ts';
 export { checkSpec, hloSharding, localShape, replicaIndex, replicatedSpec, shardOrigin, showSpec, tileCounts, tileIndex } from './spec.ts';
-export { defaultRole, describeSharding, shardFunc, type LeafRole, type LeafSharding, type ShardedFunc, type ShardingOptions } from './pass.ts';
+export { IndivisibleAxisError, UnmappedAxisError, defaultRole, describeSharding, shardFunc, type LeafRole, type LeafSharding, type ShardedFunc, type ShardingOptions } from './pass.ts';

@@ -13,6 +13,63 @@ import { MeshError, axisSize, showMesh, type Mesh } from './mesh.ts';
 import { FLIP_AXIS_RULES, logicalToMesh, type AxisRules, type PartitionSpec } from './rules.ts';
 import { hloSharding, replicatedSpec, showSpec, tileCounts } from './spec.ts';
 
+/** `(mesh data=2, model=4)`: how the errors below show the mesh. */
+const meshText = (m: Mesh) => `mesh ${m.axes.map((a, i) => `${a}=${m.shape[i]}`).join(', ')}`;
+/** `; 15 more tensors fail too`, or nothing. */
+const moreText = (more: number) => (more > 0 ? `; ${more} more tensor${more === 1 ? '' : 's'} fail${more === 1 ? 's' : ''} too` : '');
+
+/**
+ * A tensor whose dimension the mesh axes it is mapped to do not divide (the runtime's shards are even, and GSPMD's
+ * padding is not used). The message names the tensor, its axes and the mesh:
+ * `params.mlp.wi f32[embed=8, mlp=30]: mesh axis model=4 does not divide mlp=30 (mesh data=2, model=4)`.
+ */
+export class IndivisibleAxisError extends MeshError {
+  override name = 'IndivisibleAxisError';
+  constructor(
+    /** The tensor: a parameter's or result's path, or `shard [names] at file:line`. */
+    readonly tensor: string,
+    readonly type: TensorType,
+    /** The dimension, and the (logical) name it goes by. */
+    readonly dim: number,
+    readonly axis: string,
+    /** The mesh axes that split it. */
+    readonly meshAxes: readonly string[],
+    readonly mesh: Mesh,
+    more = 0,
+  ) {
+    const n = type.shape[dim]!;
+    const ways = meshAxes.reduce((w, a) => w * axisSize(mesh, a), 1);
+    const by = meshAxes.length === 1 ? `mesh axis ${meshAxes[0]}=${ways} does not` : `mesh axes ${meshAxes.map((a) => `${a}=${axisSize(mesh, a)}`).join(' × ')} (${ways} ways) do not`;
+    const hint = axis === 'batch' ? `; make the batch a multiple of ${ways}` : '';
+    super(`${tensor} ${showType(type)}: ${by} divide ${axis}=${n} (${meshText(mesh)})${hint}${moreText(more)}`);
+  }
+}
+
+/**
+ * A tensor sharded by the logical axis rules (a parameter, an optimizer state, a `shard()` constraint) with an axis
+ * name that no rule mentions. A rule mapping the name to `null` (replicated) is fine; a name with no rule at all is
+ * most likely a typo or a layer whose names the rules were not told about, so it is an error rather than a silent
+ * replication.
+ */
+export class UnmappedAxisError extends MeshError {
+  override name = 'UnmappedAxisError';
+  constructor(
+    readonly tensor: string,
+    readonly type: TensorType,
+    readonly axis: string,
+    readonly rules: AxisRules,
+    readonly mesh: Mesh,
+    more = 0,
+  ) {
+    const names = [...new Set(rules.map(([r]) => r))];
+    const shown = names.length > 8 ? `${names.slice(0, 8).join(', ')}, … (${names.length} in all)` : names.join(', ');
+    super(
+      `${tensor} ${showType(type)}: axis '${axis}' has no logical axis rule (${meshText(mesh)}; rules map: ${shown}; ` +
+        `add ['${axis}', null] to the rules to replicate it, or rename the axis)${moreText(more)}`,
+    );
+  }
+}
+
 /**
  * How a leaf is sharded:
  * - `param`: every axis by the rules (a parameter's axis names are its logical axes, as t5x's `param_with_axes`);
@@ -50,7 +107,11 @@ export interface ShardedFunc {
   readonly numPartitions: number;
   readonly params: readonly LeafSharding[];
   readonly results: readonly LeafSharding[];
-  /** Decisions a user may want to know about (a dim left unsplit because it does not divide, an axis no rule names). */
+  /**
+   * Decisions a user may want to know about: with `partitionStates`, a mesh axis that no free dimension of an
+   * optimizer state divides (that state is then not split further). A dimension the mesh does not divide, or an axis
+   * name no rule maps, is not a note but an error (IndivisibleAxisError, UnmappedAxisError).
+   */
   readonly notes: readonly string[];
 }
 
@@ -72,6 +133,9 @@ export function defaultRole(name: string | undefined, type: TensorType): LeafRol
 class Planner {
   /** Note text → the leaves it applies to (one note per reason, however many leaves). */
   private readonly noted = new Map<string, string[]>();
+  /** Tensors the mesh or the rules cannot shard, in the order met: the first is thrown, with a count of the rest. */
+  private readonly problems: ((more: number) => MeshError)[] = [];
+  private readonly troubled = new Set<string>();
   readonly rules: AxisRules;
   /** The mesh axis (or axes) `batch` maps to: t5x's data axis. */
   readonly dataAxes: readonly string[];
@@ -91,40 +155,44 @@ class Planner {
     return [...this.noted].map(([reason, whats]) => `${reason} (${whats.length > 2 ? `${whats[0]} and ${whats.length - 1} more` : whats.join(', ')})`);
   }
 
-  /** Leave unsplit any dim that the mesh axes do not divide (GSPMD would pad; the runtime's shards are even). */
-  fit(spec: PartitionSpec, t: TensorType, what: string): PartitionSpec {
+  /** Record that tensor `what` cannot be sharded (once per tensor); `check()` throws the first. */
+  problem(what: string, error: (more: number) => MeshError): void {
+    if (this.troubled.has(what)) return;
+    this.troubled.add(what);
+    this.problems.push(error);
+  }
+
+  /** Throw the first problem met, counting the other tensors that have one. */
+  check(): void {
+    if (this.problems.length) throw this.problems[0]!(this.problems.length - 1);
+  }
+
+  /** Every split dim must divide evenly (GSPMD would pad; the runtime's shards are even): else an IndivisibleAxisError. */
+  fit(spec: PartitionSpec, t: TensorType, what: string, names: readonly (string | null)[] = t.axes): PartitionSpec {
     const tiles = tileCounts(spec, this.opts.mesh);
     return spec.map((axes, i) => {
       if (t.shape[i]! % tiles[i]! === 0) return axes;
-      this.note(`axis '${t.axes[i]}' (${t.shape[i]}) does not split ${tiles[i]} ways over ${axes.join('×')}: left unsplit`, what);
+      this.problem(what, (more) => new IndivisibleAxisError(what, t, i, names[i] ?? t.axes[i] ?? `dim ${i}`, axes, this.opts.mesh, more));
       return [];
     });
   }
 
   byRules(t: TensorType, names: readonly (string | null)[], what: string): PartitionSpec {
-    for (const n of names) if (n !== null && !this.rules.some(([r]) => r === n)) this.note(`no rule for logical axis '${n}': not split`, what);
-    return this.fit(logicalToMesh(names, this.rules, this.opts.mesh), t, what);
+    for (const n of names) if (n !== null && !this.rules.some(([r]) => r === n)) this.problem(what, (more) => new UnmappedAxisError(what, t, n, this.rules, this.opts.mesh, more));
+    return this.fit(logicalToMesh(names, this.rules, this.opts.mesh), t, what, names);
   }
 
   spec(role: LeafRole, t: TensorType, what: string): PartitionSpec {
-    const m = this.opts.mesh;
     switch (role) {
       case 'replicated':
         return replicatedSpec(t.shape.length);
-      case 'data': {
-        const spec = t.axes.map((a) => (a === 'batch' ? this.dataAxes : []));
-        const tiles = tileCounts(spec, m);
-        t.shape.forEach((n, i) => {
-          if (n % tiles[i]! !== 0)
-            throw new MeshError(`${what}: batch axis of ${showType(t)} does not split ${tiles[i]} ways over the data axis of mesh ${showMesh(m)}; make the batch a multiple of ${tiles[i]}`);
-        });
-        return spec;
-      }
+      case 'data':
+        return this.fit(t.axes.map((a) => (a === 'batch' ? this.dataAxes : [])), t, what);
       case 'param':
         return this.byRules(t, t.axes, what);
       case 'state': {
         const spec = this.byRules(t, t.axes, what);
-        return this.opts.partitionStates ? this.splitState(spec, t) : spec;
+        return this.opts.partitionStates ? this.splitState(spec, t, what) : spec;
       }
     }
   }
@@ -136,7 +204,7 @@ class Planner {
    * into `[data, model]`; this keeps `model` where the parameter has it (`[model, data]`): the same bytes per
    * device, and the update needs no transpose of the parameter's layout.
    */
-  splitState(spec: PartitionSpec, t: TensorType): PartitionSpec {
+  splitState(spec: PartitionSpec, t: TensorType, what: string): PartitionSpec {
     const m = this.opts.mesh;
     if (t.shape.length < 2 || spec.every((a) => a.length === 0)) return spec;
     const out = spec.map((a) => [...a]);
@@ -144,16 +212,18 @@ class Planner {
     for (const a of free) {
       const dim = out.findIndex((axes, i) => axes.length === 0 && t.shape[i]! % axisSize(m, a) === 0);
       if (dim >= 0) out[dim] = [a];
+      else this.note(`partitionStates: no free dimension divides mesh axis ${a}=${axisSize(m, a)}; the state is not split over it`, what);
     }
     return out;
   }
 }
 
-function leaf(p: Planner, name: string | undefined, t: TensorType, kind: 'param' | 'result', given: LeafRole | PartitionSpec | undefined): LeafSharding {
-  const what = `${kind} '${name ?? '?'}'`;
+function leaf(p: Planner, name: string | undefined, index: number, t: TensorType, kind: 'param' | 'result', given: LeafRole | PartitionSpec | undefined): LeafSharding {
+  const what = name ?? `${kind} #${index}`;
   if (given !== undefined && typeof given !== 'string') {
     if (given.length !== t.shape.length) throw new MeshError(`${what}: spec ${showSpec(given)} has rank ${given.length}, ${showType(t)} has ${t.shape.length}`);
-    return { ...(name !== undefined ? { name } : {}), type: t, role: 'explicit', spec: given, hlo: hloSharding(given, p.opts.mesh) };
+    const spec = p.fit(given, t, what);
+    return { ...(name !== undefined ? { name } : {}), type: t, role: 'explicit', spec, hlo: hloSharding(spec, p.opts.mesh) };
   }
   const role = given ?? defaultRole(name, t);
   const spec = p.spec(role, t, what);
@@ -173,7 +243,7 @@ export function shardFunc(f: Func, opts: ShardingOptions): ShardedFunc {
   const m = opts.mesh;
   const params = f.params.map((v, i) => {
     const name = f.paramInfo[i]?.name;
-    return leaf(p, name, v.type, 'param', opts.roleOf?.(name ?? `arg${i}`, v.type, 'param'));
+    return leaf(p, name, i, v.type, 'param', opts.roleOf?.(name ?? `arg${i}`, v.type, 'param'));
   });
   const byName = new Map(params.flatMap((l) => (l.name !== undefined ? [[l.name, l] as const] : [])));
   const results = f.results.map((v, i): LeafSharding => {
@@ -181,7 +251,7 @@ export function shardFunc(f: Func, opts: ShardingOptions): ShardedFunc {
     const given = opts.roleOf?.(name ?? `result${i}`, v.type, 'result');
     const twin = name !== undefined ? byName.get(name) : undefined;
     if (given === undefined && twin && sameType(twin.type, v.type)) return { ...twin, role: 'same as param' };
-    return leaf(p, name, v.type, 'result', given);
+    return leaf(p, name, i, v.type, 'result', given);
   });
 
   const annotate = m.size > 1;
@@ -204,7 +274,8 @@ export function shardFunc(f: Func, opts: ShardingOptions): ShardedFunc {
       if (a.logical) {
         const t = op.operands[0]!.type;
         if (a.logical.length !== t.shape.length) throw new MeshError(`shard: logical axes [${a.logical.join(', ')}] do not match ${showType(t)}`);
-        const where = op.loc ? `shard at ${op.loc.file}:${op.loc.line}` : 'shard';
+        const names = `[${a.logical.map((n) => n ?? '-').join(', ')}]`;
+        const where = op.loc ? `shard ${names} at ${op.loc.file}:${op.loc.line}` : `shard ${names} (%${op.results[0]?.id ?? '?'})`;
         const spec = p.byRules(t, a.logical, where);
         attrs = { ...a, sharding: hloSharding(spec, m) };
       }
@@ -212,6 +283,7 @@ export function shardFunc(f: Func, opts: ShardingOptions): ShardedFunc {
     const outs = b.withRemat(op.remat, () => b.emit(op.prim, op.operands.map(get), attrs as never, op.loc));
     op.results.forEach((r, k) => map.set(r.id, outs[k]!));
   }
+  p.check();
   const resultInfo = f.results.map((_, i) => {
     const info: ArgInfo = { ...f.resultInfo[i], ...(annotate ? { sharding: results[i]!.hlo } : {}) };
     if (!annotate) delete info.sharding;
