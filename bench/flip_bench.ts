@@ -13,6 +13,7 @@ import { batchSpecs, initState, stateSpecs, stepSpec, trainStep } from '../train
 import { irDotFlops, trainStepFlops } from './flops.ts';
 import { summarizeHlo, type HloSummary } from './hlo.ts';
 import { withMask, type BenchPlan, type StepModel } from './plan.ts';
+import { OtherLoad, quietGate, type QuietGate } from './quiet.ts';
 
 export interface PeakResult {
   size: number;
@@ -20,6 +21,8 @@ export interface PeakResult {
   seconds: number[];
   /** 2·size³ / the fastest run. */
   flopsPerSecond: number;
+  /** Cores other processes kept busy meanwhile (null off Linux). */
+  otherCores: number | null;
 }
 
 export interface StepResult {
@@ -29,6 +32,10 @@ export interface StepResult {
   /** Each timed step (after the warm-up), dispatch to outputs ready. */
   stepSeconds: number[];
   medianStepSeconds: number;
+  /** Process CPU time (all threads) of each timed step: with the wall time, how many cores the step kept busy. */
+  cpuSeconds: number[];
+  /** Cores other processes kept busy during each timed step (null off Linux). */
+  otherCores: (number | null)[];
   /** Losses of every step run (warm-up included): a sanity check that both systems train the same thing. */
   losses: number[];
   /** Matmul FLOPs of the step by formula (bench/flops.ts) and as read off the traced IR. */
@@ -52,10 +59,12 @@ export interface CompileResult {
   stablehloChars: number;
   irOps: number;
   hlo: HloSummary;
+  otherCores: number | null;
 }
 
 export interface PipelineResult extends ThroughputReport {
   sourceSize: number;
+  otherCores: number | null;
 }
 
 export interface FlipHalfResult {
@@ -64,6 +73,8 @@ export interface FlipHalfResult {
   steps: StepResult[];
   compile: CompileResult[];
   pipeline: PipelineResult;
+  /** Seconds spent waiting for other processes to go quiet. */
+  waitedSeconds: number;
 }
 
 export interface FlipHalfOptions {
@@ -100,7 +111,7 @@ async function compileTimed(fn: (...args: never[]) => unknown, specs: readonly u
 }
 
 /** 2·n³ FLOPs of an n×n by n×n f32 matmul through the client's plugin, best of `reps` after one warm-up. */
-export async function measurePeak(client: Client, size: number, reps: number, optLevel?: number): Promise<PeakResult> {
+export async function measurePeak(client: Client, size: number, reps: number, optLevel?: number, gate?: QuietGate | null): Promise<PeakResult> {
   const f = await compileFunction(
     (a: Tensor<'f32', readonly ['m', 'k']>, b: Tensor<'f32', readonly ['k', 'n']>) => dot(a, b, { contract: ['k'] }),
     [spec('f32', { m: size, k: size }), spec('f32', { k: size, n: size })], { client, name: 'matmul', ...(optLevel !== undefined ? { optLevel } : {}) },
@@ -120,12 +131,14 @@ export async function measurePeak(client: Client, size: number, reps: number, op
     return s;
   };
   await once();
+  await gate?.wait('the matmul');
+  const other = new OtherLoad();
   const seconds: number[] = [];
   for (let i = 0; i < reps; i++) seconds.push(await once());
   a.dispose();
   b.dispose();
   f.executable.dispose();
-  return { size, seconds, flopsPerSecond: (2 * size ** 3) / Math.min(...seconds) };
+  return { size, seconds, flopsPerSecond: (2 * size ** 3) / Math.min(...seconds), otherCores: other.cores() };
 }
 
 /** A batch of the model's input shapes on the device: normal-ish pixels, token ids in [1, vocab), all valid. */
@@ -148,16 +161,25 @@ function buildStep(m: StepModel, seed: number) {
   return trainStep({ model: m.config.model, schedule: m.schedule, adamw: m.adamw, excludeWd: o.excludeWd, seed });
 }
 
-/** The plan's train step at each mask: compile, `warmup` steps, `steps` timed steps (the state carried through). */
-export async function measureSteps(client: Client, plan: BenchPlan, o: { log: (s: string) => void; hloDir?: string }): Promise<StepResult[]> {
-  const s = plan.steps;
-  // Run once, not timed: XLA's quickest compile.
-  const init = await compileFunction(() => initState(s.seed, s.config.model), [], { client, name: 'init_state', optLevel: 0 });
-  let state = await init.run([]);
-  init.executable.dispose();
-  const batch = deviceBatch(client, s);
-  const results: StepResult[] = [];
-  for (const maskRatio of s.masks) {
+/**
+ * The plan's train steps, one mask at a time (call {@link StepRunner.measure} per mask): a state initialised once and
+ * carried from mask to mask, one batch; per mask compile, `warmup` steps, then `steps` timed ones.
+ */
+export class StepRunner {
+  #state: unknown = null;
+  #batch: ReturnType<typeof deviceBatch> | null = null;
+  constructor(readonly client: Client, readonly plan: BenchPlan, readonly o: { log: (s: string) => void; hloDir?: string; gate?: QuietGate | null }) {}
+
+  async measure(maskRatio: number): Promise<StepResult> {
+    const { client, plan, o } = this;
+    const s = plan.steps;
+    if (this.#state === null) {
+      // Run once, not timed: XLA's quickest compile.
+      const init = await compileFunction(() => initState(s.seed, s.config.model), [], { client, name: 'init_state', optLevel: 0 });
+      this.#state = await init.run([]);
+      init.executable.dispose();
+      this.#batch = deviceBatch(client, s);
+    }
     const m: StepModel = { ...s, config: withMask(s.config, maskRatio) };
     const { compiled, totalSeconds } = await compileTimed(
       buildStep(m, s.seed), [stateSpecs(m.config.model), batchSpecs(m.config.model, m.batchSize), stepSpec()], client, 'train_step', [0], plan.optLevel,
@@ -168,34 +190,47 @@ export async function measureSteps(client: Client, plan: BenchPlan, o: { log: (s
       writeFileSync(path.join(o.hloDir, `flip_train_step_mask${maskRatio}.hlo.txt`), hloText);
     }
     const stepSeconds: number[] = [];
+    const cpuSeconds: number[] = [];
+    const otherCores: (number | null)[] = [];
     const losses: number[] = [];
     for (let i = 0; i < s.warmup + s.steps; i++) {
+      if (i === s.warmup) await o.gate?.wait(`the timed steps at mask ${maskRatio}`);
+      const other = new OtherLoad();
+      const c0 = process.cpuUsage();
       const t0 = performance.now();
       const step = client.toDevice(new Int32Array([i]), [], 'i32');
-      const [next, metrics] = (await compiled.run([state, batch, step])) as [unknown, { loss: Buffer }];
+      const [next, metrics] = (await compiled.run([this.#state, this.#batch, step])) as [unknown, { loss: Buffer }];
       const loss = (await metrics.loss.toHost())[0] as number;
       const dt = (performance.now() - t0) / 1000;
-      state = next;
+      const cpu = process.cpuUsage(c0);
+      this.#state = next;
       losses.push(loss);
-      if (i >= s.warmup) stepSeconds.push(dt);
+      if (i >= s.warmup) {
+        stepSeconds.push(dt);
+        cpuSeconds.push((cpu.user + cpu.system) / 1e6);
+        otherCores.push(other.cores());
+      }
     }
     const cost = compiled.executable.costAnalysis();
     const r: StepResult = {
-      maskRatio, compileSeconds: totalSeconds, stepSeconds, medianStepSeconds: median(stepSeconds), losses,
+      maskRatio, compileSeconds: totalSeconds, stepSeconds, medianStepSeconds: median(stepSeconds), cpuSeconds, otherCores, losses,
       modelFlops: trainStepFlops(m.config.model, m.batchSize).train, irDotFlops: irDotFlops(compiled.func),
       xlaFlops: typeof cost?.flops === 'number' ? cost.flops : null, hlo: summarizeHlo(hloText),
     };
-    o.log(`mask ${maskRatio}: compiled in ${totalSeconds.toFixed(1)}s; steps ${stepSeconds.map((t) => t.toFixed(3)).join(', ')} s; loss ${losses.at(-1)!.toFixed(4)}`);
-    results.push(r);
+    o.log(`mask ${maskRatio}: compiled in ${totalSeconds.toFixed(1)}s; steps ${stepSeconds.map((t) => t.toFixed(3)).join(', ')} s ` +
+      `(${(median(cpuSeconds) / r.medianStepSeconds).toFixed(2)} cores busy); loss ${losses.at(-1)!.toFixed(4)}`);
     compiled.executable.dispose();
+    return r;
   }
-  return results;
 }
 
 /** Trace + passes + lower + compile of a model's train step (no execution). */
-export async function measureCompile(client: Client, m: StepModel, seed: number, o: { optLevel?: number; hloDir?: string } = {}): Promise<CompileResult> {
+export async function measureCompile(client: Client, m: StepModel, seed: number, o: { optLevel?: number; hloDir?: string; gate?: QuietGate | null } = {}): Promise<CompileResult> {
+  await o.gate?.wait(`compiling ${m.name}`);
+  const other = new OtherLoad();
   const r = await compileTimed(buildStep(m, seed), [stateSpecs(m.config.model), batchSpecs(m.config.model, m.batchSize), stepSpec()], client, 'train_step', [0], o.optLevel);
   const c: CompiledFunction = r.compiled;
+  const otherCores = other.cores();
   const hlo = c.executable.optimizedHlo();
   if (o.hloDir) {
     mkdirSync(o.hloDir, { recursive: true });
@@ -204,14 +239,14 @@ export async function measureCompile(client: Client, m: StepModel, seed: number,
   }
   const out: CompileResult = {
     name: m.name, batchSize: m.batchSize, traceSeconds: r.traceSeconds, lowerSeconds: r.lowerSeconds, compileSeconds: r.compileSeconds,
-    totalSeconds: r.totalSeconds, stablehloChars: c.mlir.length, irOps: c.func.ops.length, hlo: summarizeHlo(hlo),
+    totalSeconds: r.totalSeconds, stablehloChars: c.mlir.length, irOps: c.func.ops.length, hlo: summarizeHlo(hlo), otherCores,
   };
   c.executable.dispose();
   return out;
 }
 
 /** Images/s through the train loader (decode + augment + tokenize on the worker threads) on a synthetic JPEG set. */
-export async function measurePipeline(plan: BenchPlan, workdir: string): Promise<PipelineResult> {
+export async function measurePipeline(plan: BenchPlan, workdir: string, gate?: QuietGate | null): Promise<PipelineResult> {
   const p = plan.pipeline;
   const dir = path.join(workdir, `synth-${p.images}x${p.sourceSize}`);
   const info = path.join(dir, 'info.json');
@@ -220,29 +255,62 @@ export async function measurePipeline(plan: BenchPlan, workdir: string): Promise
     await writeSynthDataset({ out: dir, n: p.images, imageSize: p.sourceSize, evalN: 0 });
   }
   const m = plan.steps.config.model;
+  await gate?.wait('the input pipeline');
+  const other = new OtherLoad();
   const r = await measureThroughput({
     data: dir, batchSize: plan.steps.batchSize, imageSize: m.img.imageSize, vocab: path.join(dir, 'vocab.txt'), maxLen: m.txt.maxLen,
     batches: p.batches, warmup: p.warmup, ...(p.workers !== undefined ? { workers: p.workers } : {}), onWarning: () => {},
   });
-  return { ...r, sourceSize: p.sourceSize };
+  return { ...r, sourceSize: p.sourceSize, otherCores: other.cores() };
 }
 
-/** Everything flip measures for the plan, on `client`. */
+/** The client's platform, as the results record it. */
+export function platformOf(client: Client): FlipHalfResult['platform'] {
+  return {
+    name: client.platform.name, version: client.platform.version, plugin: client.plugin.package ?? path.basename(client.plugin.path),
+    pluginVersion: client.plugin.version ?? null, devices: client.devices.length, deviceKind: client.devices[0]!.kind,
+  };
+}
+
+/** flip's side of the bench, one measurement per call (run.ts interleaves them with JAX's). */
+export class FlipSide {
+  readonly gate: QuietGate | null;
+  readonly hloDir: string;
+  readonly #steps: StepRunner;
+  constructor(readonly client: Client, readonly plan: BenchPlan, readonly workdir: string, readonly log: (s: string) => void = () => {}) {
+    this.gate = plan.quiet ? quietGate({ ...plan.quiet, log }) : null;
+    this.hloDir = path.join(workdir, 'hlo');
+    this.#steps = new StepRunner(client, plan, { log, hloDir: this.hloDir, gate: this.gate });
+  }
+  async peak(): Promise<PeakResult> {
+    const r = await measurePeak(this.client, this.plan.peak.size, this.plan.peak.reps, this.plan.optLevel, this.gate);
+    this.log(`matmul peak ${(r.flopsPerSecond / 1e9).toFixed(1)} GFLOP/s (${r.size}x${r.size} f32)`);
+    return r;
+  }
+  steps(maskRatio: number): Promise<StepResult> {
+    return this.#steps.measure(maskRatio);
+  }
+  async pipeline(): Promise<PipelineResult> {
+    const r = await measurePipeline(this.plan, this.workdir, this.gate);
+    this.log(`input pipeline: ${r.imagesPerSecond.toFixed(1)} images/s with ${r.workers} worker thread(s)`);
+    return r;
+  }
+  async compile(m: StepModel): Promise<CompileResult> {
+    const c = await measureCompile(this.client, m, this.plan.steps.seed, { ...(this.plan.optLevel !== undefined ? { optLevel: this.plan.optLevel } : {}), hloDir: this.hloDir, gate: this.gate });
+    this.log(`${m.name}: trace ${c.traceSeconds.toFixed(2)}s, lower ${c.lowerSeconds.toFixed(2)}s, compile ${c.compileSeconds.toFixed(1)}s`);
+    return c;
+  }
+}
+
+/** Everything flip measures for the plan, on `client`, one thing after the other (the smoke test's path). */
 export async function runFlipHalf(plan: BenchPlan, o: FlipHalfOptions): Promise<FlipHalfResult> {
   const log = o.log ?? (() => {});
   const start = performance.now();
-  const { client } = o;
-  const dev = client.devices[0]!;
-  const platform = {
-    name: client.platform.name, version: client.platform.version, plugin: client.plugin.package ?? path.basename(client.plugin.path),
-    pluginVersion: client.plugin.version ?? null, devices: client.devices.length, deviceKind: dev.kind,
-  };
-  log(`flip on ${platform.plugin}${platform.pluginVersion ? ` ${platform.pluginVersion}` : ''} (${platform.name}, ${dev.kind})`);
-  const peak = await measurePeak(client, plan.peak.size, plan.peak.reps, plan.optLevel);
-  log(`matmul peak ${(peak.flopsPerSecond / 1e9).toFixed(1)} GFLOP/s (${plan.peak.size}x${plan.peak.size} f32)`);
-  const steps = await measureSteps(client, plan, { log, hloDir: path.join(o.workdir, 'hlo') });
-  const pipeline = await measurePipeline(plan, o.workdir);
-  log(`input pipeline: ${pipeline.imagesPerSecond.toFixed(1)} images/s with ${pipeline.workers} worker thread(s)`);
+  const side = new FlipSide(o.client, plan, o.workdir, log);
+  const peak = await side.peak();
+  const steps: StepResult[] = [];
+  for (const r of plan.steps.masks) steps.push(await side.steps(r));
+  const pipeline = await side.pipeline();
   const compile: CompileResult[] = [];
   for (const m of plan.compile) {
     const elapsed = (performance.now() - start) / 1000;
@@ -250,9 +318,7 @@ export async function runFlipHalf(plan: BenchPlan, o: FlipHalfOptions): Promise<
       log(`${m.name}: compile not measured (${elapsed.toFixed(0)}s spent, budget ${o.compileBudgetSeconds}s)`);
       continue;
     }
-    const c = await measureCompile(client, m, plan.steps.seed, { ...(plan.optLevel !== undefined ? { optLevel: plan.optLevel } : {}), hloDir: path.join(o.workdir, 'hlo') });
-    log(`${m.name}: trace ${c.traceSeconds.toFixed(2)}s, lower ${c.lowerSeconds.toFixed(2)}s, compile ${c.compileSeconds.toFixed(1)}s`);
-    compile.push(c);
+    compile.push(await side.compile(m));
   }
-  return { platform, peak, steps, compile, pipeline };
+  return { platform: platformOf(o.client), peak, steps, compile, pipeline, waitedSeconds: side.gate?.waited ?? 0 };
 }

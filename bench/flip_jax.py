@@ -11,13 +11,16 @@ difference in time is a difference between the compilers, not between two models
   * AdamW (b1 0.9, b2 0.95, eps 1e-8, weight decay 0.2 except biases, norm scales, cls and position embeddings) and
     the warmup-cosine lr evaluated in the step on the step counter, the gradient norm as a metric; state donated.
 
-Driven by bench/run.ts: `python bench/flip_jax.py PLAN.json OUT.json`, the plan holding flip's config numbers (its
-configs/*.ts as JSON) and what to measure; the results go to OUT.json. Progress lines go to stderr.
+Driven by bench/jax_half.ts: `python bench/flip_jax.py PLAN.json`, the plan holding flip's config numbers (its
+configs/*.ts as JSON) and what to measure; it then answers one JSON command a line on stdin ("peak", "steps" at a mask,
+"compile" of a model) with one JSON line on stdout, so that run.ts can interleave the two systems' measurements.
+Progress lines go to stderr.
 """
 import json
 import math
 import os
 import platform
+import resource
 import statistics
 import sys
 import time
@@ -279,43 +282,112 @@ def write_hlo(hlo_dir, name, text):
     return path
 
 
+# ---- other processes' load (bench/quiet.ts's twin) -----------------------------------------------------------------
+
+def machine_busy_seconds():
+    try:
+        with open("/proc/stat") as f:
+            fields = [float(x) for x in f.readline().split()[1:]]
+        return (sum(fields) - fields[3] - fields[4]) / 100.0
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def own_seconds():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+class OtherLoad:
+    """Cores other processes keep busy over a window: machine busy time minus this process's, per second."""
+
+    def __init__(self):
+        self.machine0, self.own0, self.t0 = machine_busy_seconds(), own_seconds(), time.perf_counter()
+
+    def cores(self):
+        m = machine_busy_seconds()
+        wall = time.perf_counter() - self.t0
+        if m is None or self.machine0 is None or wall <= 0:
+            return None
+        return max(0.0, (m - self.machine0 - (own_seconds() - self.own0)) / wall)
+
+
+class QuietGate:
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.waited = 0.0
+
+    def wait(self, what):
+        if not self.cfg:
+            return 0.0
+        t0 = time.perf_counter()
+        last = None
+        while self.waited + time.perf_counter() - t0 < self.cfg["totalSeconds"] and time.perf_counter() - t0 < self.cfg["maxSeconds"]:
+            w = OtherLoad()
+            time.sleep(1.0)
+            last = w.cores()
+            if last is None or last < self.cfg["threshold"]:
+                break
+        s = time.perf_counter() - t0
+        self.waited += s
+        if s > 1.5:
+            log(f"waited {s:.0f}s for other processes to go quiet before {what} ({'?' if last is None else f'{last:.2f}'} cores busy with them at the end)")
+        return s
+
+
+GATE = QuietGate(None)
+
+
 # ---- measurements --------------------------------------------------------------------------------------------------
 
 def compile_options(opt_level):
     return {} if opt_level is None else {"compiler_options": {"xla_backend_optimization_level": opt_level}}
 
 
-def measure_steps(plan, opt_level):
-    m0 = plan["config"]["model"]
-    n = plan["batchSize"]
-    state = init_state(m0, plan["seed"])
-    batch = batch_of(m0, n)
-    out = []
-    hlo_dir = plan.get("hloDir")
-    for ratio in plan["masks"]:
+class StepRunner:
+    """The plan's train steps, one mask per call: state initialised once and carried from mask to mask, one batch."""
+
+    def __init__(self, plan, opt_level):
+        self.plan, self.opt_level = plan, opt_level
+        self.state = self.batch = None
+
+    def measure(self, ratio):
+        plan = self.plan
+        m0 = plan["config"]["model"]
+        if self.state is None:
+            self.state = init_state(m0, plan["seed"])
+            self.batch = batch_of(m0, plan["batchSize"])
         m = with_mask(m0, ratio)
         fn = jax.jit(make_train_step(m, plan["schedule"], plan["adamw"], plan["seed"]), donate_argnums=(0,))
         t0 = time.perf_counter()
-        compiled = fn.lower(state, batch, jnp.int32(0)).compile(**compile_options(opt_level))
+        compiled = fn.lower(self.state, self.batch, jnp.int32(0)).compile(**compile_options(self.opt_level))
         compile_s = time.perf_counter() - t0
-        hlo = write_hlo(hlo_dir, f"jax_train_step_mask{ratio}.hlo.txt", compiled.as_text())
+        hlo = write_hlo(plan.get("hloDir"), f"jax_train_step_mask{ratio}.hlo.txt", compiled.as_text())
         cost = compiled.cost_analysis()
         cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-        times, losses = [], []
+        times, cpus, others, losses = [], [], [], []
         for i in range(plan["warmup"] + plan["steps"]):
+            if i == plan["warmup"]:
+                GATE.wait(f"the timed steps at mask {ratio}")
+            other = OtherLoad()
+            c0 = own_seconds()
             t0 = time.perf_counter()
-            state, metrics = compiled(state, batch, jnp.int32(i))
+            self.state, metrics = compiled(self.state, self.batch, jnp.int32(i))
             loss = float(metrics["loss"])  # waits for the step, as flip's run awaits its outputs
             dt = time.perf_counter() - t0
+            c1 = own_seconds()
             losses.append(loss)
             if i >= plan["warmup"]:
                 times.append(dt)
-        log(f"mask {ratio}: compiled in {compile_s:.1f}s; steps {', '.join(f'{t:.3f}' for t in times)} s; loss {losses[-1]:.4f}")
-        out.append({
+                cpus.append(c1 - c0)
+                others.append(other.cores())
+        busy = statistics.median(cpus) / statistics.median(times)
+        log(f"mask {ratio}: compiled in {compile_s:.1f}s; steps {', '.join(f'{t:.3f}' for t in times)} s ({busy:.2f} cores busy); loss {losses[-1]:.4f}")
+        return {
             "maskRatio": ratio, "compileSeconds": compile_s, "stepSeconds": times, "medianStepSeconds": statistics.median(times),
-            "losses": losses, "xlaFlops": float(cost["flops"]) if cost and "flops" in cost else None, "hloFile": hlo,
-        })
-    return out
+            "cpuSeconds": cpus, "otherCores": others, "losses": losses,
+            "xlaFlops": float(cost["flops"]) if cost and "flops" in cost else None, "hloFile": hlo,
+        }
 
 
 def measure_compile(entry, seed, hlo_dir, opt_level):
@@ -325,6 +397,8 @@ def measure_compile(entry, seed, hlo_dir, opt_level):
     params = jax.eval_shape(lambda: init_params(jax.random.PRNGKey(0), m))
     state = {"params": params, "mu": params, "nu": params}
     fn = jax.jit(step, donate_argnums=(0,))
+    GATE.wait(f"compiling {entry['name']}")
+    other = OtherLoad()
     t0 = time.perf_counter()
     traced = fn.trace(state, batch_shapes(m, n), jax.ShapeDtypeStruct((), jnp.int32))
     t1 = time.perf_counter()
@@ -332,12 +406,13 @@ def measure_compile(entry, seed, hlo_dir, opt_level):
     t2 = time.perf_counter()
     compiled = lowered.compile(**compile_options(opt_level))
     t3 = time.perf_counter()
+    other_cores = other.cores()
     text = lowered.as_text()
     hlo = write_hlo(hlo_dir, f"jax_compile_{entry['name']}.hlo.txt", compiled.as_text())
     log(f"{entry['name']}: trace {t1 - t0:.2f}s, lower {t2 - t1:.2f}s, compile {t3 - t2:.1f}s")
     return {
         "name": entry["name"], "batchSize": n, "traceSeconds": t1 - t0, "lowerSeconds": t2 - t1, "compileSeconds": t3 - t2,
-        "totalSeconds": t3 - t0, "stablehloChars": len(text), "hloFile": hlo,
+        "totalSeconds": t3 - t0, "stablehloChars": len(text), "hloFile": hlo, "otherCores": other_cores,
     }
 
 
@@ -346,49 +421,68 @@ def measure_peak(size, reps, opt_level):
     b = jax.random.normal(jax.random.PRNGKey(2), (size, size), jnp.float32)
     f = jax.jit(jnp.dot).lower(a, b).compile(**compile_options(opt_level))
     f(a, b).block_until_ready()
+    GATE.wait("the matmul")
+    other = OtherLoad()
     times = []
     for _ in range(reps):
         t0 = time.perf_counter()
         f(a, b).block_until_ready()
         times.append(time.perf_counter() - t0)
     best = min(times)
-    return {"size": size, "seconds": times, "flopsPerSecond": 2 * size ** 3 / best, "medianFlopsPerSecond": 2 * size ** 3 / statistics.median(times)}
+    return {"size": size, "seconds": times, "flopsPerSecond": 2 * size ** 3 / best, "otherCores": other.cores()}
 
 
 def main():
-    plan_path, out_path = sys.argv[1], sys.argv[2]
-    with open(plan_path) as f:
+    """Serve bench/jax_half.ts: one JSON command a line on stdin, one JSON answer a line on stdout."""
+    with open(sys.argv[1]) as f:
         plan = json.load(f)
     dev = jax.devices()[0]
-    want = plan.get("platform", "cpu")
+    want = {"cpu": "cpu", "gpu": "gpu"}[plan.get("platform", "cpu")]
     if dev.platform != want:
         raise SystemExit(f"[jax] wanted the {want} backend but JAX runs on {dev.platform} ({dev.device_kind})")
-    result = {
-        "jax": jax.__version__, "jaxlib": jax.lib.__version__ if hasattr(jax.lib, "__version__") else None,
-        "python": platform.python_version(), "device": {"platform": dev.platform, "kind": dev.device_kind},
-    }
     try:
         import jaxlib
-        result["jaxlib"] = jaxlib.__version__
+        jaxlib_version = jaxlib.__version__
     except Exception:  # noqa: BLE001
-        pass
+        jaxlib_version = None
     log(f"jax {jax.__version__} on {dev.platform} ({dev.device_kind})")
-
-    def save():
-        with open(out_path, "w") as f:
-            json.dump(result, f, indent=1)
-
-    p = plan["peak"]
     opt_level = plan.get("optLevel")
-    result["peak"] = measure_peak(p["size"], p["reps"], opt_level)
-    log(f"matmul peak {result['peak']['flopsPerSecond'] / 1e9:.1f} GFLOP/s ({p['size']}x{p['size']} f32)")
-    save()
-    result["steps"] = measure_steps(plan["steps"], opt_level)
-    save()
-    result["compile"] = []
-    for entry in plan["compile"]:
-        result["compile"].append(measure_compile(entry, plan["steps"]["seed"], plan["steps"].get("hloDir"), opt_level))
-        save()
+    GATE.cfg = plan.get("quiet")
+    steps = StepRunner(plan["steps"], opt_level)
+    compile_entries = {c["name"]: c for c in plan["compile"]}
+    out = sys.stdout
+    sys.stdout = sys.stderr  # anything printed by accident must not break the protocol
+
+    def info():
+        return {"jax": jax.__version__, "jaxlib": jaxlib_version, "python": platform.python_version(),
+                "device": {"platform": dev.platform, "kind": dev.device_kind}, "waitedSeconds": GATE.waited}
+
+    def peak():
+        p = plan["peak"]
+        r = measure_peak(p["size"], p["reps"], opt_level)
+        log(f"matmul peak {r['flopsPerSecond'] / 1e9:.1f} GFLOP/s ({p['size']}x{p['size']} f32)")
+        return r
+
+    ops = {
+        "info": lambda cmd: info(),
+        "peak": lambda cmd: peak(),
+        "steps": lambda cmd: steps.measure(cmd["mask"]),
+        "compile": lambda cmd: measure_compile(compile_entries[cmd["name"]], plan["steps"]["seed"], plan["steps"].get("hloDir"), opt_level),
+    }
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        cmd = json.loads(line)
+        if cmd["op"] == "quit":
+            break
+        try:
+            answer = {"ok": True, "result": ops[cmd["op"]](cmd)}
+        except Exception as e:  # noqa: BLE001
+            import traceback
+            traceback.print_exc()
+            answer = {"ok": False, "error": f"{type(e).__name__}: {e}"}
+        out.write(json.dumps(answer) + "\n")
+        out.flush()
 
 
 if __name__ == "__main__":

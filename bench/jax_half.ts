@@ -1,10 +1,11 @@
 // The JAX half of `npm run bench`: a Python venv (bench/.venv, gitignored) with pinned JAX from PyPI, made on first
-// use, and flip_jax.py run in it on the plan; its results come back as JSON. Also where the GPU bench finds the CUDA
+// use, and flip_jax.py run in it on the plan, answering one measurement at a time over its stdin/stdout. Also where the GPU bench finds the CUDA
 // PJRT plugin that JAX uses, so that flip loads the very same one.
 import { createHash } from 'node:crypto';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { summarizeHlo, type HloSummary } from './hlo.ts';
 import type { BenchPlan, BenchTarget } from './plan.ts';
@@ -33,8 +34,35 @@ function run(cmd: string, args: readonly string[], what: string, env?: NodeJS.Pr
   });
 }
 
-/** bench/.venv with the target's pinned requirements installed (re-installed when the requirements file changes). */
+/** The JAX version both benches pin (bench/requirements-*.txt). */
+export const JAX_VERSION = '0.11.2';
+
+/**
+ * A Python that already has the GPU bench's JAX (jax + jax_plugins.xla_cuda13): $FLIP_BENCH_PYTHON, bench/.venv, or
+ * python3. GPU machines may have no route to PyPI, so an installed JAX 0.11.2 is used as it is.
+ */
+function preinstalledGpuPython(log: (s: string) => void): string | null {
+  const venvPython = path.join(VENV, 'bin', 'python');
+  const candidates = [process.env.FLIP_BENCH_PYTHON, existsSync(venvPython) ? venvPython : undefined, 'python3'].filter((c): c is string => !!c);
+  for (const c of candidates) {
+    const r = spawnSync(c, ['-c', 'import jax, jax_plugins.xla_cuda13; print(jax.__version__)'], { encoding: 'utf8' });
+    if (r.status !== 0) continue;
+    const v = r.stdout.trim();
+    if (v !== JAX_VERSION) log(`note: ${c} has jax ${v}, not the pinned ${JAX_VERSION}; using it`);
+    return c;
+  }
+  return null;
+}
+
+/**
+ * A Python with the target's JAX: on GPU one that has it already (see preinstalledGpuPython), else bench/.venv with
+ * the target's pinned requirements installed from PyPI (re-installed when the requirements file changes).
+ */
 export async function ensureVenv(target: BenchTarget, log: (s: string) => void): Promise<string> {
+  if (target === 'gpu') {
+    const ready = preinstalledGpuPython(log);
+    if (ready) return ready;
+  }
   const req = path.join(BENCH_DIR, `requirements-${target}.txt`);
   const text = readFileSync(req, 'utf8') + (target === 'gpu' ? readFileSync(path.join(BENCH_DIR, 'requirements-cpu.txt'), 'utf8') : '');
   const hash = createHash('sha256').update(text).digest('hex').slice(0, 16);
@@ -52,13 +80,13 @@ export async function ensureVenv(target: BenchTarget, log: (s: string) => void):
   return python;
 }
 
-/** The xla_cuda_plugin.so of the venv's jax-cuda13-pjrt (`import jax_plugins.xla_cuda13`), for flip to load too. */
+/** The xla_cuda_plugin.so of that Python's jax-cuda13-pjrt (`import jax_plugins.xla_cuda13`), for flip to load too. */
 export function venvCudaPlugin(python: string): string {
   const r = spawnSync(python, ['-c', 'import os, jax_plugins.xla_cuda13 as p; print(os.path.dirname(p.__file__))'], { encoding: 'utf8' });
   const dir = r.stdout.trim();
   const so = path.join(dir, 'xla_cuda_plugin.so');
   if (r.status !== 0 || !dir || !existsSync(so)) {
-    throw new BenchError(`no jax_plugins/xla_cuda13/xla_cuda_plugin.so in ${VENV} (python said: ${(r.stderr || r.stdout).trim().split('\n').at(-1) ?? ''})`);
+    throw new BenchError(`${python} has no jax_plugins/xla_cuda13/xla_cuda_plugin.so (python said: ${(r.stderr || r.stdout).trim().split('\n').at(-1) ?? ''})`);
   }
   return so;
 }
@@ -68,6 +96,8 @@ export interface JaxStep {
   compileSeconds: number;
   stepSeconds: number[];
   medianStepSeconds: number;
+  cpuSeconds: number[];
+  otherCores: (number | null)[];
   losses: number[];
   xlaFlops: number | null;
   hlo: HloSummary | null;
@@ -81,6 +111,7 @@ export interface JaxCompile {
   compileSeconds: number;
   totalSeconds: number;
   stablehloChars: number;
+  otherCores: number | null;
   hlo: HloSummary | null;
 }
 
@@ -89,31 +120,77 @@ export interface JaxHalfResult {
   jaxlib: string | null;
   python: string;
   device: { platform: string; kind: string };
-  peak: { size: number; seconds: number[]; flopsPerSecond: number };
+  peak: { size: number; seconds: number[]; flopsPerSecond: number; otherCores: number | null };
   steps: JaxStep[];
   compile: JaxCompile[];
+  waitedSeconds: number;
 }
 
+type Info = Pick<JaxHalfResult, 'jax' | 'jaxlib' | 'python' | 'device' | 'waitedSeconds'>;
 interface RawStep extends Omit<JaxStep, 'hlo'> { hloFile: string | null }
 interface RawCompile extends Omit<JaxCompile, 'hlo'> { hloFile: string | null }
 
 const summarize = (file: string | null): HloSummary | null => (file && existsSync(file) ? summarizeHlo(readFileSync(file, 'utf8')) : null);
 
-/** flip_jax.py on the plan, in the venv; its optimized HLO goes to `workdir/hlo`. */
-export async function runJaxHalf(plan: BenchPlan, o: { python: string; workdir: string }): Promise<JaxHalfResult> {
-  mkdirSync(o.workdir, { recursive: true });
-  const planFile = path.join(o.workdir, 'jax-plan.json');
-  const outFile = path.join(o.workdir, 'jax-results.json');
-  const { target, ...rest } = plan;
-  writeFileSync(planFile, JSON.stringify({ ...rest, platform: target, steps: { ...plan.steps, hloDir: path.join(o.workdir, 'hlo') } }));
-  // JAX picks its backend itself: name it, so that a CPU run never probes for CUDA and a GPU run never falls back.
-  const env: NodeJS.ProcessEnv = { ...process.env, JAX_PLATFORMS: target === 'gpu' ? 'cuda' : 'cpu' };
-  delete env.PJRT_PLUGIN_PATH;
-  await run(o.python, [path.join(BENCH_DIR, 'flip_jax.py'), planFile, outFile], 'bench/flip_jax.py', env);
-  const raw = JSON.parse(readFileSync(outFile, 'utf8')) as Omit<JaxHalfResult, 'steps' | 'compile'> & { steps: RawStep[]; compile: RawCompile[] };
-  return {
-    ...raw,
-    steps: raw.steps.map(({ hloFile, ...s }) => ({ ...s, hlo: summarize(hloFile) })),
-    compile: raw.compile.map(({ hloFile, ...c }) => ({ ...c, hlo: summarize(hloFile) })),
-  };
+/**
+ * flip_jax.py running in the venv on the plan, answering one measurement per call (its optimized HLO goes to
+ * `workdir/hlo`). On a GPU it gets `gpuMemoryFraction` of the device memory, flip's client keeping the rest.
+ */
+export class JaxSide {
+  readonly #child: ChildProcess;
+  readonly #lines: AsyncIterator<string>;
+  #exited: string | null = null;
+
+  private constructor(child: ChildProcess) {
+    this.#child = child;
+    this.#lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+    child.on('exit', (code, signal) => (this.#exited = signal ?? `exit ${code}`));
+  }
+
+  static start(plan: BenchPlan, o: { python: string; workdir: string; gpuMemoryFraction?: number }): JaxSide {
+    mkdirSync(o.workdir, { recursive: true });
+    const planFile = path.join(o.workdir, 'jax-plan.json');
+    const { target, ...rest } = plan;
+    writeFileSync(planFile, JSON.stringify({ ...rest, platform: target, steps: { ...plan.steps, hloDir: path.join(o.workdir, 'hlo') } }));
+    // JAX picks its backend itself: name it, so that a CPU run never probes for CUDA and a GPU run never falls back.
+    const env: NodeJS.ProcessEnv = { ...process.env, JAX_PLATFORMS: target === 'gpu' ? 'cuda' : 'cpu' };
+    delete env.PJRT_PLUGIN_PATH;
+    if (o.gpuMemoryFraction !== undefined) env.XLA_PYTHON_CLIENT_MEM_FRACTION = String(o.gpuMemoryFraction);
+    const child = spawn(o.python, [path.join(BENCH_DIR, 'flip_jax.py'), planFile], { stdio: ['pipe', 'pipe', 'inherit'], env });
+    return new JaxSide(child);
+  }
+
+  async #call<T>(cmd: Record<string, unknown>): Promise<T> {
+    if (this.#exited) throw new BenchError(`bench/flip_jax.py has exited (${this.#exited})`);
+    this.#child.stdin!.write(`${JSON.stringify(cmd)}\n`);
+    const next = await this.#lines.next();
+    if (next.done) throw new BenchError(`bench/flip_jax.py exited (${this.#exited ?? 'closed its output'}) during ${String(cmd.op)}`);
+    const answer = JSON.parse(next.value) as { ok: true; result: T } | { ok: false; error: string };
+    if (!answer.ok) throw new BenchError(`bench/flip_jax.py: ${String(cmd.op)} failed: ${answer.error}`);
+    return answer.result;
+  }
+
+  info(): Promise<Info> {
+    return this.#call<Info>({ op: 'info' });
+  }
+  peak(): Promise<JaxHalfResult['peak']> {
+    return this.#call({ op: 'peak' });
+  }
+  async steps(mask: number): Promise<JaxStep> {
+    const { hloFile, ...s } = await this.#call<RawStep>({ op: 'steps', mask });
+    return { ...s, hlo: summarize(hloFile) };
+  }
+  async compile(name: string): Promise<JaxCompile> {
+    const { hloFile, ...c } = await this.#call<RawCompile>({ op: 'compile', name });
+    return { ...c, hlo: summarize(hloFile) };
+  }
+  async close(): Promise<void> {
+    if (this.#exited) return;
+    const done = new Promise<void>((resolve) => this.#child.once('exit', () => resolve()));
+    this.#child.stdin!.end(`${JSON.stringify({ op: 'quit' })}\n`);
+    await done;
+  }
+  kill(): void {
+    if (!this.#exited) this.#child.kill();
+  }
 }

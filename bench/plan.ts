@@ -32,7 +32,14 @@ export interface BenchPlan {
   pipeline: { images: number; sourceSize: number; batches: number; warmup: number; workers?: number };
   /** XLA's backend optimization level for every timed program, both systems (default XLA's own, 3; the quick plan 0). */
   optLevel?: number;
+  /**
+   * Before each measurement, wait (at most `maxSeconds` each, `totalSeconds` in all) until other processes use under
+   * `threshold` cores: a shared machine's other work otherwise lands in the figures. null: never wait.
+   */
+  quiet: { threshold: number; maxSeconds: number; totalSeconds: number } | null;
 }
+
+const QUIET = { threshold: 0.2, maxSeconds: 30, totalSeconds: 150 };
 
 /** The paper's per-sample time of FLIP at 50% and 75% masking, relative to no masking (Li et al. 2023, Table 1). */
 export const PAPER_SPEEDUP: Readonly<Record<string, number>> = { '0.5': 0.5, '0.75': 0.33 };
@@ -60,6 +67,7 @@ export function cpuPlan(): BenchPlan {
     compile: [stepModel(base, 2), stepModel(large, 2)],
     peak: { size: 4096, reps: 5 },
     pipeline: { images: 1024, sourceSize: 256, batches: 60, warmup: 4 },
+    quiet: QUIET,
   };
 }
 
@@ -71,6 +79,7 @@ export function gpuPlan(): BenchPlan {
     compile: [stepModel(base, 2), stepModel(large, 2)],
     peak: { size: 8192, reps: 20 },
     pipeline: { images: 4096, sourceSize: 256, batches: 24, warmup: 4 },
+    quiet: QUIET,
   };
 }
 
@@ -83,6 +92,7 @@ export function quickPlan(target: BenchTarget = 'cpu'): BenchPlan {
     peak: { size: 256, reps: 2 },
     pipeline: { images: 48, sourceSize: 40, batches: 3, warmup: 1, workers: 1 },
     optLevel: 0,
+    quiet: null,
   };
 }
 

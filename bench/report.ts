@@ -1,7 +1,7 @@
 // The bench's figures from the two halves' measurements: one row per figure with flip's value, JAX's, and their
 // ratio; printed as a text table, as Markdown (the README's), and kept in bench/results.json.
 import { cpus, loadavg, totalmem } from 'node:os';
-import type { FlipHalfResult } from './flip_bench.ts';
+import { median, type FlipHalfResult } from './flip_bench.ts';
 import { trainStepFlops } from './flops.ts';
 import type { JaxHalfResult } from './jax_half.ts';
 import { PAPER_SPEEDUP, withMask, type BenchPlan } from './plan.ts';
@@ -64,6 +64,11 @@ export function figures(plan: BenchPlan, flip: FlipHalfResult, jax: JaxHalfResul
   for (const f of flip.steps) {
     rows.push(row(`step.mask${f.maskRatio}`, `train step, mask ${f.maskRatio} (median of ${n})`, 's', 'lower', f.medianStepSeconds, jaxStep(f.maskRatio)?.medianStepSeconds ?? null));
   }
+  for (const f of flip.steps) {
+    const j = jaxStep(f.maskRatio);
+    rows.push(row(`cpu.mask${f.maskRatio}`, `  CPU time of a step (all threads), mask ${f.maskRatio}`, 's', 'lower', median(f.cpuSeconds), j ? median(j.cpuSeconds) : null,
+      `${(median(f.cpuSeconds) / f.medianStepSeconds).toFixed(2)} vs ${j ? (median(j.cpuSeconds) / j.medianStepSeconds).toFixed(2) : '—'} cores busy`));
+  }
   const f0 = flip.steps.find((x) => x.maskRatio === 0);
   const j0 = jaxStep(0);
   for (const f of flip.steps) {
@@ -101,7 +106,7 @@ export function figures(plan: BenchPlan, flip: FlipHalfResult, jax: JaxHalfResul
   rows.push(row('peak', `f32 matmul ${plan.peak.size}² (machine peak)`, 'GFLOP/s', 'higher', flip.peak.flopsPerSecond / 1e9, jax ? jax.peak.flopsPerSecond / 1e9 : null));
   for (const f of flip.steps) {
     const j = jaxStep(f.maskRatio);
-    rows.push(row(`mfu.mask${f.maskRatio}`, `MFU, mask ${f.maskRatio} (${(f.modelFlops / 1e9).toFixed(1)} GFLOP/step)`, '%', 'higher',
+    rows.push(row(`mfu.mask${f.maskRatio}`, `MFU, mask ${f.maskRatio} (${(f.modelFlops / 1e9).toPrecision(3)} GFLOP/step)`, '%', 'higher',
       (100 * f.modelFlops) / f.medianStepSeconds / flip.peak.flopsPerSecond,
       j && jax ? (100 * f.modelFlops) / j.medianStepSeconds / jax.peak.flopsPerSecond : null));
   }
@@ -126,11 +131,19 @@ function cells(r: Row): [string, string, string, string, string] {
   return [r.figure + unitLabel(r.unit), fmt(r.flip, r.unit), fmt(r.jax, r.unit), ratio, r.note ?? ''];
 }
 
-export function header(res: Pick<BenchResults, 'date' | 'machine' | 'versions' | 'plan' | 'target'>): string {
+/** Median cores other processes kept busy during the timed steps (both systems), or null where unknown. */
+export function otherLoad(flip: FlipHalfResult, jax: JaxHalfResult | null): number | null {
+  const xs = [...flip.steps, ...(jax?.steps ?? [])].flatMap((s) => s.otherCores).filter((x): x is number => x !== null);
+  return xs.length ? median(xs) : null;
+}
+
+export function header(res: Pick<BenchResults, 'date' | 'machine' | 'versions' | 'plan' | 'target' | 'flip' | 'jax'>): string {
   const m = res.machine;
   const p = res.plan;
+  const other = otherLoad(res.flip, res.jax);
   return `${p.stepsModel}, batch ${p.batchSize}, on ${m.device} (${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB), ${res.date.slice(0, 10)}; ` +
-    `flip on ${res.versions.flipPlugin}, JAX ${res.versions.jax ?? '(not run)'}; load average ${m.loadAverage.toFixed(2)} at start`;
+    `flip on ${res.versions.flipPlugin}, JAX ${res.versions.jax ?? '(not run)'}; other processes kept ` +
+    `${other === null ? '?' : other.toFixed(2)} cores busy during the timed steps (median)`;
 }
 
 const COLUMNS = ['figure', 'flip', 'JAX', 'flip ÷ JAX', 'note'] as const;

@@ -5,9 +5,9 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { hasNvidiaGpu, openClient, type Client } from '../runtime-native/index.ts';
-import { runFlipHalf } from './flip_bench.ts';
+import { FlipSide, platformOf, type CompileResult, type FlipHalfResult, type StepResult } from './flip_bench.ts';
 import { FLOPS_FORMULA } from './flops.ts';
-import { BENCH_DIR, BenchError, ensureVenv, runJaxHalf, venvCudaPlugin, type JaxHalfResult } from './jax_half.ts';
+import { BENCH_DIR, BenchError, ensureVenv, JaxSide, venvCudaPlugin, type JaxCompile, type JaxHalfResult, type JaxStep } from './jax_half.ts';
 import { cpuPlan, gpuPlan, quickPlan, type BenchPlan, type BenchTarget } from './plan.ts';
 import { figures, header, LEGEND, machineInfo, markdownTable, textTable, type BenchResults } from './report.ts';
 
@@ -21,9 +21,11 @@ the time from a model function to a ready executable, the input pipeline's image
                      jax-cuda13-pjrt, the one JAX uses (bench/gpu.sh does the same and checks the GPU first).
   --quick            flip_tiny, 2 steps: checks that the bench runs, in seconds (the figures mean nothing).
   --skip-jax         the flip half only (no Python venv).
+  --devices N        cpu: the flip CPU client's device count (default 1, as JAX's CPU backend; the plugin's own
+                     default is 4, whose devices share the cores: see docs/performance.md).
   --steps N          timed steps per mask (default: the plan's, 5 on CPU).
   --warmup N         steps run before timing (default: the plan's, 2 on CPU).
-  --budget S         skip the compile figures not started after S seconds of the flip half (default 900).
+  --budget S         skip the compile figures not started after S seconds of measuring (default 900).
   --out FILE         results JSON (default bench/results.json, bench/results-gpu.json for --target gpu).
   --readme           put the table in README.md's benchmark section.
   -h, --help`;
@@ -32,6 +34,7 @@ interface Args {
   target: BenchTarget;
   quick: boolean;
   skipJax: boolean;
+  devices: number;
   steps?: number;
   warmup?: number;
   budget: number;
@@ -46,6 +49,7 @@ function parse(argv: readonly string[]): Args | null {
       target: { type: 'string', default: 'cpu' },
       quick: { type: 'boolean', default: false },
       'skip-jax': { type: 'boolean', default: false },
+      devices: { type: 'string', default: '1' },
       steps: { type: 'string' },
       warmup: { type: 'string' },
       budget: { type: 'string', default: '900' },
@@ -65,7 +69,7 @@ function parse(argv: readonly string[]): Args | null {
     return n;
   };
   return {
-    target, quick: values.quick, skipJax: values['skip-jax'], steps: int('steps', values.steps, 1), warmup: int('warmup', values.warmup, 0),
+    target, quick: values.quick, skipJax: values['skip-jax'], devices: int('devices', values.devices, 1)!, steps: int('steps', values.steps, 1), warmup: int('warmup', values.warmup, 0),
     budget: int('budget', values.budget, 0)!, readme: values.readme,
     out: path.resolve(values.out ?? path.join(BENCH_DIR, target === 'gpu' ? 'results-gpu.json' : 'results.json')),
   };
@@ -86,6 +90,52 @@ function cudaDataDir(plugin: string): void {
   if (existsSync(path.join(cu, 'bin', 'ptxas')) && !(process.env.XLA_FLAGS ?? '').includes('xla_gpu_cuda_data_dir')) {
     process.env.XLA_FLAGS = `${process.env.XLA_FLAGS ?? ''} --xla_gpu_cuda_data_dir=${cu}`.trim();
   }
+}
+
+/** The share of GPU memory each system's client takes. */
+const GPU_SHARE = 0.45;
+
+/**
+ * Every measurement of the plan, flip's and JAX's in turn (who goes first alternates), so that both systems see the
+ * same machine: on a shared one, other work then lands on both rather than on whichever half ran while it did.
+ */
+async function interleaved(plan: BenchPlan, flipSide: FlipSide, jaxSide: JaxSide | null, budget: number, log: (s: string) => void): Promise<{ flip: FlipHalfResult; jax: JaxHalfResult | null }> {
+  const start = performance.now();
+  let turn = 0;
+  const both = async <F, J>(f: () => Promise<F>, j: (() => Promise<J>) | null): Promise<[F, J | null]> => {
+    if (!j) return [await f(), null];
+    if (turn++ % 2 === 0) {
+      const fr = await f();
+      return [fr, await j()];
+    }
+    const jr = await j();
+    return [await f(), jr];
+  };
+  const J = jaxSide;
+  const [flipPeak, jaxPeak] = await both(() => flipSide.peak(), J && (() => J.peak()));
+  const flipSteps: StepResult[] = [], jaxSteps: JaxStep[] = [];
+  for (const mask of plan.steps.masks) {
+    const [f, j] = await both(() => flipSide.steps(mask), J && (() => J.steps(mask)));
+    flipSteps.push(f);
+    if (j) jaxSteps.push(j);
+  }
+  const pipeline = await flipSide.pipeline();
+  const flipCompile: CompileResult[] = [], jaxCompile: JaxCompile[] = [];
+  for (const m of plan.compile) {
+    const elapsed = (performance.now() - start) / 1000;
+    if (elapsed > budget) {
+      log(`${m.name}: compile not measured (${elapsed.toFixed(0)}s spent, --budget ${budget}s)`);
+      continue;
+    }
+    const [f, j] = await both(() => flipSide.compile(m), J && (() => J.compile(m.name)));
+    flipCompile.push(f);
+    if (j) jaxCompile.push(j);
+  }
+  const flip: FlipHalfResult = {
+    platform: platformOf(flipSide.client), peak: flipPeak, steps: flipSteps, compile: flipCompile, pipeline, waitedSeconds: flipSide.gate?.waited ?? 0,
+  };
+  const jax: JaxHalfResult | null = J && jaxPeak ? { ...(await J.info()), peak: jaxPeak, steps: jaxSteps, compile: jaxCompile } : null;
+  return { flip, jax };
 }
 
 const README_START = '<!-- bench:start (npm run bench -- --readme writes this part) -->';
@@ -123,27 +173,24 @@ async function main(argv: readonly string[]): Promise<number> {
   if (a.target === 'gpu') {
     const plugin = process.env.PJRT_PLUGIN_PATH || venvCudaPlugin(python!);
     cudaDataDir(plugin);
-    client = await openClient({ target: 'gpu', plugin });
+    // Both systems hold a client on the GPU at once (their measurements interleave): each gets a share of its memory.
+    client = await openClient({ target: 'gpu', plugin, options: { memory_fraction: GPU_SHARE } });
     machine.device = `${client.devices[0]!.kind} (1 of ${client.devices.length})`;
   } else {
-    client = await openClient({ target: 'cpu' });
-    machine.device = 'CPU';
+    client = await openClient({ target: 'cpu', devices: a.devices });
+    machine.device = a.devices === 1 ? 'CPU' : `CPU (flip client of ${a.devices} devices)`;
   }
   const flipPlugin = `${client.plugin.package ?? path.basename(client.plugin.path)}${client.plugin.version ? ` ${client.plugin.version}` : ''}`;
   log(`plan: ${plan.steps.name} at batch ${plan.steps.batchSize}, masks ${plan.steps.masks.join(', ')}, ${plan.steps.warmup} warm-up + ${plan.steps.steps} timed steps; ` +
     `compile ${plan.compile.map((c) => c.name).join(', ')}; load average ${machine.loadAverage.toFixed(2)}`);
-  let flip;
+  const jaxSide = python ? JaxSide.start(plan, { python, workdir, ...(a.target === 'gpu' ? { gpuMemoryFraction: GPU_SHARE } : {}) }) : null;
+  let flip: FlipHalfResult, jax: JaxHalfResult | null;
   try {
-    flip = await runFlipHalf(plan, { client, workdir, log: (s) => log(`flip: ${s}`), compileBudgetSeconds: a.budget });
+    ({ flip, jax } = await interleaved(plan, new FlipSide(client, plan, workdir, (s) => log(`flip: ${s}`)), jaxSide, a.budget, log));
+    await jaxSide?.close();
   } finally {
-    // JAX's GPU client takes most of the device memory: flip's must be gone first.
+    jaxSide?.kill();
     client.dispose();
-  }
-  let jax: JaxHalfResult | null = null;
-  if (!a.skipJax) {
-    // The same compile figures as flip's (those the time bound let flip measure).
-    const jaxPlan = { ...plan, compile: plan.compile.filter((c) => flip.compile.some((f) => f.name === c.name)) };
-    jax = await runJaxHalf(jaxPlan, { python: python!, workdir });
   }
   const rows = figures(plan, flip, jax);
   const results: BenchResults = {

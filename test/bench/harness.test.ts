@@ -34,6 +34,7 @@ describe('bench harness (flip half, flip_tiny)', () => {
     for (const s of r.steps) {
       expect(s.stepSeconds).toHaveLength(2);
       expect(s.stepSeconds.every(positive)).toBe(true);
+      expect(s.cpuSeconds).toHaveLength(2);
       expect(positive(s.medianStepSeconds) && positive(s.compileSeconds)).toBe(true);
       expect(s.losses).toHaveLength(3);
       expect(s.losses.every(Number.isFinite)).toBe(true);
@@ -57,7 +58,7 @@ describe('bench harness (flip half, flip_tiny)', () => {
     const rows = figures(plan, r, null);
     const ids = rows.map((x) => x.id);
     for (const id of [
-      'step.mask0', 'step.mask0.5', 'step.mask0.75', 'speedup.mask0.5', 'speedup.mask0.75', 'compile.flip_tiny', 'compile.flip_tiny.trace',
+      'step.mask0', 'step.mask0.5', 'step.mask0.75', 'cpu.mask0', 'cpu.mask0.5', 'cpu.mask0.75', 'speedup.mask0.5', 'speedup.mask0.75', 'compile.flip_tiny', 'compile.flip_tiny.trace',
       'compile.flip_tiny.lower', 'compile.flip_tiny.xla', 'pipeline', 'consumed.mask0', 'consumed.mask0.5', 'consumed.mask0.75',
       'pipeline.headroom', 'peak', 'mfu.mask0', 'mfu.mask0.5', 'mfu.mask0.75',
     ]) expect(ids).toContain(id);
