@@ -8,7 +8,7 @@ import type { FlipConfig } from '../configs/types.ts';
 import { applyOverrides, ConfigError } from './config_args.ts';
 
 /** configs/default.ts: what `flip run` trains without --config. */
-export const DEFAULT_CONFIG = path.resolve(import.meta.dirname, '../configs/default.ts');
+export const DEFAULT_CONFIG = path.resolve(import.meta.dirname, '../configs/synthetic_cpu.ts');
 
 /** The default export of a config module (a FlipConfig). */
 export async function loadConfigModule(file: string = DEFAULT_CONFIG): Promise<FlipConfig> {

@@ -10,7 +10,7 @@ import type { Command } from '../cli.ts';
 
 const help = `usage: flip run [--config configs/x.ts] [--config.<field>=<value> ...] [--target cpu|gpu|tpu] [--devices N] [--mesh data=4,model=2] [--workdir DIR]
 
-Trains FLIP as the config says and evaluates it zero-shot. Without arguments: configs/default.ts, a small
+Trains FLIP as the config says and evaluates it zero-shot. Without arguments: configs/synthetic_cpu.ts, a small
 FLIP trained on CPU on a synthetic image-caption set (written into the workdir on first use), then
 classified zero-shot on held-out images from prompts per class; the accuracy is printed next to chance.
 
@@ -19,7 +19,7 @@ position, config), metrics.jsonl and events.out.tfevents.* (TensorBoard: tensorb
 Ctrl-C finishes the current step, saves a checkpoint and exits (status 130); a second Ctrl-C quits at once.
 
 options:
-  --config <file>            a configs/*.ts module whose default export is a FlipConfig (default configs/default.ts)
+  --config <file>            a configs/*.ts module whose default export is a FlipConfig (default configs/synthetic_cpu.ts)
   --config.<field>=<value>   override one field: our paths (--config.train.learningRate=1e-3,
                              --config.model.img.maskRatio=0) or the official names (--config.learning_rate=1e-3,
                              --config.model.model_img.mask_ratio=0.0); values are parsed as the field's type
