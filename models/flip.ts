@@ -8,6 +8,8 @@
 //   initParams(rng, model)                       → params                       (init on the device from one key)
 //   trainLoss(params, batch, rng, model)         → {loss, tau}                  (training mode: masking, dropout)
 //   trainLossAndGrads(params, batch, rng, model) → {loss, tau, grads}
+//   trainStep(params, batch, rng, model)         → {loss, tau, grads}           (the same, for flipc: a train step up to
+//                                                                                its optimizer, which is train/'s)
 //   forward(params, batch, model)                → {loss, tau, zImg, zTxt}      (eval mode: no masking)
 //   encodeImages(params, image, model) / encodeTexts(params, txt, txtIsValid, model) → unit embeddings (zero-shot eval)
 import { FlipError } from '../compiler/ir/index.ts';
@@ -84,6 +86,60 @@ export interface FlipModelConfig {
   clr: ContrastiveConfig;
 }
 
+/**
+ * Every way the sizes (and rates) of a model config do not fit, each naming its fields by their config path
+ * (`model.img.hiddenSize 100 is not divisible by model.img.transformer.numHeads 3`); empty when it is sound.
+ * configs/validate.ts `validateConfig` checks a whole config with it; `Flip` raises them as one error.
+ */
+export function modelConfigProblems(m: FlipModelConfig, prefix = 'model'): string[] {
+  const out: string[] = [];
+  const posInt = (v: number, field: string) => {
+    if (Number.isInteger(v) && v >= 1) return true;
+    out.push(`${field} must be a positive integer, got ${JSON.stringify(v)}`);
+    return false;
+  };
+  const rate = (v: number, field: string) => {
+    if (!(v >= 0 && v <= 1)) out.push(`${field} must be in [0, 1], got ${JSON.stringify(v)}`);
+  };
+  const tower = (t: VisionConfig | TextConfig, p: string) => {
+    const tr = t.transformer;
+    const width = posInt(t.hiddenSize, `${p}.hiddenSize`);
+    const heads = posInt(tr.numHeads, `${p}.transformer.numHeads`);
+    posInt(tr.numLayers, `${p}.transformer.numLayers`);
+    posInt(tr.mlpDim, `${p}.transformer.mlpDim`);
+    if (width && heads && t.hiddenSize % tr.numHeads !== 0)
+      out.push(`${p}.hiddenSize ${t.hiddenSize} is not divisible by ${p}.transformer.numHeads ${tr.numHeads}`);
+    rate(tr.dropoutRate, `${p}.transformer.dropoutRate`);
+    rate(tr.attentionDropoutRate, `${p}.transformer.attentionDropoutRate`);
+    rate(tr.droppathRate, `${p}.transformer.droppathRate`);
+    return width;
+  };
+  const img = m.img, pi = `${prefix}.img`;
+  const imgWidth = tower(img, pi);
+  if (imgWidth && img.hiddenSize % 4 !== 0)
+    out.push(`${pi}.hiddenSize ${img.hiddenSize} is not a multiple of 4 (the 2-D sin-cos position embedding splits it into four)`);
+  const size = posInt(img.imageSize, `${pi}.imageSize`);
+  const [p, q] = img.patchSize;
+  const patch = posInt(p, `${pi}.patchSize[0]`) && posInt(q, `${pi}.patchSize[1]`);
+  if (size && patch && (img.imageSize % p !== 0 || img.imageSize % q !== 0))
+    out.push(`${pi}.imageSize ${img.imageSize} is not divisible by ${pi}.patchSize ${p}x${q}`);
+  posInt(img.channels, `${pi}.channels`);
+  if (!(img.maskRatio >= 0 && img.maskRatio < 1)) out.push(`${pi}.maskRatio must be in [0, 1), got ${JSON.stringify(img.maskRatio)}`);
+  const pt = `${prefix}.txt`;
+  tower(m.txt, pt);
+  posInt(m.txt.vocabSize, `${pt}.vocabSize`);
+  posInt(m.txt.maxLen, `${pt}.maxLen`);
+  posInt(m.clr.projDimOut, `${prefix}.clr.projDimOut`);
+  if (!m.clr.tauLearnable && !(m.clr.tau > 0)) out.push(`${prefix}.clr.tau must be positive when ${prefix}.clr.tauLearnable is false, got ${JSON.stringify(m.clr.tau)}`);
+  return out;
+}
+
+/** A FlipError naming every field of `m` that does not fit (see {@link modelConfigProblems}); nothing when it is sound. */
+export function checkModelConfig(m: FlipModelConfig, prefix = 'model'): void {
+  const problems = modelConfigProblems(m, prefix);
+  if (problems.length) throw new FlipError(`config: ${problems.join('; ')}`);
+}
+
 // ---- inputs ---------------------------------------------------------------------------------------------------------
 
 export type Images = Tensor<'f32', readonly ['batch', 'height', 'width', 'channels']>;
@@ -139,7 +195,7 @@ export class VisionTransformer {
   readonly encoder: Encoder;
   constructor(readonly cfg: VisionConfig) {
     const [p, q] = cfg.patchSize;
-    if (cfg.imageSize % p !== 0 || cfg.imageSize % q !== 0) throw new FlipError(`image size ${cfg.imageSize} is not a multiple of the patch size ${p}x${q}`);
+    if (cfg.imageSize % p !== 0 || cfg.imageSize % q !== 0) throw new FlipError(`VisionTransformer: imageSize ${cfg.imageSize} is not divisible by patchSize ${p}x${q}`);
     this.grid = [cfg.imageSize / p, cfg.imageSize / q];
     this.patchEmbed = new PatchEmbed(cfg.patchSize, cfg.channels, cfg.hiddenSize);
     this.posEmbed = new Add2DPositionEmbs(this.grid, cfg.hiddenSize);
@@ -235,6 +291,7 @@ export class Flip {
   readonly imgProj: Dense;
   readonly txtProj: Dense;
   constructor(readonly cfg: FlipModelConfig) {
+    checkModelConfig(cfg); // one error naming every field that does not fit, before any layer objects to one
     this.img = new VisionTransformer(cfg.img);
     this.txt = new LanguageTransformer(cfg.txt);
     // models_flip.apply_projection_head: Dense(proj_dim_out, xavier_uniform, use_bias=proj_out_bias). The official
@@ -327,6 +384,17 @@ export function trainLossAndGrads(params: FlipParams, batch: FlipBatch, rng: Key
   return { loss, tau: aux.tau, grads };
 }
 
+/**
+ * One training step's computation on one batch, up to the optimizer: training-mode forward (masking `maskRatio` of the
+ * image patches, dropout), the contrastive loss and its gradient with respect to every param. The optimizer update
+ * (AdamW, the learning-rate schedule) is the trainer's (train/step.ts applies it to trainLossAndGrads, which this is);
+ * the model does not know it.
+ * `flipc compile models/flip.ts --entry trainStep --config configs/flip_base.ts` prints it for a config.
+ */
+export function trainStep(params: FlipParams, batch: FlipBatch, rng: Key, model: FlipModelConfig): ContrastiveOutput & { grads: FlipParams } {
+  return trainLossAndGrads(params, batch, rng, model);
+}
+
 /** Eval mode: no masking, no dropout; the loss and the unit embeddings of both towers. */
 export function forward(params: FlipParams, batch: FlipBatch, model: FlipModelConfig): ContrastiveOutput & { zImg: Embeddings; zTxt: Embeddings } {
   const { loss, tau, zImg, zTxt } = new Flip(model).loss(params, batch, { train: false });
@@ -351,8 +419,10 @@ export interface CompileConfig {
   train: { batchSize: number };
 }
 
+/** The config flipc passes to an `<entry>Inputs`, checked: its sizes must fit before anything is traced. */
 function need(cfg: CompileConfig | undefined): CompileConfig {
   if (!cfg?.model) throw new FlipError('models/flip.ts needs a config for its input shapes: pass --config configs/flip_tiny.ts (or another configs/*.ts)');
+  checkModelConfig(cfg.model);
   return cfg;
 }
 
@@ -374,6 +444,17 @@ export const trainLossInputs = (cfg?: CompileConfig) => {
   return { params: flipSpecs(c.model), batch: batchSpecs(c.model, c.train.batchSize), rng: keySpec(), model: c.model };
 };
 export const trainLossAndGradsInputs = trainLossInputs;
+/**
+ * trainStep's inputs: the config's params and a batch of TRAIN_STEP_BATCH examples, not the config's global batch (65536
+ * for the official ones, split over hundreds of devices): the printed step is one small batch's, and every other size
+ * in it comes from the config. The trainer compiles its step at its own (per-device) batch.
+ */
+export const trainStepInputs = (cfg?: CompileConfig) => {
+  const c = need(cfg);
+  return { params: flipSpecs(c.model), batch: batchSpecs(c.model, TRAIN_STEP_BATCH), rng: keySpec(), model: c.model };
+};
+/** The batch size of {@link trainStepInputs}. */
+export const TRAIN_STEP_BATCH = 2;
 export const forwardInputs = (cfg?: CompileConfig) => {
   const c = need(cfg);
   return { params: flipSpecs(c.model), batch: batchSpecs(c.model, c.train.batchSize), model: c.model };

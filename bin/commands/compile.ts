@@ -9,6 +9,8 @@ import type { Traced } from '../../compiler/trace/index.ts';
 import { compileOptimized, formatOptimized } from '../../runtime-native/inspect.ts';
 import type { Target } from '../../runtime-native/index.ts';
 import { describeSharding, parseMesh, shardFunc, type Mesh } from '../../compiler/passes/index.ts';
+import { applyOverrides, configOptionsIn, overridesFrom } from '../../train/config_args.ts';
+import { officialAliases } from '../../train/flip_config.ts';
 
 /** What each `--stage` prints, from the traced entry. */
 const STAGES: Record<string, (traced: Traced, target: Target) => string | Promise<string>> = {
@@ -17,7 +19,7 @@ const STAGES: Record<string, (traced: Traced, target: Target) => string | Promis
   optimized: async ({ func }, target) => formatOptimized(await compileOptimized(emitFunc(func, { moduleName: func.name }), { target })),
 };
 
-const help = `usage: flipc compile <file.ts> --entry <exportedFunction> [--config <configs/x.ts>] [-o out.mlir] [--stage stablehlo|optimized [--target cpu|gpu|tpu]]
+const help = `usage: flipc compile <file.ts> --entry <exportedFunction> [--config <configs/x.ts> [--config.<field>=<value> ...]] [-o out.mlir] [--stage stablehlo|optimized [--target cpu|gpu|tpu]]
                      [--mesh data=4,model=2 [--partition-states]] [--dump-partitioned DIR] [--verbose]
 
 Type-checks <file.ts> (with the repo's tsconfig options), traces the exported function --entry at its declared
@@ -45,6 +47,10 @@ options:
   --entry <name>     the exported function to compile (required; without it, or with an unknown name, the
                      exported functions are listed)
   --config <file>    a config module with inputs (see above)
+  --config.<field>=<value>
+                     override a field of the config's default export before the inputs function reads it, as
+                     flip run does: --config.model.img.maskRatio=0 (or the official name,
+                     --config.model.model_img.mask_ratio=0.0); values are parsed as the field's type
   -o, --out <file>   write the module there instead of stdout
   --stage <stage>    what to print: ${Object.keys(STAGES).join(', ')} (default stablehlo). optimized compiles the
                      module through the target's PJRT plugin and prints XLA's optimized HLO (fusions, layouts),
@@ -75,6 +81,7 @@ const compile: Command = {
     mesh: { type: 'string' },
     'partition-states': { type: 'boolean' },
     'dump-partitioned': { type: 'string' },
+    ...configOptionsIn(process.argv.slice(2)),
   },
   async run({ values, positionals }) {
     const [file, ...extra] = positionals;
@@ -87,7 +94,11 @@ const compile: Command = {
     const verbose = values['verbose'] === true;
     const log = verbose ? (line: string) => process.stderr.write(`flipc compile: ${line}\n`) : undefined;
     const config = values['config'];
-    const traced = await traceEntry(file, { entry, ...(typeof config === 'string' ? { config } : {}), ...(log ? { log } : {}) });
+    const overrides = overridesFrom(values);
+    const configure = Object.keys(overrides).length ? (c: unknown) => applyOverrides(c, overrides, officialAliases) : undefined;
+    const traced = await traceEntry(file, {
+      entry, ...(typeof config === 'string' ? { config } : {}), ...(configure ? { configure } : {}), ...(log ? { log } : {}),
+    });
     const meshText = values['mesh'];
     const mesh: Mesh | undefined = typeof meshText === 'string' ? parseMesh(meshText) : undefined;
     if (values['partition-states'] && !mesh) throw new FlipError('--partition-states needs --mesh');

@@ -36,6 +36,11 @@ export interface LoadOptions {
   entry: string | undefined;
   /** A config module that may export `inputs` / `<entry>Inputs` and a default config object. */
   config?: string;
+  /**
+   * Applied to the config module's default export before an inputs function is called with it (flipc compile's
+   * `--config.<field>=<value>` overrides). Needs `config`, and an inputs export that is a function.
+   */
+  configure?: (config: unknown) => unknown;
   /** Progress lines (timings) go here; nothing is written without it. */
   log?: (line: string) => void;
 }
@@ -77,6 +82,7 @@ function exampleInputs(entry: ExportedFunction): string {
 /** The input declaration for `entry`: from the config module, then the model module. */
 async function findInputs(
   entry: ExportedFunction, file: string, mod: ModuleRecord, config: { file: string; mod: ModuleRecord } | undefined,
+  configure?: (config: unknown) => unknown,
 ): Promise<{ value: unknown; from: string }> {
   const candidates: [string, ModuleRecord, string][] = [];
   if (config) candidates.push([config.file, config.mod, `${entry.name}Inputs`], [config.file, config.mod, 'inputs']);
@@ -90,9 +96,13 @@ async function findInputs(
   }
   const [from, m, name] = hit;
   let value = m[name];
+  if (configure && !config) throw new InputSpecError('config overrides need a config module: pass --config <configs/x.ts>');
   if (typeof value === 'function') {
-    const cfg = config ? (config.mod['default'] ?? config.mod['config']) : undefined;
+    let cfg = config ? (config.mod['default'] ?? config.mod['config']) : undefined;
+    if (configure) cfg = configure(cfg);
     value = await (value as (c: unknown) => unknown)(cfg);
+  } else if (configure) {
+    throw new InputSpecError(`${from}: ${name} is a fixed value, not a function of the config, so config overrides cannot change it`);
   }
   return { value, from: `${from}: ${name}` };
 }
@@ -179,7 +189,7 @@ export async function loadEntry(file: string, opts: LoadOptions): Promise<Loaded
   log(`imported in ${Math.round(performance.now() - t0)} ms`);
   const fn = mod[entry.name];
   if (typeof fn !== 'function') throw new EntryError(`${shown}: export '${entry.name}' is not a function at run time`);
-  const { value, from } = await findInputs(entry, shown, mod, config);
+  const { value, from } = await findInputs(entry, shown, mod, config, opts.configure);
   const args = argumentList(entry, value, from);
   checkLeaves(entry, args, from);
   return { file: shown, entry, fn: fn as (...args: never[]) => unknown, args, inputsFrom: from };

@@ -1,17 +1,23 @@
 // models/flip.ts as the compiler sees it: `flipc compile` of its entries, and the image tower's matmul FLOPs under
 // masking (FLIP's point: encoding half or a quarter of the patches costs about half or a quarter).
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { REPO_ROOT } from '../../compiler/load/index.ts';
-import type { Func, PrimAttrs } from '../../compiler/ir/index.ts';
+import { REPO_ROOT, traceEntry } from '../../compiler/load/index.ts';
+import { emitFunc } from '../../compiler/stablehlo/index.ts';
+import { applyOverrides } from '../../train/config_args.ts';
+import { officialAliases } from '../../train/flip_config.ts';
+import { FlipError, type Func, type PrimAttrs } from '../../compiler/ir/index.ts';
 import { flatten, spec, traceFunc } from '../../dsl/index.ts';
 import { isParamSpec } from '../../dsl/nn/index.ts';
 import base from '../../configs/flip_base.ts';
 import tiny from '../../configs/flip_tiny.ts';
 import { override } from '../../configs/official.ts';
 import type { VisionConfig } from '../../configs/types.ts';
-import { VisionTransformer, batchSpecs, flipSpecs, forward, forwardInputs, trainLoss, trainLossInputs } from '../../models/flip.ts';
+import {
+  TRAIN_STEP_BATCH, VisionTransformer, batchSpecs, flipSpecs, forward, forwardInputs, trainLoss, trainLossInputs, trainStepInputs,
+} from '../../models/flip.ts';
 import type { Key } from '../../dsl/random.ts';
 
 function flipc(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -52,6 +58,23 @@ describe('flipc compile models/flip.ts', () => {
     expect(fwd.code, fwd.stderr).toBe(0);
     expect(mainArgs(fwd.stdout)).toHaveLength(tinyParams + 3);
     expect(fwd.stdout).not.toMatch(/stablehlo\.sort/);
+  });
+
+  it('a config whose sizes do not fit (--config.<field> overrides): one FlipError naming the fields, before tracing', async () => {
+    // The command in this process (the type-checker is shared with the other in-process loads); bin/cli.ts prints a
+    // FlipError as one line and exits 2.
+    const { default: command } = await import('../../bin/commands/compile.ts');
+    const run = command.run({
+      positionals: ['models/flip.ts'],
+      values: {
+        entry: 'trainStep', config: 'configs/flip_tiny.ts', stage: 'stablehlo', target: 'cpu',
+        'config.model.img.transformer.numHeads': '3', 'config.model.img.imageSize': '36',
+      },
+    });
+    await expect(run).rejects.toThrow(FlipError);
+    await expect(run).rejects.toThrow(
+      /^config: model\.img\.hiddenSize 32 is not divisible by model\.img\.transformer\.numHeads 3; model\.img\.imageSize 36 is not divisible by model\.img\.patchSize 8x8$/,
+    );
   });
 
   it('without --config the input declarations say which flag to pass', () => {
@@ -116,5 +139,81 @@ describe('masking FLOPs of the image tower (from the traced IR)', () => {
     const lengths = (f: Func) => new Set(f.ops.filter((o) => o.prim === 'dot_general').map((o) => o.results[0]!.type.shape.join('x')));
     expect([...lengths(train.func)].some((s) => s.startsWith('4x9x'))).toBe(true);
     expect([...lengths(evalF.func)].some((s) => s.startsWith('4x9x'))).toBe(false);
+  });
+});
+
+// ---- trainStep of flip_base: the image tower encodes 1 + ⌊196·(1 − r)⌋ tokens --------------------------------------------
+
+/** Each dot_general's operand and result shapes, keyed by the source line (of `file`) its loc names. */
+function dotShapesByLine(mlir: string, file: string): Map<number, number[][][]> {
+  const aliases = new Map<string, string>();
+  for (const m of mlir.matchAll(/^(#loc\d+) = (loc\(.*\))$/gm)) aliases.set(m[1]!, m[2]!);
+  const shape = (t: string) => t.replace(/^tensor<|>$/g, '').split('x').slice(0, -1).map(Number); // drop the dtype
+  const out = new Map<number, number[][][]>();
+  for (const m of mlir.matchAll(/stablehlo\.dot_general .*: \((tensor<[^>]*>), (tensor<[^>]*>)\) -> (tensor<[^>]*>) loc\((.*)\)$/gm)) {
+    const loc = aliases.get(m[4]!) ?? `loc(${m[4]!})`;
+    const at = new RegExp(`^loc\\("${file.replace(/[.]/g, '\\.')}":(\\d+):\\d+\\)$`).exec(loc);
+    if (!at) continue;
+    const line = Number(at[1]);
+    out.set(line, [...(out.get(line) ?? []), [shape(m[1]!), shape(m[2]!), shape(m[3]!)]]);
+  }
+  return out;
+}
+
+/** The 1-based line of the first line of `file` containing `text`. */
+function lineOf(file: string, text: string): number {
+  const i = readFileSync(path.join(REPO_ROOT, file), 'utf8').split('\n').findIndex((l) => l.includes(text));
+  if (i < 0) throw new Error(`${file} has no line with '${text}'`);
+  return i + 1;
+}
+
+describe('flipc compile models/flip.ts --entry trainStep --config configs/flip_base.ts', () => {
+  // What flipc compile prints, traced in this process: the loader (type-check, trainStepInputs(config), trace), then
+  // the emitter. Mask 0 through the loader's config hook, as `--config.model.img.maskRatio=0` on the command line.
+  const stepAt = async (overrides: Record<string, string>) => {
+    const configure = Object.keys(overrides).length ? (c: unknown) => applyOverrides(c, overrides, officialAliases) : undefined;
+    const traced = await traceEntry('models/flip.ts', { entry: 'trainStep', config: 'configs/flip_base.ts', ...(configure ? { configure } : {}) });
+    return emitFunc(traced.func, { moduleName: traced.func.name });
+  };
+  // The image encoder's call site (the first encoder.apply in the file: VisionTransformer's) and the patch embedding's.
+  const encoderLine = lineOf('models/flip.ts', 'this.encoder.apply(');
+  const patchLine = lineOf('models/flip.ts', 'this.patchEmbed.apply(');
+  const { hiddenSize: D, transformer: t } = base.model.img;
+  const n = TRAIN_STEP_BATCH;
+
+  /** The token counts among the image encoder's dot_general activations (every size that is not batch, heads, kv, width, mlp). */
+  const imageTokens = (mlir: string) => {
+    const dots = dotShapesByLine(mlir, 'models/flip.ts');
+    const enc = dots.get(encoderLine) ?? [];
+    // Per layer 8 matmuls forward (q, k, v, q·k, weights·v, out, MLP in, MLP out) and two each backward.
+    expect(enc.length).toBe(t.numLayers * 8 * 3);
+    const acts = enc.flatMap((shapes) => shapes.filter((s) => s[0] === n));
+    const other = new Set([D, t.numHeads, D / t.numHeads, t.mlpDim]);
+    const tokens = new Set(acts.flatMap((s) => s.slice(1).filter((d) => !other.has(d))));
+    expect(enc.every((shapes) => shapes.some((s) => s[0] === n && s.includes([...tokens][0]!)))).toBe(true); // each dot sees them
+    return { tokens: [...tokens], patchEmbed: (dots.get(patchLine) ?? []).map((s) => s[2]!.join('x')) };
+  };
+
+  it('mask 0.5 (the config): the image tower\'s dot_generals have 98 + 1 tokens; the patch embedding all 196', async () => {
+    expect(base.model.img.maskRatio).toBe(0.5);
+    const mlir = await stepAt({});
+    expect(mlir).toMatch(/^module @trainStep /m);
+    expect(mlir).toMatch(/stablehlo\.sort/); // argsort of the noise (ids_restore's is dead code here: no output reads the mask)
+    const { tokens, patchEmbed } = imageTokens(mlir);
+    expect(tokens).toEqual([98 + 1]);
+    expect(patchEmbed).toContain(`${n}x196x${D}`);
+  });
+
+  it('mask 0 (--config.model.img.maskRatio=0): 196 + 1 tokens, no masking sort', async () => {
+    const mlir = await stepAt({ 'model.img.maskRatio': '0' });
+    expect(mlir).not.toMatch(/stablehlo\.sort/);
+    expect(imageTokens(mlir).tokens).toEqual([196 + 1]);
+  });
+
+  it('trainStepInputs: the config\'s params, a batch of TRAIN_STEP_BATCH, the key and the model config', () => {
+    const inputs = trainStepInputs(base);
+    expect(Object.keys(inputs)).toEqual(['params', 'batch', 'rng', 'model']);
+    expect(inputs.batch.image.shape).toEqual([n, 224, 224, 3]);
+    expect(inputs.batch.txt.shape).toEqual([n, 32]);
   });
 });
