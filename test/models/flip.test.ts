@@ -1,5 +1,5 @@
 // models/flip.ts against the Flax reference (test/golden/model): param layout and counts, our init against jax.random,
-// forward passes in eval and training mode, random masking, gradients.
+// forward passes in eval and training mode and the gradients of the training loss (jax.grad), random masking.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,17 +10,20 @@ import large from '../../configs/flip_large.ts';
 import tiny from '../../configs/flip_tiny.ts';
 import { override } from '../../configs/official.ts';
 import type { FlipModelConfig } from '../../configs/types.ts';
-import { flatten, unflatten, type AnyTensor, type Tensor } from '../../dsl/index.ts';
+import { concat, flatten, full, takeAlongAxis, type AnyTensor, type Tensor } from '../../dsl/index.ts';
 import type { MapLeaves } from '../../compiler/trace/index.ts';
 import { paramCount } from '../../dsl/nn/index.ts';
+import { valueAndGrad } from '../../dsl/transforms.ts';
 import { key, uniform, type Key } from '../../dsl/random.ts';
 import {
-  Flip, flipSpecs, initParams, randomMask, trainLossAndGrads, type FlipBatch, type FlipParams,
+  Flip, flipSpecs, initParams, randomMask, type FlipBatch, type FlipParams,
 } from '../../models/flip.ts';
 import { DeviceTensor, hostTensor, jit } from '../../runtime-native/jit.ts';
 import { closeness, numbers } from '../nn/host.ts';
 
 interface Fingerprint { sum: number; sumsq: number; head: number[]; last: number }
+/** make_golden.py grad_fingerprint: a gradient leaf's sum, Σg², max |g|, Σ sin(i + 1)·g_i, first 4 and last elements. */
+interface GradFingerprint extends Fingerprint { absmax: number; probe: number }
 interface Case {
   config: RefConfig;
   paths: [string, number[]][];
@@ -29,6 +32,8 @@ interface Case {
   txt_is_valid: number[];
   eval: { loss: number; tau: number; z_img: number[]; z_txt: number[] };
   train: { rng: number[]; loss: number; tau: number; z_img: number[]; z_txt: number[]; mask: number[]; ids_restore: number[] };
+  /** jax.value_and_grad of the training-mode loss (the train key: same mask and dropout) w.r.t. every param. */
+  grads: { loss: number; leaves: Record<string, GradFingerprint> };
 }
 interface RefTransformer { num_layers: number; num_heads: number; mlp_dim: number; dropout_rate: number; droppath_rate: number }
 interface RefConfig {
@@ -121,6 +126,42 @@ function lossWith(model: FlipModelConfig, train: boolean) {
   };
 }
 
+/** Training mode's outputs and the gradient of its loss w.r.t. the params (trainLossAndGrads's valueAndGrad, one forward). */
+function trainWithGrads(model: FlipModelConfig) {
+  return (p: FlipParams, batch: FlipBatch, rng: Key) => {
+    const [[, out], grads] = valueAndGrad((q: FlipParams) => {
+      const o = lossWith(model, true)(q, batch, rng);
+      return [o.loss, o] as const;
+    }, { hasAux: true })(p);
+    return { ...out, grads };
+  };
+}
+
+/**
+ * How far a gradient leaf `v` is from the reference's fingerprint, as failures (empty: within `rel`). Every figure is
+ * compared relative to the leaf's own magnitude, not its own value, so a sum that cancels to ~0 is held to the same
+ * 1e-4 as the rest: ‖g‖ relative; Σg and Σ sin(i + 1)·g_i against the bounds ‖g‖·√n and ‖g‖·‖w‖ (Cauchy–Schwarz);
+ * the first 4 and the last element and max |g| against max |g|.
+ */
+function gradMismatches(v: readonly number[], want: GradFingerprint, rel: number): string[] {
+  const out: string[] = [];
+  const norm = Math.sqrt(want.sumsq);
+  let sum = 0, sumsq = 0, probe = 0, wsq = 0, absmax = 0;
+  v.forEach((x, i) => {
+    const w = Math.sin(i + 1);
+    sum += x; sumsq += x * x; probe += w * x; wsq += w * w; absmax = Math.max(absmax, Math.abs(x));
+  });
+  const check = (what: string, got: number, exp: number, scale: number) => {
+    if (!(Math.abs(got - exp) <= rel * scale)) out.push(`${what} ${got} vs ${exp} (allowed ±${(rel * scale).toExponential(2)})`);
+  };
+  check('‖g‖', Math.sqrt(sumsq), norm, norm);
+  check('Σg', sum, want.sum, norm * Math.sqrt(v.length));
+  check('Σ sin(i+1)·g', probe, want.probe, norm * Math.sqrt(wsq));
+  check('max|g|', absmax, want.absmax, want.absmax);
+  [...want.head, want.last].forEach((e, k) => check(k < want.head.length ? `g[${k}]` : 'g[last]', k < want.head.length ? v[k]! : v[v.length - 1]!, e, want.absmax));
+  return out;
+}
+
 type DeviceParams = MapLeaves<FlipParams, AnyTensor, DeviceTensor>;
 let params: DeviceParams;
 let image: DeviceTensor;
@@ -161,10 +202,10 @@ describe('flip_tiny against the Flax reference', () => {
   for (const name of Object.keys(MODELS) as (keyof Golden['cases'])[]) {
     const c = golden.cases[name];
     const model = MODELS[name];
-    it(`${name}: eval mode (no masking) and training mode (masking drawn from the key) match`, async () => {
+    it(`${name}: eval mode (no masking), training mode (masking drawn from the key) and the gradients match`, async () => {
       const batch = await batchFor(c, image);
       const rng = hostTensor('u32', { key: 2 }, Uint32Array.from(c.train.rng));
-      const [ev, tr] = await Promise.all([jit(lossWith(model, false))(params, batch, rng), jit(lossWith(model, true))(params, batch, rng)]);
+      const [ev, tr] = await Promise.all([jit(lossWith(model, false))(params, batch, rng), jit(trainWithGrads(model))(params, batch, rng)]);
       const tol = (got: number[], want: number[], what: string) => expect(closeness(got, want, 2e-5, 1e-4), `${name} ${what}`).toBeLessThanOrEqual(1);
       tol(await numbers(ev.loss), [c.eval.loss], 'eval loss');
       tol(await numbers(ev.tau), [c.eval.tau], 'eval tau');
@@ -178,70 +219,81 @@ describe('flip_tiny against the Flax reference', () => {
       expect(await numbers(tr.idsRestore!), `${name} ids_restore`).toEqual(c.train.ids_restore);
       // Training differs from eval: the image tower saw a subset of the patches.
       expect(Math.abs((await numbers(tr.loss))[0]! - c.eval.loss)).toBeGreaterThan(1e-3);
+      // d loss / d params against jax.grad of the reference, every leaf within 1e-4 of its magnitude (see gradMismatches).
+      tol(await numbers(tr.loss), [c.grads.loss], 'train loss under jax.value_and_grad');
+      const g = flatten(tr.grads);
+      expect(g.paths).toEqual(Object.keys(c.grads.leaves));
+      // Leaves whose gradient is zero: the position table (stop_gradient) exactly, the attention key biases up to
+      // rounding (softmax over keys ignores q·b_k, the same for every key). Both sides must be ≤ 1e-7 of the whole
+      // gradient there (the reference's are ~1e-10 of it, the smallest other leaf 5e-4); every other leaf within 1e-4.
+      const total = Math.sqrt(Object.values(c.grads.leaves).reduce((s, f) => s + f.sumsq, 0));
+      const zero = Object.entries(c.grads.leaves).filter(([, f]) => Math.sqrt(f.sumsq) <= 1e-7 * total).map(([p]) => p);
+      expect(zero.map((p) => p.replace(/encoderblock_\d+/, 'encoderblock_NN'))).toEqual([
+        'img_encoder.posembed_encoder.pos_embedding',
+        ...Array<string>(m0.img.transformer.numLayers).fill('img_encoder.Transformer.encoderblock_NN.MultiHeadDotProductAttention_0.key.bias'),
+        ...Array<string>(m0.txt.transformer.numLayers).fill('txt_encoder.Transformer.encoderblock_NN.MultiHeadDotProductAttention_0.key.bias'),
+      ]);
+      const bad: string[] = [];
+      for (const [i, leaf] of g.leaves.entries()) {
+        const path = g.paths[i]!, v = await numbers(leaf as DeviceTensor), want = c.grads.leaves[path]!;
+        const norm = Math.sqrt(v.reduce((s, x) => s + x * x, 0));
+        const miss = want.sumsq === 0 ? (norm === 0 ? [] : [`‖g‖ ${norm}, not 0`])
+          : zero.includes(path) ? (norm <= 1e-7 * total ? [] : [`‖g‖ ${norm} > 1e-7·‖grad‖`])
+          : gradMismatches(v, want, 1e-4);
+        if (miss.length) bad.push(`${path}: ${miss.join(', ')}`);
+      }
+      expect(bad, `${name} gradients`).toEqual([]);
     });
   }
 });
 
 describe('randomMask', () => {
-  it('keeps ⌊L·(1 − r)⌋ tokens; the mask marks the removed ones; idsRestore inverts the shuffle', async () => {
+  it('keeps ⌊L·(1 − r)⌋ tokens; the mask marks the removed ones; idsRestore un-shuffles exactly; the key decides the kept set', async () => {
     const [n, L, D] = [3, 10, 2];
     // Token (b, l) carries the value 1000·b + l in every channel, so a kept token tells where it came from.
     const x = new Float32Array(n * L * D).map((_, i) => 1000 * Math.floor(i / (L * D)) + Math.floor(i / D) % L);
+    const xs = hostTensor('f32', { batch: n, length: L, embed: D }, x);
+    const keyOf = (k: number) => hostTensor('u32', { key: 2 }, Uint32Array.of(0, k));
     for (const ratio of [0, 0.5, 0.75, 0.9]) {
-      const f = jit((xs: Tensor<'f32', readonly ['batch', 'length', 'embed']>, k: Key) => {
-        const r = randomMask(xs, ratio, k);
-        return { x: r.x, mask: r.mask, idsRestore: r.idsRestore };
-      });
-      const out = await f(hostTensor('f32', { batch: n, length: L, embed: D }, x), hostTensor('u32', { key: 2 }, Uint32Array.of(0, 42)));
       const keep = Math.trunc(L * (1 - ratio));
-      expect(out.x.type.shape).toEqual([n, keep, D]);
-      const kept = await numbers(out.x), mask = await numbers(out.mask), restore = await numbers(out.idsRestore);
-      for (let b = 0; b < n; b++) {
-        const rowRestore = restore.slice(b * L, (b + 1) * L);
-        expect([...rowRestore].sort((u, v) => u - v)).toEqual([...Array(L).keys()]); // a permutation
-        const origins = Array.from({ length: keep }, (_, k) => kept[(b * keep + k) * D]! - 1000 * b);
-        for (const [k, l] of origins.entries()) {
-          expect(rowRestore[l], `token ${l} sits at shuffled position ${k}`).toBe(k);
-          expect(mask[b * L + l]).toBe(0);
+      const f = jit((t: Tensor<'f32', readonly ['batch', 'length', 'embed']>, k: Key) => {
+        const r = randomMask(t, ratio, k);
+        // MAE's un-shuffle: the kept tokens then a filler (-1) for each removed one, gathered back by idsRestore.
+        const filled = keep < L ? concat([r.x, full('f32', { batch: n, length: L - keep, embed: D }, -1)], 'length') : r.x;
+        return { x: r.x, mask: r.mask, idsRestore: r.idsRestore, restored: takeAlongAxis(filled, r.idsRestore, 'length') };
+      });
+      const run = async (k: number) => {
+        const out = await f(xs, keyOf(k));
+        expect(out.x.type.shape, `ratio ${ratio}`).toEqual([n, keep, D]);
+        return { kept: await numbers(out.x), mask: await numbers(out.mask), restore: await numbers(out.idsRestore), restored: await numbers(out.restored) };
+      };
+      const a = await run(42), again = await run(42), other = await run(43);
+      const keptSets: string[][] = [[], []];
+      for (const [j, o] of [a, other].entries()) {
+        for (let b = 0; b < n; b++) {
+          const rowRestore = o.restore.slice(b * L, (b + 1) * L);
+          const rowMask = o.mask.slice(b * L, (b + 1) * L);
+          expect([...rowRestore].sort((u, v) => u - v)).toEqual([...Array(L).keys()]); // a permutation
+          expect(rowMask.every((m) => m === 0 || m === 1)).toBe(true);
+          expect(rowMask.reduce((s, v) => s + v, 0), `ratio ${ratio}: mask sum`).toBe(L - keep);
+          const origins = Array.from({ length: keep }, (_, k) => o.kept[(b * keep + k) * D]! - 1000 * b);
+          for (const [k, l] of origins.entries()) {
+            expect(rowRestore[l], `token ${l} sits at shuffled position ${k}`).toBe(k);
+            expect(rowMask[l]).toBe(0);
+          }
+          // The round trip: every kept token back in its place, the filler exactly where the mask says removed.
+          for (let l = 0; l < L; l++)
+            for (let d = 0; d < D; d++)
+              expect(o.restored[(b * L + l) * D + d], `ratio ${ratio}: restored (${b}, ${l})`).toBe(rowMask[l] === 1 ? -1 : x[(b * L + l) * D + d]);
+          keptSets[j]!.push([...origins].sort((u, v) => u - v).join(','));
         }
-        expect(mask.slice(b * L, (b + 1) * L).reduce((s, v) => s + v, 0)).toBe(L - keep);
       }
+      // The same key draws the same tokens; another key another subset (unless the subset is all or, at 0.9, where
+      // ⌊10·0.1⌋ = ⌊0.999…⌋ = 0 as Python's int() has it, none of them).
+      expect(again).toEqual(a);
+      if (keep === 0 || keep === L) expect(keptSets[1]).toEqual(keptSets[0]);
+      else expect(keptSets[1]).not.toEqual(keptSets[0]);
+      expect(other.restore).not.toEqual(a.restore);
     }
   });
 });
-
-describe('gradients', () => {
-  it('trainLossAndGrads: the loss falls along −grad as its directional derivative predicts', async () => {
-    const c = golden.cases.tiny;
-    const batch = await batchFor(c, image);
-    const rng = hostTensor('u32', { key: 2 }, Uint32Array.of(0, 9));
-    // loss(params − ε·g) for ε = 0, ±h: with g the gradient, d/dε loss = −‖g‖².
-    const probe = jit((p: FlipParams, b: FlipBatch, r: Key, eps: Tensor<'f32', readonly []>) => {
-      const { loss, grads } = trainLossAndGrads(p, b, r, m0);
-      const step = (s: number) => {
-        const moved = mapParams(p, grads, (x, g) => x.sub(g.mul(eps).mul(s)));
-        return new Flip(m0).loss(moved, b, { train: true, rng: r }).loss;
-      };
-      const norm2 = flatten(grads).leaves.map((g) => (g as Tensor<'f32'>).square().sum()).reduce((a, b2) => a.add(b2));
-      return { loss, plus: step(1), minus: step(-1), norm2 };
-    });
-    const run = async (eps: number) => {
-      const out = await probe(params, batch, rng, hostTensor('f32', {}, Float32Array.of(eps)));
-      return Promise.all([out.loss, out.plus, out.minus, out.norm2].map(async (t) => (await numbers(t))[0]!));
-    };
-    const [, , , g2] = await run(0);
-    expect(g2!).toBeGreaterThan(1e-6);
-    // A step that moves the loss by ~1e-3: small enough to be linear, large enough for f32.
-    const h = 1e-3 / g2!;
-    const [l0, lp, lm] = await run(h);
-    const fd = (lp! - lm!) / (2 * h); // ≈ −‖g‖²
-    expect(Math.abs(fd + g2!) / g2!).toBeLessThan(0.02);
-    expect(lp!).toBeLessThan(l0!);
-  });
-});
-
-/** f(param, grad) leafwise over two trees of one structure. */
-function mapParams(p: FlipParams, g: FlipParams, f: (x: Tensor<'f32'>, g: Tensor<'f32'>) => Tensor<'f32'>): FlipParams {
-  const a = flatten(p), b = flatten(g);
-  return unflatten<FlipParams>(a.treedef, a.leaves.map((x, i) => f(x as Tensor<'f32'>, b.leaves[i] as Tensor<'f32'>)));
-}

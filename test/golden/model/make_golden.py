@@ -7,7 +7,8 @@ Run: test/golden/.venv/bin/python test/golden/model/make_golden.py   (needs jax 
   * cases: for flip_tiny (and variants), params drawn with OUR init scheme (models/flip.ts initParams: the key split
     into one key per leaf in the param tree's order, each leaf drawn with its official initializer from its own key)
     using jax.random, so the TS test can check its init against these fingerprints; then the reference's forward
-    pass in eval and training mode (masking drawn from the key as models/flip.ts derives it) on fixed inputs.
+    pass in eval and training mode (masking drawn from the key as models/flip.ts derives it) on fixed inputs, and
+    jax.grad of the training-mode loss with respect to every param, as a per-leaf summary (grad_fingerprint).
 """
 import json
 import math
@@ -190,6 +191,20 @@ def fingerprint(a):
     return {"sum": float(v.sum()), "sumsq": float((v * v).sum()), "head": [float(x) for x in v[:4]], "last": float(v[-1])}
 
 
+def probe_weights(n):
+    """Fixed weights w_i = sin(i + 1) over a leaf's row-major elements: Σ w_i·g_i sees every element of the leaf."""
+    return np.sin(np.arange(n, dtype=np.float64) + 1)
+
+
+def grad_fingerprint(a):
+    """A gradient leaf's summary, in float64 over its row-major elements (our shapes are row-major reshapes of the
+    official ones, so the order is the same): sum, sum of squares, max |g|, the probe Σ sin(i + 1)·g_i, first 4, last."""
+    v = np.asarray(a, dtype=np.float64).reshape(-1)
+    fp = fingerprint(a)
+    fp.update({"absmax": float(np.abs(v).max()), "probe": float((probe_weights(v.size) * v).sum())})
+    return fp
+
+
 def inputs_for(cfg):
     s, l, vocab = cfg["img"]["image_size"], cfg["txt"]["max_len"], cfg["txt"]["vocab_size"]
     image = jax.random.uniform(jax.random.PRNGKey(IMAGE_SEED), (BATCH, s, s, 3), jnp.float32)
@@ -212,6 +227,10 @@ def run_case(name, cfg):
     ev = model.apply({"params": params}, inputs, train=False)
     rng = jax.random.PRNGKey(TRAIN_RNG_SEED)
     tr = model.apply({"params": params}, inputs, train=True, rng=rng)
+    # The gradient of the training-mode loss (same key: the same mask and dropout) with respect to every param.
+    loss_of = lambda p: model.apply({"params": p}, inputs, train=True, rng=rng)["loss"]
+    grad_loss, grads = jax.value_and_grad(loss_of)(params)
+    grads = dict(R.flatten(grads))
     return {
         "config": cfg,
         "paths": [[".".join(p), list(ours)] for p, _, ours in leaves],
@@ -224,6 +243,7 @@ def run_case(name, cfg):
             "z_img": floats(tr["z_img"]), "z_txt": floats(tr["z_txt"]),
             "mask": floats(tr["mask"]), "ids_restore": [int(x) for x in np.asarray(tr["ids_restore"]).reshape(-1)],
         },
+        "grads": {"loss": float(grad_loss), "leaves": {".".join(p): grad_fingerprint(grads[p]) for p, _, _ in leaves}},
     }
 
 
