@@ -2,6 +2,9 @@
 // train/step.ts's trainStep and compiled by train/compiled.ts's compileFunction, as `flip run` does), the time from
 // a model function to a ready executable for bigger models, an f32 matmul's FLOP rate, and the input pipeline's
 // images/s (train/data's measureThroughput). The JAX half (flip_jax.py) measures the same things the same way.
+//
+// Repeated measurements (matmul, train steps) are sessions: `start` compiles and warms up, each `rep` times one run,
+// `finish` sums up. run.ts alternates flip's reps with JAX's, so that other work on a shared machine falls on both.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { dot, spec, type Tensor } from '../dsl/index.ts';
@@ -15,13 +18,28 @@ import { summarizeHlo, type HloSummary } from './hlo.ts';
 import { withMask, type BenchPlan, type StepModel } from './plan.ts';
 import { OtherLoad, quietGate, type QuietGate } from './quiet.ts';
 
+/** One timed run of a session. */
+export interface Rep {
+  seconds: number;
+  /** Process CPU time (all threads) of the run. */
+  cpuSeconds: number;
+  /** Cores other processes kept busy during the run (null off Linux). */
+  otherCores: number | null;
+}
+
+/** A repeated measurement, one timed run per `rep()`. */
+export interface Session<R> {
+  rep(): Promise<Rep>;
+  finish(): R;
+}
+
 export interface PeakResult {
   size: number;
   /** Seconds of each timed matmul. */
   seconds: number[];
   /** 2·size³ / the fastest run. */
   flopsPerSecond: number;
-  /** Cores other processes kept busy meanwhile (null off Linux). */
+  /** Cores other processes kept busy meanwhile (median over the runs; null off Linux). */
   otherCores: number | null;
 }
 
@@ -86,12 +104,27 @@ export interface FlipHalfOptions {
   compileBudgetSeconds?: number;
 }
 
-const median = (xs: readonly number[]): number => {
+export const median = (xs: readonly number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
-export { median };
+
+const medianOrNull = (xs: readonly (number | null)[]): number | null => {
+  const v = xs.filter((x): x is number => x !== null);
+  return v.length ? median(v) : null;
+};
+
+/** Time `run` (wall, own CPU, other processes' cores). */
+async function timed<T>(run: () => Promise<T>): Promise<[Rep, T]> {
+  const other = new OtherLoad();
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  const value = await run();
+  const seconds = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(c0);
+  return [{ seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, otherCores: other.cores() }, value];
+}
 
 /** compileFunction with its phases timed from its progress messages (tracing, lowering, compiling, compiled). */
 async function compileTimed(fn: (...args: never[]) => unknown, specs: readonly unknown[], client: Client, name: string, donate: readonly number[], optLevel?: number) {
@@ -110,8 +143,8 @@ async function compileTimed(fn: (...args: never[]) => unknown, specs: readonly u
   return { compiled, traceSeconds: (t1 - t0) / 1000, lowerSeconds: (t2 - t1) / 1000, compileSeconds: (t3 - t2) / 1000, totalSeconds: (t3 - t0) / 1000 };
 }
 
-/** 2·n³ FLOPs of an n×n by n×n f32 matmul through the client's plugin, best of `reps` after one warm-up. */
-export async function measurePeak(client: Client, size: number, reps: number, optLevel?: number, gate?: QuietGate | null): Promise<PeakResult> {
+/** 2·n³ FLOPs of an n×n by n×n f32 matmul through the client's plugin; compiled and run once before the reps. */
+export async function peakSession(client: Client, size: number, optLevel?: number): Promise<Session<PeakResult>> {
   const f = await compileFunction(
     (a: Tensor<'f32', readonly ['m', 'k']>, b: Tensor<'f32', readonly ['k', 'n']>) => dot(a, b, { contract: ['k'] }),
     [spec('f32', { m: size, k: size }), spec('f32', { k: size, n: size })], { client, name: 'matmul', ...(optLevel !== undefined ? { optLevel } : {}) },
@@ -122,23 +155,27 @@ export async function measurePeak(client: Client, size: number, reps: number, op
     return client.toDevice(x, [size, size], 'f32');
   };
   const a = fill(), b = fill();
-  const once = async () => {
-    const t0 = performance.now();
+  const once = () => timed(async () => {
     const out = (await f.run([a, b])) as Buffer;
     await out.ready();
-    const s = (performance.now() - t0) / 1000;
     out.dispose();
-    return s;
-  };
+  });
   await once();
-  await gate?.wait('the matmul');
-  const other = new OtherLoad();
-  const seconds: number[] = [];
-  for (let i = 0; i < reps; i++) seconds.push(await once());
-  a.dispose();
-  b.dispose();
-  f.executable.dispose();
-  return { size, seconds, flopsPerSecond: (2 * size ** 3) / Math.min(...seconds), otherCores: other.cores() };
+  const reps: Rep[] = [];
+  return {
+    async rep() {
+      const [r] = await once();
+      reps.push(r);
+      return r;
+    },
+    finish() {
+      a.dispose();
+      b.dispose();
+      f.executable.dispose();
+      const seconds = reps.map((r) => r.seconds);
+      return { size, seconds, flopsPerSecond: (2 * size ** 3) / Math.min(...seconds), otherCores: medianOrNull(reps.map((r) => r.otherCores)) };
+    },
+  };
 }
 
 /** A batch of the model's input shapes on the device: normal-ish pixels, token ids in [1, vocab), all valid. */
@@ -162,15 +199,16 @@ function buildStep(m: StepModel, seed: number) {
 }
 
 /**
- * The plan's train steps, one mask at a time (call {@link StepRunner.measure} per mask): a state initialised once and
- * carried from mask to mask, one batch; per mask compile, `warmup` steps, then `steps` timed ones.
+ * The plan's train steps, one mask at a time: a state initialised once and carried from mask to mask, one batch.
+ * `session(mask)` compiles the mask's step and runs the warm-up steps; each rep is one timed step.
  */
 export class StepRunner {
   #state: unknown = null;
   #batch: ReturnType<typeof deviceBatch> | null = null;
-  constructor(readonly client: Client, readonly plan: BenchPlan, readonly o: { log: (s: string) => void; hloDir?: string; gate?: QuietGate | null }) {}
+  #step = 0;
+  constructor(readonly client: Client, readonly plan: BenchPlan, readonly o: { log: (s: string) => void; hloDir?: string }) {}
 
-  async measure(maskRatio: number): Promise<StepResult> {
+  async session(maskRatio: number): Promise<Session<StepResult>> {
     const { client, plan, o } = this;
     const s = plan.steps;
     if (this.#state === null) {
@@ -189,44 +227,41 @@ export class StepRunner {
       mkdirSync(o.hloDir, { recursive: true });
       writeFileSync(path.join(o.hloDir, `flip_train_step_mask${maskRatio}.hlo.txt`), hloText);
     }
-    const stepSeconds: number[] = [];
-    const cpuSeconds: number[] = [];
-    const otherCores: (number | null)[] = [];
     const losses: number[] = [];
-    for (let i = 0; i < s.warmup + s.steps; i++) {
-      if (i === s.warmup) await o.gate?.wait(`the timed steps at mask ${maskRatio}`);
-      const other = new OtherLoad();
-      const c0 = process.cpuUsage();
-      const t0 = performance.now();
-      const step = client.toDevice(new Int32Array([i]), [], 'i32');
+    const once = () => timed(async () => {
+      const step = client.toDevice(new Int32Array([this.#step++]), [], 'i32');
       const [next, metrics] = (await compiled.run([this.#state, this.#batch, step])) as [unknown, { loss: Buffer }];
-      const loss = (await metrics.loss.toHost())[0] as number;
-      const dt = (performance.now() - t0) / 1000;
-      const cpu = process.cpuUsage(c0);
       this.#state = next;
-      losses.push(loss);
-      if (i >= s.warmup) {
-        stepSeconds.push(dt);
-        cpuSeconds.push((cpu.user + cpu.system) / 1e6);
-        otherCores.push(other.cores());
-      }
-    }
-    const cost = compiled.executable.costAnalysis();
-    const r: StepResult = {
-      maskRatio, compileSeconds: totalSeconds, stepSeconds, medianStepSeconds: median(stepSeconds), cpuSeconds, otherCores, losses,
-      modelFlops: trainStepFlops(m.config.model, m.batchSize).train, irDotFlops: irDotFlops(compiled.func),
-      xlaFlops: typeof cost?.flops === 'number' ? cost.flops : null, hlo: summarizeHlo(hloText),
+      losses.push((await metrics.loss.toHost())[0] as number);
+    });
+    for (let i = 0; i < s.warmup; i++) await once();
+    const reps: Rep[] = [];
+    return {
+      async rep() {
+        const [r] = await once();
+        reps.push(r);
+        return r;
+      },
+      finish() {
+        const cost = compiled.executable.costAnalysis();
+        const stepSeconds = reps.map((r) => r.seconds), cpuSeconds = reps.map((r) => r.cpuSeconds);
+        const r: StepResult = {
+          maskRatio, compileSeconds: totalSeconds, stepSeconds, medianStepSeconds: median(stepSeconds), cpuSeconds,
+          otherCores: reps.map((x) => x.otherCores), losses,
+          modelFlops: trainStepFlops(m.config.model, m.batchSize).train, irDotFlops: irDotFlops(compiled.func),
+          xlaFlops: typeof cost?.flops === 'number' ? cost.flops : null, hlo: summarizeHlo(hloText),
+        };
+        o.log(`mask ${maskRatio}: compiled in ${totalSeconds.toFixed(1)}s; steps ${stepSeconds.map((t) => t.toFixed(3)).join(', ')} s ` +
+          `(${(median(cpuSeconds) / r.medianStepSeconds).toFixed(2)} cores busy); loss ${losses.at(-1)!.toFixed(4)}`);
+        compiled.executable.dispose();
+        return r;
+      },
     };
-    o.log(`mask ${maskRatio}: compiled in ${totalSeconds.toFixed(1)}s; steps ${stepSeconds.map((t) => t.toFixed(3)).join(', ')} s ` +
-      `(${(median(cpuSeconds) / r.medianStepSeconds).toFixed(2)} cores busy); loss ${losses.at(-1)!.toFixed(4)}`);
-    compiled.executable.dispose();
-    return r;
   }
 }
 
 /** Trace + passes + lower + compile of a model's train step (no execution). */
-export async function measureCompile(client: Client, m: StepModel, seed: number, o: { optLevel?: number; hloDir?: string; gate?: QuietGate | null } = {}): Promise<CompileResult> {
-  await o.gate?.wait(`compiling ${m.name}`);
+export async function measureCompile(client: Client, m: StepModel, seed: number, o: { optLevel?: number; hloDir?: string } = {}): Promise<CompileResult> {
   const other = new OtherLoad();
   const r = await compileTimed(buildStep(m, seed), [stateSpecs(m.config.model), batchSpecs(m.config.model, m.batchSize), stepSpec()], client, 'train_step', [0], o.optLevel);
   const c: CompiledFunction = r.compiled;
@@ -245,17 +280,20 @@ export async function measureCompile(client: Client, m: StepModel, seed: number,
   return out;
 }
 
-/** Images/s through the train loader (decode + augment + tokenize on the worker threads) on a synthetic JPEG set. */
-export async function measurePipeline(plan: BenchPlan, workdir: string, gate?: QuietGate | null): Promise<PipelineResult> {
+/** The synthetic JPEG set of the pipeline figure, written once per size into `workdir`. */
+export async function pipelineData(plan: BenchPlan, workdir: string): Promise<string> {
   const p = plan.pipeline;
   const dir = path.join(workdir, `synth-${p.images}x${p.sourceSize}`);
   const info = path.join(dir, 'info.json');
   const have = existsSync(info) ? (JSON.parse(readFileSync(info, 'utf8')) as { n?: number; imageSize?: number }) : null;
-  if (!have || have.n !== p.images || have.imageSize !== p.sourceSize) {
-    await writeSynthDataset({ out: dir, n: p.images, imageSize: p.sourceSize, evalN: 0 });
-  }
+  if (!have || have.n !== p.images || have.imageSize !== p.sourceSize) await writeSynthDataset({ out: dir, n: p.images, imageSize: p.sourceSize, evalN: 0 });
+  return dir;
+}
+
+/** Images/s through the train loader (decode + augment + tokenize on the worker threads) on the synthetic set. */
+export async function measurePipeline(plan: BenchPlan, dir: string): Promise<PipelineResult> {
+  const p = plan.pipeline;
   const m = plan.steps.config.model;
-  await gate?.wait('the input pipeline');
   const other = new OtherLoad();
   const r = await measureThroughput({
     data: dir, batchSize: plan.steps.batchSize, imageSize: m.img.imageSize, vocab: path.join(dir, 'vocab.txt'), maxLen: m.txt.maxLen,
@@ -272,45 +310,61 @@ export function platformOf(client: Client): FlipHalfResult['platform'] {
   };
 }
 
-/** flip's side of the bench, one measurement per call (run.ts interleaves them with JAX's). */
+/** flip's side of the bench: sessions for the repeated measurements, one call for the others. */
 export class FlipSide {
-  readonly gate: QuietGate | null;
   readonly hloDir: string;
   readonly #steps: StepRunner;
   constructor(readonly client: Client, readonly plan: BenchPlan, readonly workdir: string, readonly log: (s: string) => void = () => {}) {
-    this.gate = plan.quiet ? quietGate({ ...plan.quiet, log }) : null;
     this.hloDir = path.join(workdir, 'hlo');
-    this.#steps = new StepRunner(client, plan, { log, hloDir: this.hloDir, gate: this.gate });
+    this.#steps = new StepRunner(client, plan, { log, hloDir: this.hloDir });
   }
-  async peak(): Promise<PeakResult> {
-    const r = await measurePeak(this.client, this.plan.peak.size, this.plan.peak.reps, this.plan.optLevel, this.gate);
-    this.log(`matmul peak ${(r.flopsPerSecond / 1e9).toFixed(1)} GFLOP/s (${r.size}x${r.size} f32)`);
-    return r;
+  async peak(): Promise<Session<PeakResult>> {
+    const s = await peakSession(this.client, this.plan.peak.size, this.plan.optLevel);
+    return {
+      rep: () => s.rep(),
+      finish: () => {
+        const r = s.finish();
+        this.log(`matmul peak ${(r.flopsPerSecond / 1e9).toFixed(1)} GFLOP/s (${r.size}x${r.size} f32)`);
+        return r;
+      },
+    };
   }
-  steps(maskRatio: number): Promise<StepResult> {
-    return this.#steps.measure(maskRatio);
+  steps(maskRatio: number): Promise<Session<StepResult>> {
+    return this.#steps.session(maskRatio);
   }
-  async pipeline(): Promise<PipelineResult> {
-    const r = await measurePipeline(this.plan, this.workdir, this.gate);
+  async pipeline(dir: string): Promise<PipelineResult> {
+    const r = await measurePipeline(this.plan, dir);
     this.log(`input pipeline: ${r.imagesPerSecond.toFixed(1)} images/s with ${r.workers} worker thread(s)`);
     return r;
   }
   async compile(m: StepModel): Promise<CompileResult> {
-    const c = await measureCompile(this.client, m, this.plan.steps.seed, { ...(this.plan.optLevel !== undefined ? { optLevel: this.plan.optLevel } : {}), hloDir: this.hloDir, gate: this.gate });
+    const c = await measureCompile(this.client, m, this.plan.steps.seed, { ...(this.plan.optLevel !== undefined ? { optLevel: this.plan.optLevel } : {}), hloDir: this.hloDir });
     this.log(`${m.name}: trace ${c.traceSeconds.toFixed(2)}s, lower ${c.lowerSeconds.toFixed(2)}s, compile ${c.compileSeconds.toFixed(1)}s`);
     return c;
   }
+}
+
+/** Run a session's reps, waiting at the gate before each. */
+export async function runSession<R>(s: Session<R>, reps: number, gate: QuietGate | null, what: string): Promise<R> {
+  for (let i = 0; i < reps; i++) {
+    await gate?.wait(what);
+    await s.rep();
+  }
+  return s.finish();
 }
 
 /** Everything flip measures for the plan, on `client`, one thing after the other (the smoke test's path). */
 export async function runFlipHalf(plan: BenchPlan, o: FlipHalfOptions): Promise<FlipHalfResult> {
   const log = o.log ?? (() => {});
   const start = performance.now();
+  const gate = plan.quiet ? quietGate({ ...plan.quiet, log }) : null;
   const side = new FlipSide(o.client, plan, o.workdir, log);
-  const peak = await side.peak();
+  const peak = await runSession(await side.peak(), plan.peak.reps, gate, 'the matmul');
   const steps: StepResult[] = [];
-  for (const r of plan.steps.masks) steps.push(await side.steps(r));
-  const pipeline = await side.pipeline();
+  for (const r of plan.steps.masks) steps.push(await runSession(await side.steps(r), plan.steps.steps, gate, `a step at mask ${r}`));
+  const dir = await pipelineData(plan, o.workdir);
+  await gate?.wait('the input pipeline');
+  const pipeline = await side.pipeline(dir);
   const compile: CompileResult[] = [];
   for (const m of plan.compile) {
     const elapsed = (performance.now() - start) / 1000;
@@ -318,7 +372,8 @@ export async function runFlipHalf(plan: BenchPlan, o: FlipHalfOptions): Promise<
       log(`${m.name}: compile not measured (${elapsed.toFixed(0)}s spent, budget ${o.compileBudgetSeconds}s)`);
       continue;
     }
+    await gate?.wait(`compiling ${m.name}`);
     compile.push(await side.compile(m));
   }
-  return { platform: platformOf(o.client), peak, steps, compile, pipeline, waitedSeconds: side.gate?.waited ?? 0 };
+  return { platform: platformOf(o.client), peak, steps, compile, pipeline, waitedSeconds: gate?.waited ?? 0 };
 }

@@ -12,8 +12,9 @@ difference in time is a difference between the compilers, not between two models
     the warmup-cosine lr evaluated in the step on the step counter, the gradient norm as a metric; state donated.
 
 Driven by bench/jax_half.ts: `python bench/flip_jax.py PLAN.json`, the plan holding flip's config numbers (its
-configs/*.ts as JSON) and what to measure; it then answers one JSON command a line on stdin ("peak", "steps" at a mask,
-"compile" of a model) with one JSON line on stdout, so that run.ts can interleave the two systems' measurements.
+configs/*.ts as JSON) and what to measure; it then answers one JSON command a line on stdin with one JSON line on
+stdout, so that run.ts can interleave the two systems' measurements ("peak" and "steps" start a session whose
+timed runs come one per "rep", summed up by "finish").
 Progress lines go to stderr.
 """
 import json
@@ -312,82 +313,87 @@ class OtherLoad:
         return max(0.0, (m - self.machine0 - (own_seconds() - self.own0)) / wall)
 
 
-class QuietGate:
-    def __init__(self, cfg):
-        self.cfg = cfg
-        self.waited = 0.0
-
-    def wait(self, what):
-        if not self.cfg:
-            return 0.0
-        t0 = time.perf_counter()
-        last = None
-        while self.waited + time.perf_counter() - t0 < self.cfg["totalSeconds"] and time.perf_counter() - t0 < self.cfg["maxSeconds"]:
-            w = OtherLoad()
-            time.sleep(1.0)
-            last = w.cores()
-            if last is None or last < self.cfg["threshold"]:
-                break
-        s = time.perf_counter() - t0
-        self.waited += s
-        if s > 1.5:
-            log(f"waited {s:.0f}s for other processes to go quiet before {what} ({'?' if last is None else f'{last:.2f}'} cores busy with them at the end)")
-        return s
-
-
-GATE = QuietGate(None)
-
-
 # ---- measurements --------------------------------------------------------------------------------------------------
 
 def compile_options(opt_level):
     return {} if opt_level is None else {"compiler_options": {"xla_backend_optimization_level": opt_level}}
 
 
+def timed(run):
+    """(rep, value): wall seconds, own CPU seconds and other processes' cores of one call of `run`."""
+    other = OtherLoad()
+    c0 = own_seconds()
+    t0 = time.perf_counter()
+    value = run()
+    dt = time.perf_counter() - t0
+    return {"seconds": dt, "cpuSeconds": own_seconds() - c0, "otherCores": other.cores()}, value
+
+
+def median_or_none(xs):
+    v = [x for x in xs if x is not None]
+    return statistics.median(v) if v else None
+
+
+class StepSession:
+    """One mask's train step: compiled and warmed up on creation, one timed step per rep (bench/flip_bench.ts's twin)."""
+
+    def __init__(self, runner, ratio):
+        plan = runner.plan
+        self.runner, self.ratio = runner, ratio
+        m = with_mask(plan["config"]["model"], ratio)
+        fn = jax.jit(make_train_step(m, plan["schedule"], plan["adamw"], plan["seed"]), donate_argnums=(0,))
+        t0 = time.perf_counter()
+        self.compiled = fn.lower(runner.state, runner.batch, jnp.int32(0)).compile(**compile_options(runner.opt_level))
+        self.compile_s = time.perf_counter() - t0
+        self.hlo = write_hlo(plan.get("hloDir"), f"jax_train_step_mask{ratio}.hlo.txt", self.compiled.as_text())
+        self.losses, self.reps = [], []
+        for _ in range(plan["warmup"]):
+            self.once()
+
+    def once(self):
+        r = self.runner
+        step = jnp.int32(r.step)
+        r.step += 1
+
+        def run():
+            r.state, metrics = self.compiled(r.state, r.batch, step)
+            return float(metrics["loss"])  # waits for the step, as flip's run awaits its outputs
+
+        rep, loss = timed(run)
+        self.losses.append(loss)
+        return rep
+
+    def rep(self):
+        rep = self.once()
+        self.reps.append(rep)
+        return rep
+
+    def finish(self):
+        cost = self.compiled.cost_analysis()
+        cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+        times = [r["seconds"] for r in self.reps]
+        cpus = [r["cpuSeconds"] for r in self.reps]
+        busy = statistics.median(cpus) / statistics.median(times)
+        log(f"mask {self.ratio}: compiled in {self.compile_s:.1f}s; steps {', '.join(f'{t:.3f}' for t in times)} s ({busy:.2f} cores busy); loss {self.losses[-1]:.4f}")
+        return {
+            "maskRatio": self.ratio, "compileSeconds": self.compile_s, "stepSeconds": times, "medianStepSeconds": statistics.median(times),
+            "cpuSeconds": cpus, "otherCores": [r["otherCores"] for r in self.reps], "losses": self.losses,
+            "xlaFlops": float(cost["flops"]) if cost and "flops" in cost else None, "hloFile": self.hlo,
+        }
+
+
 class StepRunner:
-    """The plan's train steps, one mask per call: state initialised once and carried from mask to mask, one batch."""
+    """The plan's train steps: state initialised once and carried from mask to mask, one batch."""
 
     def __init__(self, plan, opt_level):
         self.plan, self.opt_level = plan, opt_level
-        self.state = self.batch = None
-
-    def measure(self, ratio):
-        plan = self.plan
         m0 = plan["config"]["model"]
-        if self.state is None:
-            self.state = init_state(m0, plan["seed"])
-            self.batch = batch_of(m0, plan["batchSize"])
-        m = with_mask(m0, ratio)
-        fn = jax.jit(make_train_step(m, plan["schedule"], plan["adamw"], plan["seed"]), donate_argnums=(0,))
-        t0 = time.perf_counter()
-        compiled = fn.lower(self.state, self.batch, jnp.int32(0)).compile(**compile_options(self.opt_level))
-        compile_s = time.perf_counter() - t0
-        hlo = write_hlo(plan.get("hloDir"), f"jax_train_step_mask{ratio}.hlo.txt", compiled.as_text())
-        cost = compiled.cost_analysis()
-        cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-        times, cpus, others, losses = [], [], [], []
-        for i in range(plan["warmup"] + plan["steps"]):
-            if i == plan["warmup"]:
-                GATE.wait(f"the timed steps at mask {ratio}")
-            other = OtherLoad()
-            c0 = own_seconds()
-            t0 = time.perf_counter()
-            self.state, metrics = compiled(self.state, self.batch, jnp.int32(i))
-            loss = float(metrics["loss"])  # waits for the step, as flip's run awaits its outputs
-            dt = time.perf_counter() - t0
-            c1 = own_seconds()
-            losses.append(loss)
-            if i >= plan["warmup"]:
-                times.append(dt)
-                cpus.append(c1 - c0)
-                others.append(other.cores())
-        busy = statistics.median(cpus) / statistics.median(times)
-        log(f"mask {ratio}: compiled in {compile_s:.1f}s; steps {', '.join(f'{t:.3f}' for t in times)} s ({busy:.2f} cores busy); loss {losses[-1]:.4f}")
-        return {
-            "maskRatio": ratio, "compileSeconds": compile_s, "stepSeconds": times, "medianStepSeconds": statistics.median(times),
-            "cpuSeconds": cpus, "otherCores": others, "losses": losses,
-            "xlaFlops": float(cost["flops"]) if cost and "flops" in cost else None, "hloFile": hlo,
-        }
+        self.state = init_state(m0, plan["seed"])
+        self.batch = batch_of(m0, plan["batchSize"])
+        self.step = 0
+
+    def session(self, ratio):
+        return StepSession(self, ratio)
 
 
 def measure_compile(entry, seed, hlo_dir, opt_level):
@@ -397,7 +403,6 @@ def measure_compile(entry, seed, hlo_dir, opt_level):
     params = jax.eval_shape(lambda: init_params(jax.random.PRNGKey(0), m))
     state = {"params": params, "mu": params, "nu": params}
     fn = jax.jit(step, donate_argnums=(0,))
-    GATE.wait(f"compiling {entry['name']}")
     other = OtherLoad()
     t0 = time.perf_counter()
     traced = fn.trace(state, batch_shapes(m, n), jax.ShapeDtypeStruct((), jnp.int32))
@@ -416,20 +421,28 @@ def measure_compile(entry, seed, hlo_dir, opt_level):
     }
 
 
-def measure_peak(size, reps, opt_level):
-    a = jax.random.normal(jax.random.PRNGKey(1), (size, size), jnp.float32)
-    b = jax.random.normal(jax.random.PRNGKey(2), (size, size), jnp.float32)
-    f = jax.jit(jnp.dot).lower(a, b).compile(**compile_options(opt_level))
-    f(a, b).block_until_ready()
-    GATE.wait("the matmul")
-    other = OtherLoad()
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        f(a, b).block_until_ready()
-        times.append(time.perf_counter() - t0)
-    best = min(times)
-    return {"size": size, "seconds": times, "flopsPerSecond": 2 * size ** 3 / best, "otherCores": other.cores()}
+class PeakSession:
+    """2 n^3 FLOPs of an n x n by n x n f32 matmul: compiled and run once on creation, one timed matmul per rep."""
+
+    def __init__(self, size, opt_level):
+        self.size = size
+        self.a = jax.random.normal(jax.random.PRNGKey(1), (size, size), jnp.float32)
+        self.b = jax.random.normal(jax.random.PRNGKey(2), (size, size), jnp.float32)
+        self.f = jax.jit(jnp.dot).lower(self.a, self.b).compile(**compile_options(opt_level))
+        self.f(self.a, self.b).block_until_ready()
+        self.reps = []
+
+    def rep(self):
+        rep, _ = timed(lambda: self.f(self.a, self.b).block_until_ready())
+        self.reps.append(rep)
+        return rep
+
+    def finish(self):
+        times = [r["seconds"] for r in self.reps]
+        r = {"size": self.size, "seconds": times, "flopsPerSecond": 2 * self.size ** 3 / min(times),
+             "otherCores": median_or_none([r["otherCores"] for r in self.reps])}
+        log(f"matmul peak {r['flopsPerSecond'] / 1e9:.1f} GFLOP/s ({self.size}x{self.size} f32)")
+        return r
 
 
 def main():
@@ -447,26 +460,33 @@ def main():
         jaxlib_version = None
     log(f"jax {jax.__version__} on {dev.platform} ({dev.device_kind})")
     opt_level = plan.get("optLevel")
-    GATE.cfg = plan.get("quiet")
-    steps = StepRunner(plan["steps"], opt_level)
+    runner = None
     compile_entries = {c["name"]: c for c in plan["compile"]}
+    session = None
     out = sys.stdout
     sys.stdout = sys.stderr  # anything printed by accident must not break the protocol
 
-    def info():
-        return {"jax": jax.__version__, "jaxlib": jaxlib_version, "python": platform.python_version(),
-                "device": {"platform": dev.platform, "kind": dev.device_kind}, "waitedSeconds": GATE.waited}
+    def start(kind, cmd):
+        nonlocal session, runner
+        if kind == "peak":
+            session = PeakSession(plan["peak"]["size"], opt_level)
+        else:
+            runner = runner or StepRunner(plan["steps"], opt_level)
+            session = runner.session(cmd["mask"])
+        return {}
 
-    def peak():
-        p = plan["peak"]
-        r = measure_peak(p["size"], p["reps"], opt_level)
-        log(f"matmul peak {r['flopsPerSecond'] / 1e9:.1f} GFLOP/s ({p['size']}x{p['size']} f32)")
+    def finish():
+        nonlocal session
+        r, session = session.finish(), None
         return r
 
     ops = {
-        "info": lambda cmd: info(),
-        "peak": lambda cmd: peak(),
-        "steps": lambda cmd: steps.measure(cmd["mask"]),
+        "info": lambda cmd: {"jax": jax.__version__, "jaxlib": jaxlib_version, "python": platform.python_version(),
+                             "device": {"platform": dev.platform, "kind": dev.device_kind}},
+        "peak": lambda cmd: start("peak", cmd),
+        "steps": lambda cmd: start("steps", cmd),
+        "rep": lambda cmd: session.rep(),
+        "finish": lambda cmd: finish(),
         "compile": lambda cmd: measure_compile(compile_entries[cmd["name"]], plan["steps"]["seed"], plan["steps"].get("hloDir"), opt_level),
     }
     for line in sys.stdin:

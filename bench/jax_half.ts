@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import type { Rep } from './flip_bench.ts';
 import { summarizeHlo, type HloSummary } from './hlo.ts';
 import type { BenchPlan, BenchTarget } from './plan.ts';
 
@@ -123,10 +124,15 @@ export interface JaxHalfResult {
   peak: { size: number; seconds: number[]; flopsPerSecond: number; otherCores: number | null };
   steps: JaxStep[];
   compile: JaxCompile[];
-  waitedSeconds: number;
 }
 
-type Info = Pick<JaxHalfResult, 'jax' | 'jaxlib' | 'python' | 'device' | 'waitedSeconds'>;
+type Info = Pick<JaxHalfResult, 'jax' | 'jaxlib' | 'python' | 'device'>;
+
+/** A repeated measurement on the JAX side (finish is remote, hence a Promise). */
+export interface Session<R> {
+  rep(): Promise<Rep>;
+  finish(): Promise<R>;
+}
 interface RawStep extends Omit<JaxStep, 'hlo'> { hloFile: string | null }
 interface RawCompile extends Omit<JaxCompile, 'hlo'> { hloFile: string | null }
 
@@ -173,12 +179,24 @@ export class JaxSide {
   info(): Promise<Info> {
     return this.#call<Info>({ op: 'info' });
   }
-  peak(): Promise<JaxHalfResult['peak']> {
-    return this.#call({ op: 'peak' });
+  /** The matmul session: compiled and run once; one timed matmul per rep. */
+  async peak(): Promise<Session<JaxHalfResult['peak']>> {
+    await this.#call({ op: 'peak' });
+    return { rep: () => this.#call<Rep>({ op: 'rep' }), finish: () => this.#finish<JaxHalfResult['peak']>() };
   }
-  async steps(mask: number): Promise<JaxStep> {
-    const { hloFile, ...s } = await this.#call<RawStep>({ op: 'steps', mask });
-    return { ...s, hlo: summarize(hloFile) };
+  /** A mask's train-step session: compiled and warmed up; one timed step per rep. */
+  async steps(mask: number): Promise<Session<JaxStep>> {
+    await this.#call({ op: 'steps', mask });
+    return {
+      rep: () => this.#call<Rep>({ op: 'rep' }),
+      finish: async () => {
+        const { hloFile, ...s } = await this.#finish<RawStep>();
+        return { ...s, hlo: summarize(hloFile) };
+      },
+    };
+  }
+  #finish<T>(): Promise<T> {
+    return this.#call<T>({ op: 'finish' });
   }
   async compile(name: string): Promise<JaxCompile> {
     const { hloFile, ...c } = await this.#call<RawCompile>({ op: 'compile', name });

@@ -1,6 +1,6 @@
 // Other work on the machine while the bench times something (a shared 2-core box runs other people's tests): how
 // many cores other processes keep busy, from /proc/stat minus this process's own CPU time, and a gate that waits
-// (bounded) for them to go quiet before a measurement. flip_jax.py does the same on its side.
+// (bounded) for them to go quiet before a measurement. flip_jax.py records the other load of its own runs too.
 import { readFileSync } from 'node:fs';
 
 /** Seconds of busy CPU time of the whole machine since boot (all cores), or null off Linux. */

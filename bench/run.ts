@@ -5,9 +5,10 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { hasNvidiaGpu, openClient, type Client } from '../runtime-native/index.ts';
-import { FlipSide, platformOf, type CompileResult, type FlipHalfResult, type StepResult } from './flip_bench.ts';
+import { FlipSide, pipelineData, platformOf, type CompileResult, type FlipHalfResult, type Session as FlipSession, type StepResult } from './flip_bench.ts';
 import { FLOPS_FORMULA } from './flops.ts';
-import { BENCH_DIR, BenchError, ensureVenv, JaxSide, venvCudaPlugin, type JaxCompile, type JaxHalfResult, type JaxStep } from './jax_half.ts';
+import { BENCH_DIR, BenchError, ensureVenv, JaxSide, venvCudaPlugin, type JaxCompile, type JaxHalfResult, type JaxStep, type Session as JaxSession } from './jax_half.ts';
+import { quietGate, type QuietGate } from './quiet.ts';
 import { cpuPlan, gpuPlan, quickPlan, type BenchPlan, type BenchTarget } from './plan.ts';
 import { figures, header, LEGEND, machineInfo, markdownTable, textTable, type BenchResults } from './report.ts';
 
@@ -96,44 +97,54 @@ function cudaDataDir(plugin: string): void {
 const GPU_SHARE = 0.45;
 
 /**
- * Every measurement of the plan, flip's and JAX's in turn (who goes first alternates), so that both systems see the
- * same machine: on a shared one, other work then lands on both rather than on whichever half ran while it did.
+ * Every measurement of the plan, flip's and JAX's in turn: for the matmul and each mask's train step, both compile and
+ * warm up, then their timed runs alternate one by one (who goes first alternating too), each pair after the quiet
+ * gate; then the input pipeline (flip's) and the compile figures, pair by pair. On a shared machine, other work then
+ * lands on both systems rather than on whichever ran while it did.
  */
-async function interleaved(plan: BenchPlan, flipSide: FlipSide, jaxSide: JaxSide | null, budget: number, log: (s: string) => void): Promise<{ flip: FlipHalfResult; jax: JaxHalfResult | null }> {
+async function interleaved(
+  plan: BenchPlan, flipSide: FlipSide, jaxSide: JaxSide | null, o: { budget: number; gate: QuietGate | null; log: (s: string) => void },
+): Promise<{ flip: FlipHalfResult; jax: JaxHalfResult | null }> {
   const start = performance.now();
-  let turn = 0;
-  const both = async <F, J>(f: () => Promise<F>, j: (() => Promise<J>) | null): Promise<[F, J | null]> => {
-    if (!j) return [await f(), null];
-    if (turn++ % 2 === 0) {
-      const fr = await f();
-      return [fr, await j()];
+  const { gate } = o;
+  const pair = async <F, J>(f: FlipSession<F>, j: JaxSession<J> | null, reps: number, what: string): Promise<[F, J | null]> => {
+    for (let i = 0; i < reps; i++) {
+      await gate?.wait(what);
+      if (j && i % 2 === 1) await j.rep();
+      await f.rep();
+      if (j && i % 2 === 0) await j.rep();
     }
-    const jr = await j();
-    return [await f(), jr];
+    return [f.finish(), j ? await j.finish() : null];
   };
   const J = jaxSide;
-  const [flipPeak, jaxPeak] = await both(() => flipSide.peak(), J && (() => J.peak()));
+  const [flipPeak, jaxPeak] = await pair(await flipSide.peak(), J && (await J.peak()), plan.peak.reps, 'the matmul');
   const flipSteps: StepResult[] = [], jaxSteps: JaxStep[] = [];
   for (const mask of plan.steps.masks) {
-    const [f, j] = await both(() => flipSide.steps(mask), J && (() => J.steps(mask)));
+    const [f, j] = await pair(await flipSide.steps(mask), J && (await J.steps(mask)), plan.steps.steps, `a step at mask ${mask}`);
     flipSteps.push(f);
     if (j) jaxSteps.push(j);
   }
-  const pipeline = await flipSide.pipeline();
+  const dir = await pipelineData(plan, flipSide.workdir);
+  await gate?.wait('the input pipeline');
+  const pipeline = await flipSide.pipeline(dir);
   const flipCompile: CompileResult[] = [], jaxCompile: JaxCompile[] = [];
-  for (const m of plan.compile) {
+  for (const [k, m] of plan.compile.entries()) {
     const elapsed = (performance.now() - start) / 1000;
-    if (elapsed > budget) {
-      log(`${m.name}: compile not measured (${elapsed.toFixed(0)}s spent, --budget ${budget}s)`);
+    if (elapsed > o.budget) {
+      o.log(`${m.name}: compile not measured (${elapsed.toFixed(0)}s spent, --budget ${o.budget}s)`);
       continue;
     }
-    const [f, j] = await both(() => flipSide.compile(m), J && (() => J.compile(m.name)));
+    const flipFirst = k % 2 === 0 || !J;
+    await gate?.wait(`compiling ${m.name}`);
+    const j0 = !flipFirst ? await J!.compile(m.name) : null;
+    if (!flipFirst) await gate?.wait(`compiling ${m.name}`);
+    const f = await flipSide.compile(m);
+    if (flipFirst && J) await gate?.wait(`compiling ${m.name}`);
+    const j = j0 ?? (J ? await J.compile(m.name) : null);
     flipCompile.push(f);
     if (j) jaxCompile.push(j);
   }
-  const flip: FlipHalfResult = {
-    platform: platformOf(flipSide.client), peak: flipPeak, steps: flipSteps, compile: flipCompile, pipeline, waitedSeconds: flipSide.gate?.waited ?? 0,
-  };
+  const flip: FlipHalfResult = { platform: platformOf(flipSide.client), peak: flipPeak, steps: flipSteps, compile: flipCompile, pipeline, waitedSeconds: gate?.waited ?? 0 };
   const jax: JaxHalfResult | null = J && jaxPeak ? { ...(await J.info()), peak: jaxPeak, steps: jaxSteps, compile: jaxCompile } : null;
   return { flip, jax };
 }
@@ -186,7 +197,8 @@ async function main(argv: readonly string[]): Promise<number> {
   const jaxSide = python ? JaxSide.start(plan, { python, workdir, ...(a.target === 'gpu' ? { gpuMemoryFraction: GPU_SHARE } : {}) }) : null;
   let flip: FlipHalfResult, jax: JaxHalfResult | null;
   try {
-    ({ flip, jax } = await interleaved(plan, new FlipSide(client, plan, workdir, (s) => log(`flip: ${s}`)), jaxSide, a.budget, log));
+    const gate = plan.quiet ? quietGate({ ...plan.quiet, log }) : null;
+    ({ flip, jax } = await interleaved(plan, new FlipSide(client, plan, workdir, (s) => log(`flip: ${s}`)), jaxSide, { budget: a.budget, gate, log }));
     await jaxSide?.close();
   } finally {
     jaxSide?.kill();
