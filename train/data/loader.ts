@@ -4,6 +4,7 @@
 import { FlipError } from '../../compiler/ir/errors.ts';
 import { WordPieceTokenizer, loadVocab } from '../tokenizer/wordpiece.ts';
 import { OFFICIAL_AUGMENT, type AugmentOptions } from './augment.ts';
+import { imageFolderStream, type ImageFolder } from './imagefolder.ts';
 import { createExecutor, defaultWorkerCount, type Executor } from './pool.ts';
 import { packJob, type JobResult, type JobSampleInput, type TransformConfig } from './transform.ts';
 import {
@@ -138,6 +139,8 @@ export class DataLoader implements AsyncIterable<Batch> {
     private readonly shards: string[],
     private readonly cfg: TransformConfig,
     private readonly executor: Executor,
+    /** Another sample source than the shards (an image folder), read once in order. */
+    private readonly source?: (warn: (w: DataWarning) => void) => AsyncGenerator<StreamItem>,
   ) {
     this.batchSize = opts.batchSize;
     this.jobSize = Math.max(1, opts.jobSize ?? Math.min(opts.batchSize, 64));
@@ -157,6 +160,7 @@ export class DataLoader implements AsyncIterable<Batch> {
   }
 
   private openStream(): AsyncGenerator<StreamItem> {
+    if (this.source) return this.source(this.warn);
     const train = this.mode === 'train';
     return sampleStream({
       shards: this.shards,
@@ -245,7 +249,7 @@ export class DataLoader implements AsyncIterable<Batch> {
       this.outstanding--;
       for (const e of r.result.errors) {
         const path = r.meta.shards[e.index]!;
-        this.warn({ kind: 'corrupt-image', path, key: e.key, message: `${path}: sample '${e.key}': ${e.message}` });
+        this.warn({ kind: e.kind, path, key: e.key, message: `${path}: sample '${e.key}': ${e.message}` });
       }
       if (r.result.count) {
         this.segments.push({ result: r.result, meta: r.meta, row: 0 });
@@ -347,12 +351,10 @@ async function resolveVocab(v: LoaderOptions['vocab']): Promise<readonly string[
   return v;
 }
 
-async function openLoader(mode: 'train' | 'eval', opts: LoaderOptions): Promise<DataLoader> {
+function transformConfig(mode: 'train' | 'eval', opts: Omit<LoaderOptions, 'data'>, vocab: readonly string[]): TransformConfig {
   if (!(opts.batchSize >= 1)) throw new FlipError(`batchSize must be >= 1 (got ${opts.batchSize})`);
-  const shards = await listShards(opts.data);
-  const vocab = await resolveVocab(opts.vocab);
   new WordPieceTokenizer(vocab); // validate ([UNK] present) before starting workers
-  const cfg: TransformConfig = {
+  return {
     mode,
     imageSize: opts.imageSize ?? 224,
     maxLen: opts.maxLen ?? 32,
@@ -362,8 +364,21 @@ async function openLoader(mode: 'train' | 'eval', opts: LoaderOptions): Promise<
     augment: { ...OFFICIAL_AUGMENT, ...opts.augment },
     evalPad: opts.evalPad ?? 0,
   };
+}
+
+async function openLoader(mode: 'train' | 'eval', opts: LoaderOptions): Promise<DataLoader> {
+  if (!(opts.batchSize >= 1)) throw new FlipError(`batchSize must be >= 1 (got ${opts.batchSize})`);
+  const shards = await listShards(opts.data);
+  const cfg = transformConfig(mode, opts, await resolveVocab(opts.vocab));
   const executor = createExecutor(cfg, opts.workers ?? defaultWorkerCount());
   return new DataLoader(mode, opts, shards, cfg, executor);
+}
+
+/** Eval batches of an image folder (`class/*.jpg`, label = the class folder's index): in order, centre-cropped, one pass. */
+export async function openImageFolderLoader(folder: ImageFolder, opts: Omit<LoaderOptions, 'data'>): Promise<DataLoader> {
+  const cfg = transformConfig('eval', opts, await resolveVocab(opts.vocab));
+  const executor = createExecutor(cfg, opts.workers ?? defaultWorkerCount());
+  return new DataLoader('eval', { ...opts, data: folder.root }, [], cfg, executor, (warn) => imageFolderStream(folder, warn));
 }
 
 /** Training batches: shuffled, augmented, repeated; `batch.position` resumes after the batch. */

@@ -39,7 +39,8 @@ export interface JobResult {
   label: Int32Array;
   /** For each row, the index of its sample in the job. */
   source: Int32Array;
-  errors: Array<{ index: number; key: string; message: string }>;
+  /** Samples skipped: an image that does not decode, or (training) a caption with no token. */
+  errors: Array<{ index: number; key: string; kind: 'corrupt-image' | 'empty-caption'; message: string }>;
 }
 
 export interface JobSampleInput {
@@ -97,6 +98,12 @@ export class Transformer {
     const lane = async (): Promise<void> => {
       for (let i = next++; i < n; i = next++) {
         const bytes = job.bytes.subarray(job.offsets[i]!, job.offsets[i + 1]!);
+        // A caption that tokenizes to nothing gives the text tower only padding: skip it before decoding its image.
+        if (this.cfg.mode === 'train' && this.tokenizer.tokenize(job.txts[i]!).length === 0) {
+          const shown = JSON.stringify(job.txts[i]!.length > 40 ? `${job.txts[i]!.slice(0, 40)}...` : job.txts[i]!);
+          errors.push({ index: i, key: job.keys[i]!, kind: 'empty-caption', message: `caption ${shown} has no token` });
+          continue;
+        }
         try {
           if (this.cfg.mode === 'train') {
             const rng = new Rng(this.cfg.seed, 'augment', job.epochs[i]!, job.shards[i]!, job.keys[i]!);
@@ -106,7 +113,7 @@ export class Transformer {
           }
           ok[i] = 1;
         } catch (e) {
-          errors.push({ index: i, key: job.keys[i]!, message: (e as Error).message });
+          errors.push({ index: i, key: job.keys[i]!, kind: 'corrupt-image', message: (e as Error).message });
         }
       }
     };

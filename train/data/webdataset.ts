@@ -31,7 +31,12 @@ export interface RawSample {
   files: Map<string, Buffer>;
 }
 
-export type WarningKind = 'truncated-tar' | 'bad-tar-header' | 'incomplete-sample' | 'corrupt-image';
+/**
+ * Why a sample (or the rest of a shard) was skipped: a tar cut short or with a damaged header, a sample lacking its
+ * image or caption file, an image that does not decode, a caption with no token after tokenization (empty, or only
+ * whitespace / control characters; words outside the vocab are [UNK] tokens, which count, as in the official pipeline).
+ */
+export type WarningKind = 'truncated-tar' | 'bad-tar-header' | 'incomplete-sample' | 'corrupt-image' | 'empty-caption';
 
 export interface DataWarning {
   kind: WarningKind;
@@ -44,7 +49,7 @@ export interface DataWarning {
 export type SkipCounts = Record<WarningKind, number>;
 
 export function emptySkipCounts(): SkipCounts {
-  return { 'truncated-tar': 0, 'bad-tar-header': 0, 'incomplete-sample': 0, 'corrupt-image': 0 };
+  return { 'truncated-tar': 0, 'bad-tar-header': 0, 'incomplete-sample': 0, 'corrupt-image': 0, 'empty-caption': 0 };
 }
 
 export const IMAGE_EXTS = ['jpg', 'jpeg', 'png', 'webp'] as const;
