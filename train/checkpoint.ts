@@ -101,22 +101,47 @@ function readMeta(file: string): CheckpointMeta | null {
   }
 }
 
+/** The checkpoint JSON that `where` names: itself, the JSON beside a safetensors file, or a folder's newest one. */
+export function findCheckpoint(where: string): string {
+  if (!existsSync(where)) throw new CheckpointError(`no checkpoint at ${where}: the path does not exist`);
+  if (where.endsWith('.safetensors')) return where.replace(/\.safetensors$/, '.json');
+  if (where.endsWith('.json')) return where;
+  const found = [...listCheckpoints(path.join(where, 'checkpoints')), ...listCheckpoints(where)].sort((a, b) => a.step - b.step);
+  if (!found.length) throw new CheckpointError(`no checkpoint in ${where} (looked for checkpoint_*.json there and in ${path.join(where, 'checkpoints')})`);
+  return found[found.length - 1]!.file;
+}
+
+/** A checkpoint's JSON (step, position, config) without its tensors; see {@link loadCheckpoint} for `where`. */
+export function readCheckpointMeta(where: string): { file: string; meta: CheckpointMeta } {
+  const file = findCheckpoint(where);
+  let meta: CheckpointMeta;
+  try {
+    meta = JSON.parse(readFileSync(file, 'utf8')) as CheckpointMeta;
+  } catch (e) {
+    const why = (e as NodeJS.ErrnoException).code ?? `not JSON: ${(e as Error).message}`;
+    throw new CheckpointError(`unreadable checkpoint ${file} (${why})`);
+  }
+  if (!meta || meta.format !== CHECKPOINT_FORMAT || typeof meta.tensors !== 'string') {
+    throw new CheckpointError(`${file}: not a flip checkpoint (expected "format": "${CHECKPOINT_FORMAT}" and the name of its safetensors file)`);
+  }
+  return { file, meta };
+}
+
 /**
  * Load a checkpoint: `where` is a checkpoint JSON, its safetensors file, or a folder (a workdir or its
- * `checkpoints/` folder), in which case the newest complete checkpoint there.
+ * `checkpoints/` folder), in which case the newest complete checkpoint there. A file that cannot be read or parsed
+ * is a CheckpointError naming it.
  */
 export function loadCheckpoint(where: string): LoadedCheckpoint {
-  let file = where;
-  if (!existsSync(where)) throw new CheckpointError(`no checkpoint at ${where}: the path does not exist`);
-  if (where.endsWith('.safetensors')) file = where.replace(/\.safetensors$/, '.json');
-  else if (!where.endsWith('.json')) {
-    const found = [...listCheckpoints(path.join(where, 'checkpoints')), ...listCheckpoints(where)].sort((a, b) => a.step - b.step);
-    if (!found.length) throw new CheckpointError(`no checkpoint in ${where} (looked for checkpoint_*.json there and in ${path.join(where, 'checkpoints')})`);
-    file = found[found.length - 1]!.file;
+  const { file, meta } = readCheckpointMeta(where);
+  const tensorsFile = path.join(path.dirname(file), meta.tensors);
+  let st;
+  try {
+    st = readSafetensors(tensorsFile);
+  } catch (e) {
+    const msg = (e as Error).message;
+    throw new CheckpointError(`unreadable checkpoint ${file}: ${msg.startsWith(tensorsFile) ? `its tensors ${msg}` : msg}`);
   }
-  const meta = readMeta(file);
-  if (!meta || meta.format !== CHECKPOINT_FORMAT) throw new CheckpointError(`${file}: not a flip checkpoint (expected "format": "${CHECKPOINT_FORMAT}")`);
-  const st = readSafetensors(path.join(path.dirname(file), meta.tensors));
   const state: HostState = { params: {}, mu: {}, nu: {} };
   for (const [name, t] of Object.entries(st.tensors)) {
     if (name.startsWith('params.')) state.params[name.slice(7)] = t;
@@ -124,4 +149,39 @@ export function loadCheckpoint(where: string): LoadedCheckpoint {
     else if (name.startsWith('opt.nu.')) state.nu[name.slice(7)] = t;
   }
   return { meta, state, file };
+}
+
+const showLeaf = (t: { dtype: string; shape: readonly number[] }) => `${t.dtype}[${t.shape.join(', ')}]`;
+
+/**
+ * Checks that a checkpoint holds exactly the tensors of a model: `want` maps each param path to its dtype and shape
+ * (the model's spec leaves); with `moments`, the AdamW moments must be there too. A mismatch is one CheckpointError
+ * naming the checkpoint, the first leaf that differs (in the model's order) with both shapes, and how many differ.
+ */
+export function checkCheckpointFits(
+  ck: LoadedCheckpoint,
+  want: ReadonlyArray<readonly [string, { dtype: string; shape: readonly number[] }]>,
+  opts: { moments: boolean; configName?: string },
+): void {
+  const groups: Array<[string, TensorMap]> = [['params', ck.state.params]];
+  if (opts.moments) groups.push(['opt.mu', ck.state.mu], ['opt.nu', ck.state.nu]);
+  const problems: string[] = [];
+  for (const [group, map] of groups) {
+    for (const [p, s] of want) {
+      const t = map[p];
+      if (!t) problems.push(`'${group}.${p}' (${showLeaf(s)} in this config's model) is not in the checkpoint`);
+      else if (t.dtype !== s.dtype || t.shape.join() !== s.shape.join()) {
+        problems.push(`'${group}.${p}' is ${showLeaf(t)} in the checkpoint but ${showLeaf(s)} in this config's model`);
+      }
+    }
+    const known = new Set(want.map(([p]) => p));
+    for (const [p, t] of Object.entries(map)) if (!known.has(p)) problems.push(`the checkpoint's '${group}.${p}' (${showLeaf(t)}) is not a parameter of this config's model`);
+  }
+  if (!problems.length) return;
+  const theirs = (ck.meta.config as { name?: unknown } | null)?.name;
+  const names = typeof theirs === 'string' && opts.configName && theirs !== opts.configName ? ` (it was written by config '${theirs}', this run is '${opts.configName}')` : '';
+  throw new CheckpointError(
+    `${ck.file} does not fit this config's model${names}: ${problems[0]}` +
+      `${problems.length > 1 ? `; ${problems.length - 1} more tensor(s) differ` : ''}. Run with the config it was trained with (--config, and the same --config.model.* overrides)`,
+  );
 }
