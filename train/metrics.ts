@@ -47,15 +47,99 @@ export function formatDuration(seconds: number): string {
 
 const num = (x: number, digits = 4) => (Math.abs(x) >= 1e-3 || x === 0 ? x.toFixed(digits) : x.toExponential(2));
 
-/** One progress line: `step 120/1000  loss 3.2104  tau 0.0712  lr 1.20e-4  312.5 samples/s  ETA 2m10s`. */
-export function progressLine(p: { step: number; total: number; loss: number; tau: number; lr: number; samplesPerSec: number; etaSec: number }): string {
+export interface Progress {
+  step: number;
+  total: number;
+  /** Virtual epochs done (step / steps per epoch). */
+  epoch: number;
+  loss: number;
+  tau: number;
+  lr: number;
+  samplesPerSec: number;
+  etaSec: number;
+}
+
+/** One progress line: `step 120/1000  epoch 0.38  loss 3.2104  tau 0.0712  lr 1.20e-4  312.5 samples/s  ETA 2m10s`. */
+export function progressLine(p: Progress): string {
   const w = String(p.total).length;
   return [
     `step ${String(p.step).padStart(w)}/${p.total}`,
+    `epoch ${p.epoch.toFixed(2)}`,
     `loss ${num(p.loss)}`,
     `tau ${num(p.tau)}`,
     `lr ${p.lr.toExponential(2)}`,
     `${p.samplesPerSec.toFixed(1)} samples/s`,
     `ETA ${formatDuration(p.etaSec)}`,
   ].join('  ');
+}
+
+/**
+ * A progress bar in `columns` characters (tqdm's look): ` 38%|████▌       | 120/320 ep 1.50 loss 3.2104 lr 1.20e-4
+ * 312 samples/s ETA 2m10s`. The text after the bar is kept; the bar takes what is left (at least 10 cells, else none).
+ */
+export function progressBar(p: Progress, columns: number): string {
+  const frac = p.total > 0 ? Math.min(1, Math.max(0, p.step / p.total)) : 0;
+  const pct = `${String(Math.floor(frac * 100)).padStart(3)}%`;
+  const info = ` ${p.step}/${p.total} ep ${p.epoch.toFixed(2)} loss ${num(p.loss)} lr ${p.lr.toExponential(2)} ` +
+    `${p.samplesPerSec.toFixed(0)} samples/s ETA ${formatDuration(p.etaSec)}`;
+  const cells = columns - 1 - pct.length - 2 - info.length; // one column spare: no wrap on terminals that wrap at the edge
+  if (cells < 10) return (pct + info).slice(0, Math.max(0, columns - 1));
+  const eighths = Math.round(frac * cells * 8);
+  const full = Math.floor(eighths / 8);
+  const part = eighths % 8;
+  const bar = '█'.repeat(full) + (part ? '▏▎▍▌▋▊▉'[part - 1]! : '') + ' '.repeat(cells - full - (part ? 1 : 0));
+  return `${pct}|${bar}|${info}`;
+}
+
+/** Where a live progress bar is drawn: a terminal stream (process.stdout). */
+export interface TerminalOut {
+  write(s: string): unknown;
+  columns?: number;
+}
+
+/**
+ * A progress bar redrawn in place on a terminal: `update` rewrites the line (at most every `minIntervalMs`, and always
+ * when `force`), `clear` erases it so that a normal line can be printed, `draw` puts the last one back.
+ */
+export class ProgressBar {
+  private last: Progress | null = null;
+  private shown = false;
+  private drawnAt = 0;
+
+  constructor(private readonly out: TerminalOut, private readonly minIntervalMs = 100) {}
+
+  update(p: Progress, force = false): void {
+    this.last = p;
+    const now = performance.now();
+    if (!force && this.shown && now - this.drawnAt < this.minIntervalMs) return;
+    this.draw();
+  }
+
+  draw(): void {
+    if (!this.last) return;
+    const columns = this.out.columns && this.out.columns >= 20 ? this.out.columns : 80; // 0 or unknown: a pseudo-terminal without a size
+    this.out.write(`\r${progressBar(this.last, columns)}\x1b[K`);
+    this.shown = true;
+    this.drawnAt = performance.now();
+  }
+
+  clear(): void {
+    if (!this.shown) return;
+    this.out.write('\r\x1b[K');
+    this.shown = false;
+  }
+
+  /** Print a line above the bar. */
+  print(line: string, write: (s: string) => void): void {
+    const was = this.shown;
+    this.clear();
+    write(line);
+    if (was) this.draw();
+  }
+
+  /** Erase the bar and forget it (the end of the loop). */
+  done(): void {
+    this.clear();
+    this.last = null;
+  }
 }

@@ -1,7 +1,7 @@
 // `flip run`: the training program. Data (synthetic set generated into the workdir, or webdataset shards), the
 // compiled state init / train step / zero-shot encoders, the loop (progress, metrics, checkpoints every
 // save_every_epochs and on interrupt, zero-shot eval every vis_every_epochs and at the end), resume and pretrain.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { FlipError } from '../compiler/ir/errors.ts';
 import { flatten, unflatten } from '../compiler/trace/index.ts';
@@ -10,14 +10,15 @@ import type { Mesh } from '../compiler/passes/index.ts';
 import { paramCount } from '../dsl/nn/index.ts';
 import { flipSpecs } from '../models/flip.ts';
 import { openClient, type Client, type Target } from '../runtime-native/index.ts';
-import { loadClasses } from './data/classes.ts';
-import { openEvalLoader, openTrainLoader, type Batch, type DataLoader } from './data/loader.ts';
+import { loadClasses, type ZeroShotClasses } from './data/classes.ts';
+import { imageFolderClasses, isImageFolder, scanImageFolder } from './data/imagefolder.ts';
+import { openEvalLoader, openImageFolderLoader, openTrainLoader, type Batch, type DataLoader, type LoaderOptions } from './data/loader.ts';
 import { writeSynthDataset } from './data/synth.ts';
-import type { StreamPosition } from './data/webdataset.ts';
-import { listCheckpoints, loadCheckpoint, saveCheckpoint, type HostState } from './checkpoint.ts';
-import { compileFunction } from './compiled.ts';
+import { emptySkipCounts, type DataWarning, type SkipCounts, type StreamPosition, type WarningKind } from './data/webdataset.ts';
+import { checkCheckpointFits, listCheckpoints, loadCheckpoint, saveCheckpoint, type HostState } from './checkpoint.ts';
+import { compileFunction, specLeaves } from './compiled.ts';
 import { paramsOnOneDevice, stepExecutor, type StateLeaf } from './executor.ts';
-import { formatDuration, MetricsLog, progressLine } from './metrics.ts';
+import { formatDuration, MetricsLog, ProgressBar, progressLine, type TerminalOut } from './metrics.ts';
 import type { TensorMap } from './safetensors.ts';
 import { makeSchedule, type Schedule } from './schedule.ts';
 import { batchSpecs, imageEmbeddings, initState, paramSpecs, stateSpecs, stepSpec, textEmbeddings, trainStep } from './step.ts';
@@ -45,6 +46,16 @@ export interface RunOptions {
   noEval?: boolean;
   /** Where progress lines go (default console.log). */
   print?: (line: string) => void;
+  /** Where warnings go (skipped data; default console.error). */
+  warn?: (line: string) => void;
+  /**
+   * A terminal to draw a live progress bar on (step/total, epoch, loss, lr, samples/s, ETA), with a plain progress line
+   * at each epoch's end. Default: stdout when it is a TTY and `print` is not given; otherwise plain lines every
+   * logEverySteps.
+   */
+  progressBar?: TerminalOut | null;
+  /** Zero-shot prompt templates instead of the eval set's (classes.json's; an image folder without them: CLIP's 80). */
+  templates?: readonly string[];
   /** A client to run on instead of opening one (it stays open; its compile cache is shared across runs). */
   client?: Client;
   /** Compile every program at XLA's backend optimization level 0 (fast compiles, slower steps: tests). */
@@ -62,16 +73,25 @@ export interface RunResult {
   checkpoint: string | null;
   interrupted: boolean;
   seconds: number;
+  /** Training samples skipped by kind (damaged shards, undecodable images, empty captions, ...). */
+  skipped: SkipCounts;
 }
 
 /** Samples in the synthetic set `flip run` generates when no training data is configured: one virtual epoch, capped. */
 export const SYNTH_MAX = 100_000;
 
+/** A zero-shot eval set: labelled shards with classes.json, or an image folder (`class_name/*.jpg`). */
+interface EvalSet {
+  /** For messages: what and where. */
+  describe: string;
+  classes(templates?: readonly string[]): Promise<ZeroShotClasses>;
+  open(opts: Omit<LoaderOptions, 'data'>): Promise<DataLoader>;
+}
+
 interface DataPaths {
   train: string;
   vocab: string;
-  /** Eval shards and classes.json, when there is an eval set. */
-  eval: { shards: string; classes: string } | null;
+  eval: EvalSet | null;
   synthetic: boolean;
 }
 
@@ -81,7 +101,7 @@ async function prepareData(cfg: FlipConfig, workdir: string, print: (s: string) 
     if (!existsSync(d.laionPath)) throw new FlipError(`training data not found: ${d.laionPath} (config.train.data.laionPath: a directory of webdataset .tar shards)`);
     const vocab = path.join(d.laionPath, 'vocab.txt');
     if (!existsSync(vocab)) throw new FlipError(`no vocab.txt in ${d.laionPath}: the tokenizer's WordPiece vocabulary is read from there`);
-    return { train: d.laionPath, vocab, eval: evalPaths(d.evalDataset, print), synthetic: false };
+    return { train: d.laionPath, vocab, eval: await evalSet(d.evalDataset, print), synthetic: false };
   }
   // No training data configured: the synthetic shapes set, one virtual epoch of it, generated once per workdir.
   const dir = path.join(workdir, 'data');
@@ -104,25 +124,63 @@ async function prepareData(cfg: FlipConfig, workdir: string, print: (s: string) 
   // official 'imagenet2012:5.*.*', which configs derived from the official defaults carry).
   const tfdsName = d.evalDataset.includes(':') && !existsSync(d.evalDataset);
   const evalDir = d.evalDataset && !tfdsName ? d.evalDataset : dir;
-  return { train: dir, vocab: path.join(dir, 'vocab.txt'), eval: evalPaths(evalDir, print), synthetic: true };
+  return { train: dir, vocab: path.join(dir, 'vocab.txt'), eval: await evalSet(evalDir, print), synthetic: true };
 }
 
 /**
- * An eval set is a folder with classes.json and labelled shards (in eval/ or the folder itself). A path that does not
- * exist is an error; a name that is not a path (the official configs' TFDS name 'imagenet2012:5.*.*') skips the eval.
+ * An eval set is a folder of labelled shards (`{key}.jpg` + `{key}.cls`, in eval/ or the folder itself) with
+ * classes.json (class names, prompt templates), or an image folder (`class_name/*.jpg`). A path that does not exist
+ * is an error; a name that is not a path (the official configs' TFDS name 'imagenet2012:5.*.*') skips the eval.
  */
-function evalPaths(dir: string, print: (s: string) => void): DataPaths['eval'] {
+async function evalSet(dir: string, print: (s: string) => void): Promise<EvalSet | null> {
   if (!dir) return null;
   const looksLikePath = /[/\\]|^\./.test(dir) || !dir.includes(':');
+  const what = 'config.train.data.evalDataset: a folder of class folders (class_name/*.jpg), or of labelled .tar shards with classes.json';
   if (!existsSync(dir)) {
-    if (looksLikePath) throw new FlipError(`zero-shot eval data not found: ${dir} (config.train.data.evalDataset: a folder with classes.json and labelled .tar shards)`);
-    print(`zero-shot eval: skipped, '${dir}' is not a folder (flip reads webdataset shards with classes.json, not TFDS names)`);
+    if (looksLikePath) throw new FlipError(`zero-shot eval data not found: ${dir} (${what})`);
+    print(`zero-shot eval: skipped, '${dir}' is not a folder (flip reads image folders and webdataset shards, not TFDS names)`);
     return null;
   }
-  const classes = path.join(dir, 'classes.json');
-  if (!existsSync(classes)) throw new FlipError(`no classes.json in ${dir}: the zero-shot eval needs the class names and prompt templates there`);
   const shards = existsSync(path.join(dir, 'eval')) ? path.join(dir, 'eval') : dir;
-  return { shards, classes };
+  const hasTars = (p: string) => statSync(p).isDirectory() ? readdirSync(p).some((f) => f.endsWith('.tar')) : p.endsWith('.tar');
+  if (hasTars(shards)) {
+    const classes = path.join(dir, 'classes.json');
+    if (!existsSync(classes)) throw new FlipError(`no classes.json in ${dir}: the zero-shot eval needs the class names and prompt templates there`);
+    return {
+      describe: `shards in ${shards}`,
+      classes: async (templates) => {
+        const c = await loadClasses(classes);
+        if (!templates) return c;
+        return { classes: c.classes, templates: [...templates], prompts: c.classes.map((n) => templates.map((tpl) => tpl.replaceAll('{}', n))) };
+      },
+      open: (opts) => openEvalLoader({ ...opts, data: shards }),
+    };
+  }
+  if (statSync(dir).isDirectory() && (await isImageFolder(dir))) {
+    const folder = await scanImageFolder(dir);
+    return {
+      describe: `image folder ${dir} (${folder.files.length} images in ${folder.folders.length} class folders)`,
+      classes: (templates) => imageFolderClasses(folder, templates),
+      open: (opts) => openImageFolderLoader(folder, opts),
+    };
+  }
+  throw new FlipError(`zero-shot eval data in ${dir}: neither class folders with images nor .tar shards (${what})`);
+}
+
+/** Data warnings of a run: the first of each kind shown (the loaders count them all). */
+class DataWarnings {
+  readonly shown = new Set<WarningKind>();
+  constructor(private readonly warn: (line: string) => void) {}
+  readonly onWarning = (w: DataWarning): void => {
+    if (this.shown.has(w.kind)) return;
+    this.shown.add(w.kind);
+    this.warn(`warning: data: skipped (${w.kind}) ${w.message}; further ones are counted, not shown`);
+  };
+}
+
+/** `2 corrupt-image, 1 empty-caption` (kinds with a count), or '' when nothing was skipped. */
+export function describeSkipped(s: SkipCounts): string {
+  return Object.entries(s).filter(([, n]) => n > 0).map(([k, n]) => `${n} ${k}`).join(', ');
 }
 
 function scheduleOf(cfg: FlipConfig): Schedule {
@@ -177,32 +235,85 @@ export function describeZeroShot(z: ZeroShotResult): string {
     `${z.classes} classes; chance ${pct(z.chance)}: ${(z.top1 / z.chance).toFixed(1)}x chance`;
 }
 
-/** Train (and evaluate) as the config says; see {@link RunOptions}. */
+/** Train (and evaluate) as the config says; see {@link RunOptions}. With `config.train.evalOnly`, evaluate a checkpoint. */
 export async function runTraining(o: RunOptions): Promise<RunResult> {
   const t0 = performance.now();
-  const print = o.print ?? ((s: string) => console.log(s));
   const cfg = o.config;
   const t = cfg.train;
   const model = cfg.model;
   const schedule = scheduleOf(cfg);
+  // A live bar on a terminal; every other line is printed above it.
+  const bar = o.progressBar === undefined ? (!o.print && process.stdout.isTTY ? new ProgressBar(process.stdout) : null) : o.progressBar ? new ProgressBar(o.progressBar) : null;
+  const rawPrint = o.print ?? ((s: string) => console.log(s));
+  const rawWarn = o.warn ?? ((s: string) => console.error(s));
+  const print = (s: string) => (bar ? bar.print(s, rawPrint) : rawPrint(s));
+  const warn = (s: string) => (bar ? bar.print(s, rawWarn) : rawWarn(s));
   if (t.optimizer.type !== 'adamw') throw new FlipError(`config.train.optimizer.type '${String(t.optimizer.type)}': only adamw is implemented`);
-  if (t.optimizer.muDtype !== 'f32') print(`note: optimizer.muDtype '${t.optimizer.muDtype}' is kept in f32 here`);
-  // The plugin first: a missing one is reported before any data is written.
+  if (t.evalOnly && !t.resumeDir && !t.pretrainDir) {
+    throw new FlipError('config.train.evalOnly evaluates a checkpoint: give one with --config.train.resumeDir=DIR (or flip eval --checkpoint DIR)');
+  }
+  if (t.optimizer.muDtype !== 'f32' && !t.evalOnly) print(`note: optimizer.muDtype '${t.optimizer.muDtype}' is kept in f32 here`);
+  // Checkpoints first: a wrong path, an unreadable file or a checkpoint of another model is reported before the plugin
+  // is opened or anything is written.
+  const want = specLeaves(paramSpecs(model));
+  const resumed = t.resumeDir ? loadCheckpoint(t.resumeDir) : null;
+  const pretrained = t.pretrainDir ? loadCheckpoint(t.pretrainDir) : null;
+  if (resumed) checkCheckpointFits(resumed, want, { moments: !t.evalOnly, configName: cfg.name });
+  if (pretrained) checkCheckpointFits(pretrained, want, { moments: false, configName: cfg.name });
+  // The plugin next: a missing one is reported before any data is written.
   const cpuDevices = o.devices ?? ((o.target ?? 'cpu') === 'cpu' ? o.mesh?.size : undefined);
   const client = o.client ?? await openClient({ target: o.target ?? 'cpu', ...(cpuDevices !== undefined ? { devices: cpuDevices } : {}), ...(o.plugin ? { plugin: o.plugin } : {}) });
   const fast = o.fastCompile ? { optLevel: 0 } : {};
+  const dataWarnings = new DataWarnings(warn);
   let train: DataLoader | null = null;
   let metrics: MetricsLog | null = null;
   try {
-    // Checkpoints next (a wrong path is reported before any data is written), then the data.
-    const resumed = t.resumeDir ? loadCheckpoint(t.resumeDir) : null;
-    const pretrained = t.pretrainDir ? loadCheckpoint(t.pretrainDir) : null;
     const data = await prepareData(cfg, o.workdir, print);
     const vocab = await loadVocab(data.vocab);
     if (vocab.length > model.txt.vocabSize) {
       throw new FlipError(`the vocabulary (${data.vocab}) has ${vocab.length} tokens but the text tower embeds ${model.txt.vocabSize}: set --config.model.txt.vocabSize=${vocab.length} or more`);
     }
     const tokenizer = new WordPieceTokenizer(vocab);
+    const log = (m: string) => print(`compile: ${m}`);
+    const specs = stateSpecs(model);
+
+    let evaluator: ZeroShotEvaluator | null = null;
+    const makeEvaluator = async (set: EvalSet): Promise<ZeroShotEvaluator> => zeroShotEvaluator({
+      client, classes: await set.classes(o.templates), tokenizer, clsToken: t.aug.txt.clsToken, log, ...fast,
+      model: {
+        encodeTexts: textEmbeddings(model), encodeImages: imageEmbeddings(model), paramSpecs: paramSpecs(model),
+        batchSize: t.batchSize, imageSize: model.img.imageSize, channels: model.img.channels, maxLen: model.txt.maxLen,
+      },
+    });
+    /** Zero-shot accuracy of `params` (device buffers on device 0) on the eval set; eval images skipped are counted in the line. */
+    const evaluate = async (params: unknown, what: string): Promise<ZeroShotResult> => {
+      const set = data.eval!;
+      evaluator ??= await makeEvaluator(set);
+      const images = await set.open({
+        batchSize: t.batchSize, imageSize: model.img.imageSize, vocab: tokenizer, maxLen: model.txt.maxLen,
+        clsToken: t.aug.txt.clsToken, evalPad: t.aug.evalPad, onWarning: dataWarnings.onWarning, ...(o.workers !== undefined ? { workers: o.workers } : {}),
+      });
+      const z = await evaluator.evaluate(params, images);
+      const skipped = describeSkipped(images.stats.skipped);
+      print(`eval ${what}: ${describeZeroShot(z)}${skipped ? `; skipped ${skipped}` : ''} [${z.seconds.toFixed(1)}s]`);
+      return z;
+    };
+
+    // ---- eval only: a checkpoint's params, the zero-shot eval, nothing written ----
+    if (t.evalOnly) {
+      const ck = (resumed ?? pretrained)!;
+      if (!data.eval) throw new FlipError('config.train.evalOnly: there is no zero-shot eval set (config.train.data.evalDataset: an image folder or labelled shards)');
+      print(`flip eval: ${ck.file} (step ${ck.meta.step}), config ${cfg.name}, ${(paramCount(flipSpecs(model)) / 1e6).toFixed(2)}M params; eval set: ${data.eval.describe}; on ${client.platform.name}`);
+      const params = upload(client, specs.params, ck.state.params, ck.file);
+      let z: ZeroShotResult;
+      try {
+        z = await evaluate(params, `of step ${ck.meta.step}`);
+      } finally {
+        for (const b of flatten<StateLeaf>(params).leaves) b.dispose();
+      }
+      return { step: ck.meta.step, stepsRun: 0, losses: [], zeroShot: z, checkpoint: ck.file, interrupted: false, seconds: (performance.now() - t0) / 1000, skipped: emptySkipCounts() };
+    }
+
     metrics = new MetricsLog(o.workdir);
     const mlog = metrics;
     print(`flip run: ${cfg.name}, ${(paramCount(flipSpecs(model)) / 1e6).toFixed(2)}M params, batch ${t.batchSize}, ` +
@@ -211,8 +322,6 @@ export async function runTraining(o: RunOptions): Promise<RunResult> {
     print(`workdir: ${o.workdir}`);
 
     // ---- state: fresh, resumed (params, moments, step, data position) or pretrained (params only) ----
-    const log = (m: string) => print(`compile: ${m}`);
-    const specs = stateSpecs(model);
     let state: DeviceState;
     let step = 0, samples = 0;
     let position: StreamPosition | null = null;
@@ -249,26 +358,12 @@ export async function runTraining(o: RunOptions): Promise<RunResult> {
       ...(o.fastCompile ? { optLevel: 0 } : {}),
     });
     print(`train step on ${executor.where}`);
-    let evaluator: ZeroShotEvaluator | null = null;
-    if (data.eval && !o.noEval) {
-      const classes = await loadClasses(data.eval.classes);
-      evaluator = await zeroShotEvaluator({
-        client, classes, tokenizer, clsToken: t.aug.txt.clsToken, log, ...fast,
-        model: {
-          encodeTexts: textEmbeddings(model), encodeImages: imageEmbeddings(model), paramSpecs: paramSpecs(model),
-          batchSize: t.batchSize, imageSize: model.img.imageSize, channels: model.img.channels, maxLen: model.txt.maxLen,
-        },
-      });
-    }
+    // Compile the eval's encoders now, so that their compile time is not in the first eval's.
+    if (data.eval && !o.noEval) evaluator = await makeEvaluator(data.eval);
     const evalNow = async (atStep: number): Promise<ZeroShotResult | null> => {
-      if (!evaluator || !data.eval) return null;
-      const images = await openEvalLoader({
-        data: data.eval.shards, batchSize: t.batchSize, imageSize: model.img.imageSize, vocab: tokenizer, maxLen: model.txt.maxLen,
-        clsToken: t.aug.txt.clsToken, evalPad: t.aug.evalPad, ...(o.workers !== undefined ? { workers: o.workers } : {}),
-      });
+      if (!data.eval || o.noEval) return null;
       const one = await paramsOnOneDevice(client, state.params);
-      const z = await evaluator.evaluate(one.params, images).finally(() => one.release());
-      print(`eval @ step ${atStep}: ${describeZeroShot(z)} [${z.seconds.toFixed(1)}s]`);
+      const z = await evaluate(one.params, `@ step ${atStep}`).finally(() => one.release());
       const scalars: Record<string, number> = { 'eval/zeroshot_top1': z.top1, 'eval/chance': z.chance };
       if (z.top5 !== null) scalars['eval/zeroshot_top5'] = z.top5;
       mlog.write(atStep, scalars);
@@ -280,16 +375,33 @@ export async function runTraining(o: RunOptions): Promise<RunResult> {
     train = await openTrainLoader({
       data: data.train, batchSize: t.batchSize, imageSize: model.img.imageSize, vocab: tokenizer, maxLen: model.txt.maxLen,
       clsToken: t.aug.txt.clsToken, seed: t.seed, augment: { areaRange: t.aug.areaRange, aspectRatioRange: t.aug.aspectRatioRange, flip: t.aug.flip },
+      onWarning: dataWarnings.onWarning,
       ...(position ? { start: position } : {}), ...(o.workers !== undefined ? { workers: o.workers } : {}),
     });
+    const trainStats = train.stats;
     const end = o.stopAfter !== undefined ? Math.min(schedule.totalSteps, step + o.stopAfter) : schedule.totalSteps;
     const losses: number[] = [];
     let checkpoint: string | null = null;
     let savedAt = -1;
     let zeroShot: ZeroShotResult | null = null;
+    const ckDir = path.join(o.workdir, 'checkpoints');
+    const lastGood = (): string => {
+      const last = listCheckpoints(ckDir).at(-1);
+      return last ? `the last good checkpoint is ${last.file} (step ${last.step}), left as it was`
+        : resumed ? `no checkpoint was saved in this run; the one it resumed from is ${resumed.file} (step ${resumed.meta.step})` : 'no checkpoint was saved before it';
+    };
     const save = async (why: string) => {
       const host = await toHostState(state);
-      checkpoint = saveCheckpoint(path.join(o.workdir, 'checkpoints'), host, { step, position, samples, config: cfg });
+      // A state with NaN or inf (an update that overflowed) is never written over a good checkpoint.
+      for (const [group, map] of Object.entries(host)) {
+        for (const [name, tensor] of Object.entries(map as TensorMap)) {
+          if (!(tensor.data as Float32Array).every(Number.isFinite)) {
+            throw new FlipError(`${group}.${name} holds NaN or inf after step ${step}: training stopped, the model diverged; not saved, ${lastGood()}. ` +
+              'Lower --config.train.learningRate (or raise warmupEpochs) and resume from it');
+          }
+        }
+      }
+      checkpoint = saveCheckpoint(ckDir, host, { step, position, samples, config: cfg });
       savedAt = step;
       print(`checkpoint (${why}): ${checkpoint}`);
     };
@@ -299,42 +411,65 @@ export async function runTraining(o: RunOptions): Promise<RunResult> {
     let trainSeconds = 0;
     const startStep = step;
     let interrupted = false;
-    while (step < end) {
-      if (o.stop?.aborted) {
-        interrupted = true;
-        break;
-      }
-      const batch: Batch | null = await train.next();
-      if (!batch) throw new FlipError(`the training data ran out at step ${step}`);
-      const ts = performance.now();
-      const [next, { loss, tau, lr, gradNorm }] = await executor.run(state, batch, step);
-      state = next as DeviceState;
-      if (!Number.isFinite(loss)) throw new FlipError(`the loss is ${loss} at step ${step}: training diverged (lower --config.train.learningRate?)`);
-      step++;
-      samples += batch.count;
-      position = batch.position;
-      losses.push(loss);
-      if (step > startStep + 1) trainSeconds += (performance.now() - ts) / 1000; // the first step also warms up the executable
-      window.steps++;
-      window.loss += loss;
-      window.tau += tau;
-      if (step % t.logEverySteps === 0 || step === end) {
-        const secs = (performance.now() - window.start) / 1000;
-        const sps = (window.steps * t.batchSize) / secs;
-        const eta = ((end - step) * secs) / window.steps;
-        print(progressLine({ step, total: schedule.totalSteps, loss: window.loss / window.steps, tau: window.tau / window.steps, lr, samplesPerSec: sps, etaSec: eta }));
-        mlog.write(step, {
-          'train/loss': window.loss / window.steps, 'train/tau': window.tau / window.steps, 'train/lr': lr,
-          'train/samples_per_sec': sps, 'train/grad_norm': gradNorm, 'train/epoch': step / schedule.stepsPerEpoch,
-        });
-        window = { steps: 0, loss: 0, tau: 0, start: performance.now() };
-      }
-      if (step % schedule.stepsPerEpoch === 0) {
+    // The bar's rates: exponential moving averages of seconds per step and of the loss.
+    let secPerStep = 0, emaLoss = 0, lastAt = performance.now();
+    try {
+      while (step < end) {
+        if (o.stop?.aborted) {
+          interrupted = true;
+          break;
+        }
+        const batch: Batch | null = await train.next();
+        if (!batch) throw new FlipError(`the training data ran out at step ${step}`);
+        const ts = performance.now();
+        const [next, { loss, tau, lr, gradNorm }] = await executor.run(state, batch, step);
+        state = next as DeviceState;
+        // NaN or inf: stop before this state is saved anywhere; the last checkpoint on disk stays the last good one.
+        const bad = ([['train/loss', loss], ['train/grad_norm', gradNorm], ['train/tau', tau]] as const).find(([, v]) => !Number.isFinite(v));
+        if (bad) {
+          mlog.write(step + 1, { 'train/loss': loss, 'train/grad_norm': gradNorm, 'train/tau': tau, 'train/lr': lr });
+          mlog.flush();
+          throw new FlipError(`${bad[0]} is ${bad[1]} at step ${step + 1} (lr ${lr.toExponential(2)}): training stopped, the model diverged; ${lastGood()}. ` +
+            `Lower --config.train.learningRate (or raise warmupEpochs) and resume from it`);
+        }
+        step++;
+        samples += batch.count;
+        position = batch.position;
+        losses.push(loss);
+        const now = performance.now();
+        if (step > startStep + 1) trainSeconds += (now - ts) / 1000; // the first step also warms up the executable
+        window.steps++;
+        window.loss += loss;
+        window.tau += tau;
         const epoch = step / schedule.stepsPerEpoch;
-        const last = step === schedule.totalSteps;
-        if (epoch % t.visEveryEpochs === 0 && !last) zeroShot = await evalNow(step);
-        if (epoch % t.saveEveryEpochs === 0 || last) await save(`epoch ${epoch}`);
+        if (bar) {
+          const dt = (now - lastAt) / 1000;
+          secPerStep = step === startStep + 1 ? dt : step === startStep + 2 ? dt : 0.9 * secPerStep + 0.1 * dt;
+          emaLoss = step === startStep + 1 ? loss : 0.9 * emaLoss + 0.1 * loss;
+          bar.update({ step, total: schedule.totalSteps, epoch, loss: emaLoss, tau, lr, samplesPerSec: t.batchSize / secPerStep, etaSec: (end - step) * secPerStep }, step === end);
+        }
+        lastAt = now;
+        if (step % t.logEverySteps === 0 || step === end) {
+          const secs = (performance.now() - window.start) / 1000;
+          const sps = (window.steps * t.batchSize) / secs;
+          const eta = ((end - step) * secs) / window.steps;
+          const line = progressLine({ step, total: schedule.totalSteps, epoch, loss: window.loss / window.steps, tau: window.tau / window.steps, lr, samplesPerSec: sps, etaSec: eta });
+          // On a terminal the bar shows every step; a plain line stays at each epoch's end (and the last step).
+          if (!bar || step % schedule.stepsPerEpoch === 0 || step === end) print(line);
+          mlog.write(step, {
+            'train/loss': window.loss / window.steps, 'train/tau': window.tau / window.steps, 'train/lr': lr,
+            'train/samples_per_sec': sps, 'train/grad_norm': gradNorm, 'train/epoch': epoch,
+          });
+          window = { steps: 0, loss: 0, tau: 0, start: performance.now() };
+        }
+        if (step % schedule.stepsPerEpoch === 0) {
+          const last = step === schedule.totalSteps;
+          if (epoch % t.visEveryEpochs === 0 && !last) zeroShot = await evalNow(step);
+          if (epoch % t.saveEveryEpochs === 0 || last) await save(`epoch ${epoch}`);
+        }
       }
+    } finally {
+      bar?.done();
     }
     await train.close();
     train = null;
@@ -343,16 +478,18 @@ export async function runTraining(o: RunOptions): Promise<RunResult> {
     if (savedAt !== step) await save(interrupted ? 'interrupted' : step === schedule.totalSteps ? 'end' : 'stop');
     else if (interrupted) print(`checkpoint (interrupted): ${checkpoint} (saved at this step)`);
     mlog.flush();
+    const skipped = describeSkipped(trainStats.skipped);
+    if (skipped) warn(`data: skipped ${skipped} training sample(s) or shard tail(s) in all; training went on`);
     const seconds = (performance.now() - t0) / 1000;
     const ran = step - startStep;
     if (ran > 1) print(`trained ${ran} steps in ${formatDuration(trainSeconds)} (${(((ran - 1) * t.batchSize) / trainSeconds).toFixed(1)} samples/s after the first step); total ${formatDuration(seconds)}`);
     if (zeroShot) print(describeZeroShot(zeroShot));
     if (interrupted || step < schedule.totalSteps) print(`resume with: flip run ... --config.train.resumeDir=${o.workdir}`);
-    return { step, stepsRun: ran, losses, zeroShot, checkpoint, interrupted, seconds };
+    return { step, stepsRun: ran, losses, zeroShot, checkpoint, interrupted, seconds, skipped: { ...trainStats.skipped } };
   } finally {
+    bar?.done();
     await train?.close();
     metrics?.close();
     if (!o.client) client.dispose();
   }
 }
-

@@ -14,9 +14,14 @@ Trains FLIP as the config says and evaluates it zero-shot. Without arguments: co
 FLIP trained on CPU on a synthetic image-caption set (written into the workdir on first use), then
 classified zero-shot on held-out images from prompts per class; the accuracy is printed next to chance.
 
-In the workdir: checkpoints/checkpoint_<step>.{safetensors,json} (params, AdamW moments; step, data
-position, config), metrics.jsonl and events.out.tfevents.* (TensorBoard: tensorboard --logdir DIR).
+Progress: on a terminal a live bar (step/total, epoch, loss, lr, samples/s, ETA) and a line per epoch;
+otherwise a line every logEverySteps. In the workdir: checkpoints/checkpoint_<step>.{safetensors,json}
+(params, AdamW moments; step, data position, config), metrics.jsonl and events.out.tfevents.* (TensorBoard:
+tensorboard --logdir DIR; flip plot DIR draws the loss and accuracy curves into DIR/metrics.png).
 Ctrl-C finishes the current step, saves a checkpoint and exits (status 130); a second Ctrl-C quits at once.
+Damaged data (a truncated shard, an image that does not decode, a caption with no token) is skipped,
+warned about once per kind and counted; a NaN or inf loss stops the run (status 2) before anything is
+saved over the last good checkpoint.
 
 options:
   --config <file>            a configs/*.ts module whose default export is a FlipConfig (default configs/synthetic_cpu.ts)
@@ -36,7 +41,9 @@ options:
 
 resume:   --config.train.resumeDir=DIR    continue a run exactly (params, optimizer state, step, data position)
 tune:     --config.train.pretrainDir=DIR  start from another run's params (e.g. unmasked tuning:
-          --config.model.img.maskRatio=0 with its own --config.train.learningRate and numEpochs)`;
+          --config.model.img.maskRatio=0 with its own --config.train.learningRate and numEpochs)
+eval:     --config.eval_only=true --config.train.resumeDir=DIR  only the zero-shot eval of that checkpoint
+          (flip eval DIR does the same with the checkpoint's own config; flip eval --help)`;
 
 function positiveInt(v: unknown, name: string): number | undefined {
   if (v === undefined) return undefined;
