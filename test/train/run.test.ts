@@ -46,7 +46,7 @@ describe('flip run (in-process)', () => {
     expect(mean(r.losses.slice(-5))).toBeLessThan(mean(r.losses.slice(0, 5)) - 0.05);
 
     // Progress lines (step, loss, tau, lr, samples/s, ETA) and compile progress.
-    expect(lines.some((l) => /^step +5\/20 +loss \d+\.\d+ +tau 0\.\d+ +lr \S+ +[\d.]+ samples\/s +ETA \S+$/.test(l))).toBe(true);
+    expect(lines.some((l) => /^step +5\/20 +epoch 0\.50 +loss \d+\.\d+ +tau 0\.\d+ +lr \S+ +[\d.]+ samples\/s +ETA \S+$/.test(l))).toBe(true);
     expect(lines.some((l) => l.startsWith('compile: train_step: compiling with XLA'))).toBe(true);
 
     // metrics.jsonl and the TensorBoard file agree on the logged steps.
