@@ -6,8 +6,9 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { FlipConfig } from '../configs/types.ts';
 import { applyOverrides, ConfigError } from './config_args.ts';
+import { validateConfig } from '../configs/validate.ts';
 
-/** configs/default.ts: what `flip run` trains without --config. */
+/** configs/synthetic_cpu.ts: what `flip run` trains without --config (configs/default.ts is the official default.py, for TPU pods). */
 export const DEFAULT_CONFIG = path.resolve(import.meta.dirname, '../configs/synthetic_cpu.ts');
 
 /** The default export of a config module (a FlipConfig). */
@@ -67,10 +68,11 @@ export function checkConfig(c: FlipConfig): void {
   need(!(t.resumeDir && t.pretrainDir), 'train.resumeDir', "empty when train.pretrainDir is set (resume continues a run; pretrain starts one from another's params)", t.resumeDir);
 }
 
-/** Load `file` (default configs/default.ts), apply the overrides, check it. */
+/** Load `file` (default configs/synthetic_cpu.ts), apply the overrides, check it. */
 export async function resolveConfig(file: string | undefined, overrides: Readonly<Record<string, string>>): Promise<FlipConfig> {
   const base = await loadConfigModule(file);
   const c = applyOverrides(base, overrides, officialAliases);
   checkConfig(c);
-  return c;
+  // The sizes (hidden size by heads, image by patch, ...) are checked here, before any data is written or compiled.
+  return validateConfig(c);
 }

@@ -68,3 +68,14 @@ describe('flip run configs', () => {
     await expect(loadConfigModule('configs/nope.ts')).rejects.toThrow('config file not found: configs/nope.ts');
   });
 });
+
+describe('resolveConfig checks the sizes before any work', () => {
+  it('names every field that does not fit, as one FlipError', async () => {
+    const { FlipError } = await import('../../compiler/ir/errors.ts');
+    const bad = { 'model.img.transformer.numHeads': '3', 'model.img.imageSize': '60' };
+    await expect(resolveConfig(undefined, bad)).rejects.toBeInstanceOf(FlipError);
+    await expect(resolveConfig(undefined, bad)).rejects.toThrow(
+      /model\.img\.hiddenSize 128 is not divisible by model\.img\.transformer\.numHeads 3.*model\.img\.imageSize 60 is not divisible by model\.img\.patchSize 8x8/,
+    );
+  });
+});
