@@ -13,8 +13,8 @@ difference in time is a difference between the compilers, not between two models
 
 Driven by bench/jax_half.ts: `python bench/flip_jax.py PLAN.json`, the plan holding flip's config numbers (its
 configs/*.ts as JSON) and what to measure; it then answers one JSON command a line on stdin with one JSON line on
-stdout, so that run.ts can interleave the two systems' measurements ("peak" and "steps" start a session whose
-timed runs come one per "rep", summed up by "finish").
+stdout, so that run.ts can interleave the two systems' measurements ("peak" and "steps" start a session, compiled and
+warmed up, whose timed runs come one per "rep", summed up by "finish"; several step sessions can be open at once).
 Progress lines go to stderr.
 """
 import json
@@ -204,11 +204,13 @@ def path_names(path):
 
 
 def learning_rate(s, step):
-    warm = (s["warmupAbsLr"] - s["peakLr"]) * (1 - jnp.clip(step, 0, s["warmupSteps"]) / s["warmupSteps"]) + s["peakLr"] \
-        if s["warmupSteps"] > 0 else jnp.asarray(s["peakLr"], jnp.float32)
-    count = jnp.minimum(step - s["warmupSteps"], s["decaySteps"])
-    decayed = (jnp.cos(count * (math.pi / s["decaySteps"])) + 1) * 0.5 * (s["peakLr"] * (1 - s["alpha"])) + s["peakLr"] * s["alpha"]
-    return jnp.where(step < s["warmupSteps"], warm, decayed)
+    """train/schedule.ts learningRateAt, in f32 on the step (its constants exceed int32 for official epoch counts)."""
+    peak, warm_lr, alpha = float(s["peakLr"]), float(s["warmupAbsLr"]), float(s["alpha"])
+    warm_steps, decay_steps = float(s["warmupSteps"]), float(s["decaySteps"])
+    warm = (warm_lr - peak) * (1 - jnp.clip(step, 0, warm_steps) / warm_steps) + peak if warm_steps > 0 else jnp.asarray(peak, jnp.float32)
+    count = jnp.minimum(step - warm_steps, decay_steps)
+    decayed = (jnp.cos(count * (math.pi / decay_steps)) + 1) * 0.5 * (peak * (1 - alpha)) + peak * alpha
+    return jnp.where(step < warm_steps, warm, decayed)
 
 
 def make_train_step(m, schedule, adamw, seed):
@@ -462,31 +464,28 @@ def main():
     opt_level = plan.get("optLevel")
     runner = None
     compile_entries = {c["name"]: c for c in plan["compile"]}
-    session = None
+    sessions = {}
     out = sys.stdout
     sys.stdout = sys.stderr  # anything printed by accident must not break the protocol
 
     def start(kind, cmd):
-        nonlocal session, runner
+        nonlocal runner
         if kind == "peak":
             session = PeakSession(plan["peak"]["size"], opt_level)
         else:
             runner = runner or StepRunner(plan["steps"], opt_level)
             session = runner.session(cmd["mask"])
-        return {}
-
-    def finish():
-        nonlocal session
-        r, session = session.finish(), None
-        return r
+        sid = len(sessions) + 1
+        sessions[sid] = session
+        return {"id": sid}
 
     ops = {
         "info": lambda cmd: {"jax": jax.__version__, "jaxlib": jaxlib_version, "python": platform.python_version(),
                              "device": {"platform": dev.platform, "kind": dev.device_kind}},
         "peak": lambda cmd: start("peak", cmd),
         "steps": lambda cmd: start("steps", cmd),
-        "rep": lambda cmd: session.rep(),
-        "finish": lambda cmd: finish(),
+        "rep": lambda cmd: sessions[cmd["id"]].rep(),
+        "finish": lambda cmd: sessions.pop(cmd["id"]).finish(),
         "compile": lambda cmd: measure_compile(compile_entries[cmd["name"]], plan["steps"]["seed"], plan["steps"].get("hloDir"), opt_level),
     }
     for line in sys.stdin:

@@ -181,22 +181,19 @@ export class JaxSide {
   }
   /** The matmul session: compiled and run once; one timed matmul per rep. */
   async peak(): Promise<Session<JaxHalfResult['peak']>> {
-    await this.#call({ op: 'peak' });
-    return { rep: () => this.#call<Rep>({ op: 'rep' }), finish: () => this.#finish<JaxHalfResult['peak']>() };
+    const { id } = await this.#call<{ id: number }>({ op: 'peak' });
+    return { rep: () => this.#call<Rep>({ op: 'rep', id }), finish: () => this.#call<JaxHalfResult['peak']>({ op: 'finish', id }) };
   }
-  /** A mask's train-step session: compiled and warmed up; one timed step per rep. */
+  /** A mask's train-step session: compiled and warmed up; one timed step per rep (sessions share one state). */
   async steps(mask: number): Promise<Session<JaxStep>> {
-    await this.#call({ op: 'steps', mask });
+    const { id } = await this.#call<{ id: number }>({ op: 'steps', mask });
     return {
-      rep: () => this.#call<Rep>({ op: 'rep' }),
+      rep: () => this.#call<Rep>({ op: 'rep', id }),
       finish: async () => {
-        const { hloFile, ...s } = await this.#finish<RawStep>();
+        const { hloFile, ...s } = await this.#call<RawStep>({ op: 'finish', id });
         return { ...s, hlo: summarize(hloFile) };
       },
     };
-  }
-  #finish<T>(): Promise<T> {
-    return this.#call<T>({ op: 'finish' });
   }
   async compile(name: string): Promise<JaxCompile> {
     const { hloFile, ...c } = await this.#call<RawCompile>({ op: 'compile', name });

@@ -97,33 +97,43 @@ function cudaDataDir(plugin: string): void {
 const GPU_SHARE = 0.45;
 
 /**
- * Every measurement of the plan, flip's and JAX's in turn: for the matmul and each mask's train step, both compile and
- * warm up, then their timed runs alternate one by one (who goes first alternating too), each pair after the quiet
- * gate; then the input pipeline (flip's) and the compile figures, pair by pair. On a shared machine, other work then
- * lands on both systems rather than on whichever ran while it did.
+ * Every measurement of the plan, flip's and JAX's in turn. The matmul: both compile and warm up, then their timed runs
+ * alternate one by one. The train steps: every mask's step is compiled and warmed up on both sides first, then round
+ * after round each mask gets one timed step of each system (the order rotating). Each pair of runs waits at the quiet
+ * gate. So other work on a shared machine lands on both systems and all masks alike, rather than on whichever
+ * happened to run while it did. Then the input pipeline (flip's) and the compile figures, pair by pair.
  */
 async function interleaved(
   plan: BenchPlan, flipSide: FlipSide, jaxSide: JaxSide | null, o: { budget: number; gate: QuietGate | null; log: (s: string) => void },
 ): Promise<{ flip: FlipHalfResult; jax: JaxHalfResult | null }> {
   const start = performance.now();
   const { gate } = o;
-  const pair = async <F, J>(f: FlipSession<F>, j: JaxSession<J> | null, reps: number, what: string): Promise<[F, J | null]> => {
-    for (let i = 0; i < reps; i++) {
-      await gate?.wait(what);
-      if (j && i % 2 === 1) await j.rep();
-      await f.rep();
-      if (j && i % 2 === 0) await j.rep();
-    }
-    return [f.finish(), j ? await j.finish() : null];
-  };
   const J = jaxSide;
-  const [flipPeak, jaxPeak] = await pair(await flipSide.peak(), J && (await J.peak()), plan.peak.reps, 'the matmul');
-  const flipSteps: StepResult[] = [], jaxSteps: JaxStep[] = [];
-  for (const mask of plan.steps.masks) {
-    const [f, j] = await pair(await flipSide.steps(mask), J && (await J.steps(mask)), plan.steps.steps, `a step at mask ${mask}`);
-    flipSteps.push(f);
-    if (j) jaxSteps.push(j);
+  const repPair = async (f: FlipSession<unknown>, j: JaxSession<unknown> | null, jaxFirst: boolean, what: string) => {
+    await gate?.wait(what);
+    if (j && jaxFirst) await j.rep();
+    await f.rep();
+    if (j && !jaxFirst) await j.rep();
+  };
+  const fp = await flipSide.peak(), jp = J && (await J.peak());
+  for (let i = 0; i < plan.peak.reps; i++) await repPair(fp, jp, i % 2 === 1, 'the matmul');
+  const flipPeak = fp.finish(), jaxPeak = jp ? await jp.finish() : null;
+
+  const masks = plan.steps.masks;
+  const sessions: { f: FlipSession<StepResult>; j: JaxSession<JaxStep> | null }[] = [];
+  for (const mask of masks) sessions.push({ f: await flipSide.steps(mask), j: J && (await J.steps(mask)) });
+  for (let i = 0; i < plan.steps.steps; i++) {
+    for (let k = 0; k < masks.length; k++) {
+      const m = (i + k) % masks.length;
+      await repPair(sessions[m]!.f, sessions[m]!.j, (i + k) % 2 === 1, `a step at mask ${masks[m]}`);
+    }
   }
+  const flipSteps: StepResult[] = [], jaxSteps: JaxStep[] = [];
+  for (const s of sessions) {
+    flipSteps.push(s.f.finish());
+    if (s.j) jaxSteps.push(await s.j.finish());
+  }
+
   const dir = await pipelineData(plan, flipSide.workdir);
   await gate?.wait('the input pipeline');
   const pipeline = await flipSide.pipeline(dir);
@@ -134,13 +144,22 @@ async function interleaved(
       o.log(`${m.name}: compile not measured (${elapsed.toFixed(0)}s spent, --budget ${o.budget}s)`);
       continue;
     }
+    // A model JAX fails to compile leaves its JAX column empty; the run goes on.
+    const jaxCompileOf = async (): Promise<JaxCompile | null> => {
+      try {
+        return await J!.compile(m.name);
+      } catch (e) {
+        o.log(`JAX: ${m.name}: ${(e as Error).message}`);
+        return null;
+      }
+    };
     const flipFirst = k % 2 === 0 || !J;
     await gate?.wait(`compiling ${m.name}`);
-    const j0 = !flipFirst ? await J!.compile(m.name) : null;
+    const j0 = !flipFirst ? await jaxCompileOf() : null;
     if (!flipFirst) await gate?.wait(`compiling ${m.name}`);
     const f = await flipSide.compile(m);
     if (flipFirst && J) await gate?.wait(`compiling ${m.name}`);
-    const j = j0 ?? (J ? await J.compile(m.name) : null);
+    const j = flipFirst && J ? await jaxCompileOf() : j0;
     flipCompile.push(f);
     if (j) jaxCompile.push(j);
   }
