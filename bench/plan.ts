@@ -57,13 +57,14 @@ export function stepModel(config: FlipConfig, batchSize: number): StepModel {
 const MASKS = [0, 0.5, 0.75] as const;
 
 /**
- * The CPU plan, sized for 2 cores (~15 minutes in all): flip_small (ViT-S/16) at batch 8, 2 warm-up + 5 timed steps
- * per mask; flip_base and flip_large compiled at batch 2; a 4096² matmul; 60 batches of the pipeline.
+ * The CPU plan, sized for 2 cores (~6 minutes on idle ones, at most ~15 with the quiet gate's waits): flip_small
+ * (ViT-S/16) at batch 8, 2 warm-up + 7 timed steps per mask; flip_base and flip_large compiled at batch 2; a 4096²
+ * matmul; 60 batches of the pipeline.
  */
 export function cpuPlan(): BenchPlan {
   return {
     target: 'cpu',
-    steps: { ...stepModel(small, 8), masks: MASKS, warmup: 2, steps: 5, seed: 0 },
+    steps: { ...stepModel(small, 8), masks: MASKS, warmup: 2, steps: 7, seed: 0 },
     compile: [stepModel(base, 2), stepModel(large, 2)],
     peak: { size: 4096, reps: 5 },
     pipeline: { images: 1024, sourceSize: 256, batches: 60, warmup: 4 },

@@ -17,14 +17,14 @@ const USAGE = `npm run bench [-- options]
 Measures flip against JAX on this machine: train-step time of a FLIP at mask 0, 0.5, 0.75 and the masking speedup,
 the time from a model function to a ready executable, the input pipeline's images/s, the matmul peak and the MFU.
 
-  --target cpu|gpu   cpu (default): flip_small at batch 8 on the CPU plugin, JAX on CPU (~15 min on 2 cores).
+  --target cpu|gpu   cpu (default): flip_small at batch 8 on the CPU plugin, JAX on CPU (~6 min on 2 idle cores).
                      gpu: flip_base at batch 256 on one NVIDIA GPU; flip loads the CUDA plugin of the venv's
                      jax-cuda13-pjrt, the one JAX uses (bench/gpu.sh does the same and checks the GPU first).
   --quick            flip_tiny, 2 steps: checks that the bench runs, in seconds (the figures mean nothing).
   --skip-jax         the flip half only (no Python venv).
   --devices N        cpu: the flip CPU client's device count (default 1, as JAX's CPU backend; the plugin's own
                      default is 4, whose devices share the cores: see docs/performance.md).
-  --steps N          timed steps per mask (default: the plan's, 5 on CPU).
+  --steps N          timed steps per mask (default: the plan's, 7 on CPU).
   --warmup N         steps run before timing (default: the plan's, 2 on CPU).
   --budget S         skip the compile figures not started after S seconds of measuring (default 900).
   --out FILE         results JSON (default bench/results.json, bench/results-gpu.json for --target gpu).

@@ -1,0 +1,18 @@
+// bench/profile.sh's flip driver: flip_small's train step at one mask (compile, 1 warm-up step, N timed steps), with
+// the CLOCK_MONOTONIC times of the timed steps on stdout for perf's window.
+import { openClient } from '../../runtime-native/index.ts';
+import { StepRunner } from '../flip_bench.ts';
+import { cpuPlan } from '../plan.ts';
+
+const mask = Number(process.argv[2] ?? 0.5), steps = Number(process.argv[3] ?? 6);
+const p = cpuPlan();
+const plan = { ...p, steps: { ...p.steps, warmup: 1 } };
+const client = await openClient({ target: 'cpu', devices: 1 });
+const session = await new StepRunner(client, plan, { log: (s) => console.error(`[flip] ${s}`) }).session(mask);
+const mono = () => Number(process.hrtime.bigint()) / 1e9;
+const t0 = mono();
+for (let i = 0; i < steps; i++) await session.rep();
+const t1 = mono();
+const r = session.finish();
+console.log(`window ${t0} ${t1} steps ${steps} cpu ${r.cpuSeconds.reduce((a, b) => a + b, 0)}`);
+client.dispose();
