@@ -23,7 +23,7 @@ the time from a model function to a ready executable, the input pipeline's image
   --quick            flip_tiny, 2 steps: checks that the bench runs, in seconds (the figures mean nothing).
   --skip-jax         the flip half only (no Python venv).
   --devices N        cpu: the flip CPU client's device count (default 1, as JAX's CPU backend; the plugin's own
-                     default is 4, whose devices share the cores: see docs/performance.md).
+                     default is 4).
   --steps N          timed steps per mask (default: the plan's, 7 on CPU).
   --warmup N         steps run before timing (default: the plan's, 2 on CPU).
   --budget S         skip the compile figures not started after S seconds of measuring (default 900).
@@ -213,7 +213,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const flipPlugin = `${client.plugin.package ?? path.basename(client.plugin.path)}${client.plugin.version ? ` ${client.plugin.version}` : ''}`;
   log(`plan: ${plan.steps.name} at batch ${plan.steps.batchSize}, masks ${plan.steps.masks.join(', ')}, ${plan.steps.warmup} warm-up + ${plan.steps.steps} timed steps; ` +
     `compile ${plan.compile.map((c) => c.name).join(', ')}; load average ${machine.loadAverage.toFixed(2)}`);
-  const jaxSide = python ? JaxSide.start(plan, { python, workdir, ...(a.target === 'gpu' ? { gpuMemoryFraction: GPU_SHARE } : {}) }) : null;
+  const jaxSide = python && !a.skipJax ? JaxSide.start(plan, { python, workdir, ...(a.target === 'gpu' ? { gpuMemoryFraction: GPU_SHARE } : {}) }) : null;
   let flip: FlipHalfResult, jax: JaxHalfResult | null;
   try {
     const gate = plan.quiet ? quietGate({ ...plan.quiet, log }) : null;
