@@ -25,6 +25,7 @@ the time from a model function to a ready executable, the input pipeline's image
   --devices N        cpu: the flip CPU client's device count (default 1, as JAX's CPU backend; the plugin's own
                      default is 4).
   --steps N          timed steps per mask (default: the plan's, 7 on CPU).
+  --masks A,B,...    the mask ratios of the train-step figures (default 0,0.5,0.75).
   --warmup N         steps run before timing (default: the plan's, 2 on CPU).
   --budget S         skip the compile figures not started after S seconds of measuring (default 900).
   --out FILE         results JSON (default bench/results.json, bench/results-gpu.json for --target gpu).
@@ -36,6 +37,7 @@ interface Args {
   quick: boolean;
   skipJax: boolean;
   devices: number;
+  masks?: number[];
   steps?: number;
   warmup?: number;
   budget: number;
@@ -52,6 +54,7 @@ function parse(argv: readonly string[]): Args | null {
       'skip-jax': { type: 'boolean', default: false },
       devices: { type: 'string', default: '1' },
       steps: { type: 'string' },
+      masks: { type: 'string' },
       warmup: { type: 'string' },
       budget: { type: 'string', default: '900' },
       out: { type: 'string' },
@@ -69,7 +72,10 @@ function parse(argv: readonly string[]): Args | null {
     if (!Number.isInteger(n) || n < min) throw new BenchError(`--${name} ${v}: an integer >= ${min}`);
     return n;
   };
+  const masks = values.masks?.split(',').map(Number);
+  if (masks && !masks.every((m) => m >= 0 && m < 1)) throw new BenchError(`--masks ${values.masks}: ratios in [0, 1), comma-separated`);
   return {
+    ...(masks ? { masks } : {}),
     target, quick: values.quick, skipJax: values['skip-jax'], devices: int('devices', values.devices, 1)!, steps: int('steps', values.steps, 1), warmup: int('warmup', values.warmup, 0),
     budget: int('budget', values.budget, 0)!, readme: values.readme,
     out: path.resolve(values.out ?? path.join(BENCH_DIR, target === 'gpu' ? 'results-gpu.json' : 'results.json')),
@@ -78,7 +84,7 @@ function parse(argv: readonly string[]): Args | null {
 
 function planOf(a: Args): BenchPlan {
   const plan = a.quick ? quickPlan(a.target) : a.target === 'gpu' ? gpuPlan() : cpuPlan();
-  return { ...plan, steps: { ...plan.steps, steps: a.steps ?? plan.steps.steps, warmup: a.warmup ?? plan.steps.warmup } };
+  return { ...plan, steps: { ...plan.steps, steps: a.steps ?? plan.steps.steps, warmup: a.warmup ?? plan.steps.warmup, masks: a.masks ?? plan.steps.masks } };
 }
 
 const NO_GPU = 'no NVIDIA GPU on this machine (no /dev/nvidia* device, no driver under /proc/driver/nvidia): the GPU bench ' +
