@@ -1,6 +1,6 @@
 // Model FLOPs of one FLIP train step by formula (the numerator of the model FLOPs utilisation), and the same count
 // read off a traced IR function (2 · result elements · contracted size over every dot_general) to check it.
-import type { Func, PrimAttrs } from '../compiler/ir/index.ts';
+import { dotFlops, type Func } from '../compiler/ir/index.ts';
 import type { FlipModelConfig } from '../models/flip.ts';
 
 export interface StepFlops {
@@ -45,14 +45,4 @@ export function trainStepFlops(model: FlipModelConfig, batch: number): StepFlops
 }
 
 /** 2 · (result elements) · (contracted size), summed over the dot_generals of a traced function. */
-export function irDotFlops(f: Func): number {
-  let flops = 0;
-  for (const op of f.ops) {
-    if (op.prim !== 'dot_general') continue;
-    const a = op.attrs as PrimAttrs['dot_general'];
-    const lhs = op.operands[0]!.type.shape;
-    const contracted = a.lhsContract.reduce((n, d) => n * lhs[d]!, 1);
-    flops += 2 * op.results[0]!.type.shape.reduce((n, d) => n * d, 1) * contracted;
-  }
-  return flops;
-}
+export const irDotFlops = dotFlops;

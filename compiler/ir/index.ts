@@ -7,3 +7,4 @@ export * from './func.ts';
 export * from './verify.ts';
 export * from './print.ts';
 export * from './errors.ts';
+export * from './cost.ts';

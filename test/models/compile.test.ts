@@ -8,7 +8,7 @@ import { REPO_ROOT, traceEntry } from '../../compiler/load/index.ts';
 import { emitFunc } from '../../compiler/stablehlo/index.ts';
 import { applyOverrides } from '../../train/config_args.ts';
 import { officialAliases } from '../../train/flip_config.ts';
-import { FlipError, type Func, type PrimAttrs } from '../../compiler/ir/index.ts';
+import { FlipError, dotFlops, type Func, type PrimAttrs } from '../../compiler/ir/index.ts';
 import { flatten, spec, traceFunc } from '../../dsl/index.ts';
 import { isParamSpec } from '../../dsl/nn/index.ts';
 import base from '../../configs/flip_base.ts';
@@ -85,18 +85,6 @@ describe('flipc compile models/flip.ts', () => {
 
 // ---- FLOPs ----------------------------------------------------------------------------------------------------------
 
-/** 2 · (result elements) · (contracted size) over every dot_general. */
-function dotFlops(f: Func): number {
-  let flops = 0;
-  for (const op of f.ops) {
-    if (op.prim !== 'dot_general') continue;
-    const a = op.attrs as PrimAttrs['dot_general'];
-    const lhs = op.operands[0]!.type.shape;
-    const contracted = a.lhsContract.reduce((n, d) => n * lhs[d]!, 1);
-    flops += 2 * op.results[0]!.type.shape.reduce((n, d) => n * d, 1) * contracted;
-  }
-  return flops;
-}
 
 /** The image tower's dot FLOPs by formula: patch embedding over all L patches, then T = 1 + kept tokens per layer. */
 function towerFlops(cfg: VisionConfig, n: number): number {
