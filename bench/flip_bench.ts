@@ -5,6 +5,7 @@
 //
 // Repeated measurements (matmul, train steps) are sessions: `start` compiles and warms up, each `rep` times one run,
 // `finish` sums up. run.ts alternates flip's reps with JAX's, so that other work on a shared machine falls on both.
+import { optimizedHlo } from '../programs/inspect.ts';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { dot, spec, type Tensor } from '../dsl/index.ts';
@@ -222,7 +223,7 @@ export class StepRunner {
     const { compiled, totalSeconds } = await compileTimed(
       buildStep(m, s.seed), [stateSpecs(m.config.model), batchSpecs(m.config.model, m.batchSize), stepSpec()], client, 'train_step', [0], plan.optLevel,
     );
-    const hloText = compiled.executable.optimizedHlo();
+    const hloText = optimizedHlo(compiled.executable);
     if (o.hloDir) {
       mkdirSync(o.hloDir, { recursive: true });
       writeFileSync(path.join(o.hloDir, `flip_train_step_mask${maskRatio}.hlo.txt`), hloText);
@@ -266,7 +267,7 @@ export async function measureCompile(client: Client, m: StepModel, seed: number,
   const r = await compileTimed(buildStep(m, seed), [stateSpecs(m.config.model), batchSpecs(m.config.model, m.batchSize), stepSpec()], client, 'train_step', [0], o.optLevel);
   const c: CompiledFunction = r.compiled;
   const otherCores = other.cores();
-  const hlo = c.executable.optimizedHlo();
+  const hlo = optimizedHlo(c.executable);
   if (o.hloDir) {
     mkdirSync(o.hloDir, { recursive: true });
     writeFileSync(path.join(o.hloDir, `flip_compile_${m.name}.hlo.txt`), hlo);

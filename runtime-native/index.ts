@@ -7,7 +7,6 @@ import { compileOptions, type CompileOptionsInit } from '../compiler/proto/index
 import { type ClientOptionValue, type NamedValue, type NativeBuffer, type NativeClient, type NativeExecutable } from './addon.ts';
 import { BYTES_PER_ELEMENT, isDType, isHostArrayOf, toHostArray, viewAs, type DType, type HostArrayOf, type HostData } from './dtype.ts';
 import { PjrtError, PluginError } from './errors.ts';
-import { entryParameterTypes, optimizedHloText, type ArrayType } from './hlo.ts';
 import { deviceLikelyPresent, loadPlugin, resolvePlugin, TARGETS, type InstalledPlugin, type ResolvedPlugin, type Target } from './plugins.ts';
 
 export type { DType, HostArray, HostArrayOf, HostData } from './dtype.ts';
@@ -93,9 +92,21 @@ export interface CompiledMemoryStats {
   peakMemoryInBytes?: number;
 }
 
+/** An element type and shape: what one device's argument buffer must be. */
+export interface ArrayType {
+  dtype: DType;
+  shape: readonly number[];
+}
+
 export interface CompileOptions extends CompileOptionsInit {
   /** Reuse an executable compiled from the same module text and options (default true). */
   cache?: boolean;
+  /**
+   * The entry's parameters as one device holds them (the compiler's signature, as data). The plugin does not
+   * check argument types and shapes (a wrong one would be read as if it were right, or past its end), so run()
+   * checks them against this; without it arguments are passed unchecked.
+   */
+  parameters?: readonly ArrayType[];
 }
 
 export interface RunOptions {
@@ -218,12 +229,8 @@ export class Client {
    */
   async compile(module: string | Uint8Array, options: CompileOptions = {}): Promise<Executable> {
     const native = this.native();
-    const { cache = true, ...init } = options;
-    if (typeof module === 'string') {
-      init.numPartitions ??= moduleAttribute(module, 'mhlo.num_partitions');
-      init.numReplicas ??= moduleAttribute(module, 'mhlo.num_replicas');
-    }
-    const key = cache ? cacheKey(module, init) : undefined;
+    const { cache = true, parameters, ...init } = options;
+    const key = cache ? cacheKey(module, { ...init, ...(parameters ? { parameters: parameters.map((p) => `${p.dtype}[${p.shape.join(",")}]`).join(";") } : {}) }) : undefined;
     const hit = key ? this.#cache.get(key) : undefined;
     if (hit) {
       return hit.then((exe) => (exe.disposed ? (this.#cache.delete(key!), this.compile(module, options)) : exe));
@@ -235,7 +242,7 @@ export class Client {
     } catch (e) {
       throw new PjrtError((e as Error).message, 'INVALID_ARGUMENT');
     }
-    const p = native.compile(module, bytes).then((exe) => new Executable(this, exe, portable));
+    const p = native.compile(module, bytes).then((exe) => new Executable(this, exe, portable, parameters ?? null));
     if (key) {
       this.#cache.set(key, p);
       p.catch(() => this.#cache.delete(key));
@@ -280,13 +287,6 @@ function expectedArray(dtype: DType): string {
   return { f32: 'Float32Array', bf16: 'Uint16Array (bfloat16 bits)', f16: 'Uint16Array (float16 bits)', f64: 'Float64Array', i32: 'Int32Array', i64: 'BigInt64Array', u32: 'Uint32Array', u8: 'Uint8Array', i1: 'Uint8Array (0/1)' }[dtype];
 }
 
-function moduleAttribute(text: string, name: string): number | undefined {
-  // Only the module's own attribute dictionary: `module @m attributes {mhlo.num_partitions = 8 : i32, ...}`.
-  const header = /^\s*module\b[^{]*?attributes\s*\{([^}]*)\}/m.exec(text);
-  const m = header && new RegExp(`${name.replace('.', '\\.')}\\s*=\\s*(\\d+)`).exec(header[1]!);
-  return m ? Number(m[1]) : undefined;
-}
-
 function cacheKey(module: string | Uint8Array, init: CompileOptionsInit): string {
   const h = createHash('sha256').update(module).digest('hex');
   const sorted = (o: object): unknown =>
@@ -305,12 +305,13 @@ export class Executable {
   readonly outputs: readonly OutputInfo[] | null;
   readonly #native: NativeExecutable;
   readonly #portable: boolean;
-  #params: (ArrayType | undefined)[] | null | undefined;  // undefined: not read yet; null: unknown
+  readonly #params: readonly ArrayType[] | null;
 
   /** @internal use client.compile() */
-  constructor(readonly client: Client, native: NativeExecutable, portable: boolean) {
+  constructor(readonly client: Client, native: NativeExecutable, portable: boolean, params: readonly ArrayType[] | null) {
     this.#native = native;
     this.#portable = portable;
+    this.#params = params;
     this.numOutputs = native.numOutputs;
     this.devices = native.devices;
     const p = native.partitioning();
@@ -360,18 +361,9 @@ export class Executable {
     return perDevice ? wrapped : wrapped[0]!;
   }
 
-  // The plugin does not check argument types and shapes against the program (a wrong one would
-  // be read as if it were right, or past its end); check them against the compiled entry
-  // signature. A wrong count is left to PJRT, which reports it.
+  // The plugin does not check argument types and shapes against the program: check them against the signature the
+  // compile was given. A wrong count is left to PJRT, which reports it.
   #checkArguments(lists: readonly (readonly Buffer[])[]): void {
-    if (this.#params === undefined) {
-      try {
-        const p = this.#native.optimizedProgram();
-        this.#params = entryParameterTypes(p.format, p.code) ?? null;
-      } catch {
-        this.#params = null;
-      }
-    }
     const params = this.#params;
     if (!params) return;
     lists.forEach((list, d) => {
@@ -399,12 +391,6 @@ export class Executable {
   /** The optimized program as the plugin returns it: a serialized HloModuleProto (`format` "hlo" or "hlo_with_config"). */
   optimizedProgram(): { format: string; code: Uint8Array } {
     return this.#native.optimizedProgram();
-  }
-
-  /** The optimized HLO module as text (decoded from optimizedProgram()). */
-  optimizedHlo(): string {
-    const p = this.optimizedProgram();
-    return optimizedHloText(p.format, p.code);
   }
 
   /** XLA's cost analysis (flops, transcendentals, bytes accessed, ...), or null where unsupported. */

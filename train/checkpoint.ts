@@ -8,8 +8,8 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:f
 import path from 'node:path';
 import { FlipError } from '../compiler/ir/errors.ts';
 import type { StreamPosition } from './data/webdataset.ts';
-import { readSafetensors, writeSafetensors, type TensorMap } from './safetensors.ts';
-import { writeFileAtomic } from './atomic.ts';
+import { readSafetensors, writeSafetensors, type TensorMap } from '../io/safetensors.ts';
+import { writeFileAtomic } from '../io/atomic.ts';
 
 export class CheckpointError extends FlipError {
   override name = 'CheckpointError';

@@ -2,11 +2,12 @@
 // parallel with partitioning.numPartitions > 1) through the sharding pass, the state as ShardedArrays. Both donate the
 // state, take host batches, and give back host metrics.
 import { FlipError } from '../compiler/ir/errors.ts';
-import { axisSize, mesh as makeMesh, showMesh, simplify, type Mesh } from '../compiler/passes/index.ts';
-import { flatten, traceFunc, unflatten, type TensorSpec } from '../compiler/trace/index.ts';
+import { lower } from '../compiler/lower/index.ts';
+import { axisSize, mesh as makeMesh, showMesh, type Mesh } from '../compiler/passes/index.ts';
+import { flatten, unflatten, type TensorSpec } from '../compiler/trace/index.ts';
+import { ShardedArray, meshProgram, type MeshInput } from '../programs/sharded.ts';
 import type { Buffer, Client } from '../runtime-native/index.ts';
-import { ShardedArray, compileOnMesh, type MeshInput } from '../runtime-native/sharded.ts';
-import { compileFunction, withAliasing } from './compiled.ts';
+import { compileFunction } from './compiled.ts';
 import type { Batch } from './data/loader.ts';
 
 export interface StepMetricsHost {
@@ -94,14 +95,9 @@ export async function stepExecutor(o: ExecutorOptions): Promise<StepExecutor> {
   if (batchSize % dataWays !== 0) throw new FlipError(`the batch size ${batchSize} does not split over ${dataWays} data-parallel devices`);
   const t0 = performance.now();
   o.log(`train_step: tracing (sharded over mesh ${showMesh(m)})`);
-  const traced = traceFunc(o.fn, o.specs, { name: 'train_step' });
-  const func = simplify(traced.func, { dropStopGradient: true });
-  const nState = flatten(o.specs[0]).leaves.length;
-  o.log(`train_step: sharding, lowering and compiling ${func.ops.length} ops for ${o.devices} devices`);
-  const program = await compileOnMesh(client, func, {
-    mesh: m, partitionStates: o.partitionStates, moduleName: 'train_step',
-    rewrite: (mlir) => withAliasing(mlir, Array.from({ length: nState }, (_, k) => [k, k] as const)),
-  });
+  const lowered = lower(o.fn, o.specs, { name: 'train_step', mesh: m, partitionStates: o.partitionStates, donate: [0] });
+  o.log(`train_step: sharded and lowered ${lowered.func.ops.length} ops; compiling for ${o.devices} devices`);
+  const program = await meshProgram(client, lowered);
   const compileSeconds = (performance.now() - t0) / 1000;
   o.log(`train_step: compiled in ${compileSeconds.toFixed(1)}s`);
   const stepType = { dtype: 'i32' as const, shape: [], axes: [] };
@@ -117,7 +113,7 @@ export async function stepExecutor(o: ExecutorOptions): Promise<StepExecutor> {
         { type: stepType, data: new Int32Array([step]) },
       ];
       const outs = await program.run(leaves);
-      const [next, metrics] = unflatten<[unknown, Record<string, ShardedArray>]>(traced.outTree, outs);
+      const [next, metrics] = unflatten<[unknown, Record<string, ShardedArray>]>(lowered.outTree, outs);
       return [next, await hostMetrics(metrics)];
     },
   };

@@ -19,7 +19,7 @@ import { checkCheckpointFits, listCheckpoints, loadCheckpoint, saveCheckpoint, t
 import { compileFunction, specLeaves } from './compiled.ts';
 import { paramsOnOneDevice, stepExecutor, type StateLeaf } from './executor.ts';
 import { formatDuration, MetricsLog, ProgressBar, progressLine, type TerminalOut } from './metrics.ts';
-import type { TensorMap } from './safetensors.ts';
+import type { TensorMap } from '../io/safetensors.ts';
 import { makeSchedule, type Schedule } from './schedule.ts';
 import { batchSpecs, imageEmbeddings, initState, paramSpecs, stateSpecs, stepSpec, textEmbeddings, trainStep } from './step.ts';
 import { WordPieceTokenizer, loadVocab } from './tokenizer/wordpiece.ts';

@@ -3,20 +3,19 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from '../cli.ts';
 import { FlipError } from '../../compiler/ir/errors.ts';
-import { traceEntry } from '../../compiler/load/index.ts';
-import { emitFunc } from '../../compiler/stablehlo/index.ts';
-import type { Traced } from '../../compiler/trace/index.ts';
-import { compileOptimized, formatOptimized } from '../../runtime-native/inspect.ts';
+import { loadEntry } from '../../compiler/load/index.ts';
+import { lower, type Program } from '../../compiler/lower/index.ts';
+import { compileOptimized, formatOptimized } from '../../programs/inspect.ts';
 import type { Target } from '../../runtime-native/index.ts';
-import { describeSharding, parseMesh, shardFunc, type Mesh } from '../../compiler/passes/index.ts';
+import { describeSharding, parseMesh, type Mesh } from '../../compiler/passes/index.ts';
 import { applyOverrides, configOptionsIn, overridesFrom } from '../../train/config_args.ts';
 import { officialAliases } from '../../train/flip_config.ts';
 
-/** What each `--stage` prints, from the traced entry. */
-const STAGES: Record<string, (traced: Traced, target: Target) => string | Promise<string>> = {
-  stablehlo: ({ func }) => emitFunc(func, { moduleName: func.name }),
+/** What each `--stage` prints, from the lowered entry (compiler/lower: what flip run compiles). */
+const STAGES: Record<string, (program: Program, target: Target) => string | Promise<string>> = {
+  stablehlo: (program) => program.mlir,
   // XLA's optimized HLO (after fusion and layout assignment) with the executable's cost and memory figures.
-  optimized: async ({ func }, target) => formatOptimized(await compileOptimized(emitFunc(func, { moduleName: func.name }), { target })),
+  optimized: async (program, target) => formatOptimized(await compileOptimized(program, { target })),
 };
 
 const help = `usage: flipc compile <file.ts> --entry <exportedFunction> [--config <configs/x.ts> [--config.<field>=<value> ...]] [-o out.mlir] [--stage stablehlo|optimized [--target cpu|gpu|tpu]]
@@ -96,27 +95,34 @@ const compile: Command = {
     const config = values['config'];
     const overrides = overridesFrom(values);
     const configure = Object.keys(overrides).length ? (c: unknown) => applyOverrides(c, overrides, officialAliases) : undefined;
-    const traced = await traceEntry(file, {
+    const loaded = await loadEntry(file, {
       entry, ...(typeof config === 'string' ? { config } : {}), ...(configure ? { configure } : {}), ...(log ? { log } : {}),
     });
     const meshText = values['mesh'];
     const mesh: Mesh | undefined = typeof meshText === 'string' ? parseMesh(meshText) : undefined;
     if (values['partition-states'] && !mesh) throw new FlipError('--partition-states needs --mesh');
+    const t0 = performance.now();
+    // The same pipeline and options flip run lowers with: the entry's own lowering options (`<entry>Lowering`, e.g.
+    // donation) and, with --mesh, the sharding pass.
+    const program = lower(loaded.fn, loaded.args, {
+      ...loaded.lowering, name: loaded.entry.name, argNames: loaded.entry.params.map((p) => p.name), loc: loaded.entry.loc,
+      ...(mesh ? { mesh, partitionStates: values['partition-states'] === true } : {}),
+    });
+    log?.(`traced ${loaded.entry.name}: ${program.func.ops.length} ops in ${Math.round(performance.now() - t0)} ms`);
     let text: string;
-    if (mesh) {
-      const sharded = shardFunc(traced.func, { mesh, partitionStates: values['partition-states'] === true });
-      for (const n of sharded.notes) process.stderr.write(`flipc compile: note: ${n}\n`);
-      log?.(describeSharding(sharded));
-      text = emitFunc(sharded.func, { moduleName: traced.func.name, numPartitions: sharded.numPartitions });
+    if (program.sharding) {
+      for (const n of program.sharding.notes) process.stderr.write(`flipc compile: note: ${n}\n`);
+      log?.(describeSharding(program.sharding));
+      text = program.mlir;
     } else {
       const target = String(values['target']);
       if (target !== 'cpu' && target !== 'gpu' && target !== 'tpu') throw new FlipError(`unknown --target '${target}' (cpu, gpu or tpu)`);
-      text = await stage(traced, target);
+      text = await stage(program, target);
     }
     const dumpDir = values['dump-partitioned'];
     if (typeof dumpDir === 'string') {
-      const { dumpPartitioned } = await import('../../runtime-native/sharded.ts');
-      const files = await dumpPartitioned(text, mesh?.size ?? 1, dumpDir);
+      const { dumpPartitioned } = await import('../../programs/sharded.ts');
+      const files = await dumpPartitioned(program, dumpDir);
       process.stderr.write(`flipc compile: partitioned HLO in ${files.map((f) => path.relative(process.cwd(), f)).join(', ')}\n`);
     }
     const out = values['out'];

@@ -1,10 +1,10 @@
-// `flipc run`: argument parsing for running a StableHLO .mlir file on a PJRT plugin (logic in train/run_mlir.ts).
+// `flipc run`: argument parsing for running a StableHLO .mlir file on a PJRT plugin (logic in programs/run_mlir.ts).
 import { readFileSync } from 'node:fs';
 import type { Command } from '../cli.ts';
 import { FlipError } from '../../compiler/ir/errors.ts';
 import { TARGETS, type Target } from '../../runtime-native/index.ts';
-import { runMlir } from '../../train/run_mlir.ts';
-import { readSafetensors, writeSafetensors, type TensorData } from '../../train/safetensors.ts';
+import { runMlir } from '../../programs/run_mlir.ts';
+import { readSafetensors, writeSafetensors, type TensorData } from '../../io/safetensors.ts';
 
 const help = `usage: flipc run <file.mlir> [--inputs in.safetensors] [--target cpu|gpu|tpu] [-o out.safetensors] [--seed N] [--one-device]
 

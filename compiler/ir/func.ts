@@ -39,6 +39,11 @@ export interface ArgInfo {
   name?: string;
   /** HloSharding string set by the sharding pass. */
   sharding?: string;
+  /**
+   * Parameters only: the index of the result that this parameter's buffer is donated to (set by the donation pass;
+   * the emitter writes it as `tf.aliasing_output`, which XLA reads as an input/output alias).
+   */
+  aliasOutput?: number;
 }
 
 export interface Func {

@@ -20,6 +20,7 @@ import { pathToFileURL } from 'node:url';
 import path from 'node:path';
 import { DTYPES, FlipError, ShapeError, isDType, showType, type TensorType } from '../ir/index.ts';
 import { flatten, isStaticLeaf, isTensorSpecLike, traceFunc, type Traced } from '../trace/index.ts';
+import type { LowerOptions } from '../lower/index.ts';
 import { exportedFunctions, relative, typeCheck, type ExportedFunction } from './check.ts';
 
 export { REPO_ROOT, TypeCheckError, exportedFunctions, typeCheck, type DeclaredTensor, type ExportedFunction, type ParamInfo } from './check.ts';
@@ -54,6 +55,11 @@ export interface LoadedEntry {
   readonly args: readonly unknown[];
   /** Where the input shapes came from, for messages: `examples/mlp.ts: mlpInputs`. */
   readonly inputsFrom: string;
+  /**
+   * The entry's own lowering options, from an export `<entry>Lowering` beside it (`{ donate: [0] }`: JAX's
+   * `donate_argnums`), so that flipc compiles an entry exactly as the program that runs it does.
+   */
+  readonly lowering: Pick<LowerOptions, 'donate'>;
 }
 
 type ModuleRecord = Record<string, unknown>;
@@ -192,7 +198,18 @@ export async function loadEntry(file: string, opts: LoadOptions): Promise<Loaded
   const { value, from } = await findInputs(entry, shown, mod, config, opts.configure);
   const args = argumentList(entry, value, from);
   checkLeaves(entry, args, from);
-  return { file: shown, entry, fn: fn as (...args: never[]) => unknown, args, inputsFrom: from };
+  return { file: shown, entry, fn: fn as (...args: never[]) => unknown, args, inputsFrom: from, lowering: loweringOf(mod, entry, shown) };
+}
+
+function loweringOf(mod: ModuleRecord, entry: ExportedFunction, shown: string): Pick<LowerOptions, 'donate'> {
+  const name = `${entry.name}Lowering`;
+  const v = mod[name];
+  if (v === undefined) return {};
+  const donate = isPlainRecord(v) ? v['donate'] : undefined;
+  const ok = isPlainRecord(v) && Object.keys(v).every((k) => k === 'donate') &&
+    (donate === undefined || (Array.isArray(donate) && donate.every((d) => Number.isInteger(d) && d >= 0 && d < entry.params.length)));
+  if (!ok) throw new EntryError(`${shown}: export '${name}' must be { donate?: argument indices of ${entry.name} (0..${entry.params.length - 1}) }`);
+  return donate ? { donate: donate as number[] } : {};
 }
 
 /** Load and trace: the IR Func of `entry` at its declared input shapes (named `entry`, params named by their paths). */

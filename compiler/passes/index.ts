@@ -4,4 +4,5 @@ export { VJP_RULES, isStopGradient, type VjpArgs, type VjpRule, type VjpRules } 
 export { REMAT_POLICIES, SAVEABLE, Recompute, residuals, type Residuals } from './remat.ts';
 export { simplify, dce, splatValue, type SimplifyOptions } from './simplify.ts';
 export { OpEmitter } from './emit.ts';
+export { donate } from './donate.ts';
 export * from './sharding/index.ts';

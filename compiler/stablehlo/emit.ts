@@ -164,7 +164,10 @@ function printFunc(f: Func, entry: boolean, rules: LowerRules, locs: LocTable): 
   const p = new FuncPrinter(locs);
   const params = f.params.map((x, i) => {
     const info = f.paramInfo[i] ?? {};
-    const attrs = attrDict(info.sharding !== undefined ? [['mhlo.sharding', mlirString(info.sharding)]] : []);
+    const entries: [string, string][] = [];
+    if (info.sharding !== undefined) entries.push(['mhlo.sharding', mlirString(info.sharding)]);
+    if (info.aliasOutput !== undefined) entries.push(['tf.aliasing_output', `${info.aliasOutput} : i32`]);
+    const attrs = attrDict(entries);
     return `${p.bindParam(x)}: ${p.t(x)}${attrs ? ` ${attrs}` : ''}${info.name !== undefined ? ` loc(${mlirString(info.name)})` : ''}`;
   });
   const results = f.results.map((r, i) => {

@@ -6,7 +6,7 @@ import type { Loc } from '../ir/index.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** Frames in these folders are flip's own; the user's line is the first frame outside them. */
-const LIBRARY_DIRS = ['compiler', 'dsl', 'runtime-native'].map((d) => path.join(ROOT, d) + path.sep);
+const LIBRARY_DIRS = ['compiler', 'dsl', 'runtime-native', 'programs'].map((d) => path.join(ROOT, d) + path.sep);
 const NODE_MODULES = `${path.sep}node_modules${path.sep}`;
 
 function filePath(name: string): string {
@@ -67,7 +67,7 @@ function captureSites(limit: number): NodeJS.CallSite[] {
 
 /**
  * The user's source location of the current call: file (relative to process.cwd()), line and column of the first
- * frame outside compiler/, dsl/, runtime-native/, node_modules and node internals. Undefined if there is none.
+ * frame outside compiler/, dsl/, runtime-native/, programs/, node_modules and node internals. Undefined if there is none.
  * Cost: one short structured stack capture (no string formatting); source mapping is cached per position.
  */
 export function userLoc(): Loc | undefined {

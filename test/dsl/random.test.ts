@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import {
   bernoulli, foldIn, key, keyAt, normal, randomBits, randomBitsRows, split, splitKeys, truncatedNormal, uniform, nextAfterF32, type Key,
 } from '../../dsl/random.ts';
-import { hostTensor, jit } from '../../runtime-native/jit.ts';
+import { hostTensor, jit } from '../../programs/jit.ts';
 import type { Tensor } from '../../dsl/index.ts';
 import { f32Bits, numbers } from '../nn/host.ts';
 

@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FlipError } from '../../compiler/ir/errors.ts';
-import { runMlir } from '../../train/run_mlir.ts';
-import { readSafetensors, type TensorData } from '../../train/safetensors.ts';
+import { runMlir } from '../../programs/run_mlir.ts';
+import { readSafetensors, type TensorData } from '../../io/safetensors.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const FIXTURES = path.join(ROOT, 'test/fixtures/mlir');

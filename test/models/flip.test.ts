@@ -18,7 +18,7 @@ import { key, uniform, type Key } from '../../dsl/random.ts';
 import {
   Flip, flipSpecs, initParams, randomMask, type FlipBatch, type FlipParams,
 } from '../../models/flip.ts';
-import { DeviceTensor, hostTensor, jit } from '../../runtime-native/jit.ts';
+import { DeviceTensor, hostTensor, jit } from '../../programs/jit.ts';
 import { closeness, numbers } from '../nn/host.ts';
 
 interface Fingerprint { sum: number; sumsq: number; head: number[]; last: number }

@@ -1,5 +1,5 @@
 // Test helpers for the nn/model/random suites: device results as plain numbers, closeness checks.
-import type { DeviceTensor } from '../../runtime-native/jit.ts';
+import type { DeviceTensor } from '../../programs/jit.ts';
 
 /** A device tensor's elements as JS numbers (i1/u32/i32/f32 alike; bigint dtypes are not used here). */
 export async function numbers(t: DeviceTensor): Promise<number[]> {

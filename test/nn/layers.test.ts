@@ -10,7 +10,7 @@ import {
 } from '../../dsl/nn/index.ts';
 import { key, type Key } from '../../dsl/random.ts';
 import { flipSpecs } from '../../models/flip.ts';
-import { hostTensor, jit } from '../../runtime-native/jit.ts';
+import { hostTensor, jit } from '../../programs/jit.ts';
 import { numbers } from './host.ts';
 
 type T<A extends readonly string[]> = Tensor<'f32', A>;

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { iota, layerNorm, type Tensor } from '../../dsl/index.ts';
 import { valueAndGrad } from '../../dsl/transforms.ts';
-import { HostTensor, jit, type DeviceTensor } from '../../runtime-native/jit.ts';
+import { HostTensor, jit, type DeviceTensor } from '../../programs/jit.ts';
 
 interface Arr { dtype: 'f64' | 'i32'; shape: number[]; data: number[] }
 interface Case { inputs: Record<string, Arr>; loss: number; grads: Record<string, Arr> }

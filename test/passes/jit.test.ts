@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { FlipError } from '../../compiler/ir/index.ts';
 import type { Tensor } from '../../dsl/index.ts';
 import { grad, stopGradient } from '../../dsl/transforms.ts';
-import { hostTensor, jit } from '../../runtime-native/jit.ts';
+import { hostTensor, jit } from '../../programs/jit.ts';
 
 type M = Tensor<'f32', readonly ['batch', 'embed']>;
 const mat = (rows: number, cols: number, seed = 1) =>

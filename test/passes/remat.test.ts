@@ -6,7 +6,7 @@ import { layerNorm, spec, traceFunc, type Tensor } from '../../dsl/index.ts';
 import { checkpoint, valueAndGrad, type CheckpointOptions } from '../../dsl/transforms.ts';
 import { flatten } from '../../compiler/trace/index.ts';
 import { residuals, vjpFunc } from '../../compiler/passes/index.ts';
-import { hostTensor, jit, type HostTensor } from '../../runtime-native/jit.ts';
+import { hostTensor, jit, type HostTensor } from '../../programs/jit.ts';
 import { rng } from './prim_cases.ts';
 
 const B = 2, L = 8, D = 16, H = 2, K = 8, M = 32, LAYERS = 4;

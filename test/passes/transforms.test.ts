@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { FlipError } from '../../compiler/ir/index.ts';
 import { traceFunc, spec, type Tensor } from '../../dsl/index.ts';
 import { checkpoint, grad, stopGradient, valueAndGrad } from '../../dsl/transforms.ts';
-import { hostTensor, jit, type DeviceTensor } from '../../runtime-native/jit.ts';
+import { hostTensor, jit, type DeviceTensor } from '../../programs/jit.ts';
 
 type V = Tensor<'f64', readonly ['n']>;
 const vec = (xs: number[]) => hostTensor('f64', { n: xs.length }, Float64Array.from(xs));

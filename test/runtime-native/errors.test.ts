@@ -1,5 +1,6 @@
 // Failures come back as JS errors (PjrtError with PJRT's message and code, PluginError for what a
 // user must fix), never as a crash.
+import { optimizedHlo } from '../../programs/inspect.ts';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -62,8 +63,8 @@ describe('PJRT errors', () => {
     await failsWith(exe.run([client.toDevice([1, 2, 3, 4], [4], 'f32')]), PjrtError, 'INVALID_ARGUMENT', /supplied 1 buffers but compiled program expected 2/);
   });
 
-  it('wrong dtype or shape of an argument', async () => {
-    const exe = await client.compile(twoOutputs('f32'));
+  it('wrong dtype or shape of an argument (checked against the signature the compile was given)', async () => {
+    const exe = await client.compile(twoOutputs('f32'), { parameters: [{ dtype: 'f32', shape: [4] }, { dtype: 'f32', shape: [4] }] });
     const ok = client.toDevice([1, 2, 3, 4], [4], 'f32');
     await failsWith(exe.run([ok, client.toDevice([1, 2, 3, 4], [4], 'i32')]), PjrtError, 'INVALID_ARGUMENT', /argument 1 is i32\[4\] but the program expects f32\[4\]/);
     await failsWith(exe.run([client.toDevice([1, 2, 3, 4], [2, 2], 'f32'), ok]), PjrtError, 'INVALID_ARGUMENT', /argument 0 is f32\[2,2\] but the program expects f32\[4\]/);
@@ -101,7 +102,7 @@ describe('handles used after they are gone', () => {
     return %0 : tensor<3xf32>
   }
 }`);
-    expect(exe.optimizedHlo()).toContain('input_output_alias={ {}: (0, {}) }');
+    expect(optimizedHlo(exe)).toContain('input_output_alias={ {}: (0, {}) }');
     const a = client.toDevice([1, 2, 3], [3], 'f32');
     const b = client.toDevice([10, 20, 30], [3], 'f32');
     // donate: [] keeps every input

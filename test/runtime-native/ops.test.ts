@@ -1,5 +1,6 @@
 // Hand-written StableHLO modules compile and run on the real CPU plugin and return the right numbers,
 // for f32, bf16, i32 and i1; every dtype round-trips; executables describe themselves.
+import { optimizedHlo } from '../../programs/inspect.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16, openClient, type Buffer, type Client, type DType, type Target } from '../../runtime-native/index.ts';
 import { dot, double, elementwise, elementwiseBool, reduce, twoOutputs } from './modules.ts';
@@ -137,7 +138,7 @@ describe('introspection', () => {
     expect(exe.numOutputs).toBe(2);
     expect(exe.outputs).toEqual([{ dtype: 'f32', shape: [2, 2] }, { dtype: 'f32', shape: [2, 2, 2] }]);
     expect([exe.numReplicas, exe.numPartitions]).toEqual([1, 1]);
-    const hlo = exe.optimizedHlo();
+    const hlo = optimizedHlo(exe);
     expect(hlo).toMatch(/^HloModule dot_f32, entry_computation_layout=/);
     if (!onCpu) return; // what follows is the CPU compiler's program and cost model
     expect(hlo).toMatch(/^HloModule dot_f32, entry_computation_layout=\{\(f32\[2,3\]\{1,0\}, f32\[3,2\]\{1,0\}, f32\[2,2,3\]\{2,1,0\}, f32\[2,3,2\]\{2,1,0\}\)->/);

@@ -1,5 +1,6 @@
 // SPMD on the CPU plugin: cpu_device_count = 8, modules with mhlo.num_partitions = 8 run one
 // shard per device, with collectives between them.
+import { optimizedHlo } from '../../programs/inspect.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openClient, PjrtError, type Client } from '../../runtime-native/index.ts';
 
@@ -39,10 +40,10 @@ const SHARDED = `module @sharded attributes {mhlo.num_partitions = 8 : i32, mhlo
 
 describe('SPMD over 8 CPU devices', () => {
   it('all_reduce: every device gets the sum (and its pair max) back', async () => {
-    const exe = await client.compile(ALL_REDUCE);
+    const exe = await client.compile(ALL_REDUCE, { numPartitions: 8 });
     expect(exe.numPartitions).toBe(8);
     expect(exe.devices).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
-    expect(exe.optimizedHlo()).toMatch(/all-reduce\(.*replica_groups=\{\{0,1,2,3,4,5,6,7\}\}/);
+    expect(optimizedHlo(exe)).toMatch(/all-reduce\(.*replica_groups=\{\{0,1,2,3,4,5,6,7\}\}/);
     const shard = (d: number): number[] => [d, 10 * d, -d, 1];
     const outs = await exe.run(exe.devices.map((d) => [client.toDevice(shard(d), [4], 'f32', d)]));
     expect(outs).toHaveLength(8);
@@ -56,7 +57,7 @@ describe('SPMD over 8 CPU devices', () => {
   });
 
   it('a GSPMD-sharded module: each device returns its row block and the replicated total', async () => {
-    const exe = await client.compile(SHARDED);
+    const exe = await client.compile(SHARDED, { numPartitions: 8 });
     expect(exe.outputs).toEqual([{ dtype: 'f32', shape: [2, 3] }, { dtype: 'f32', shape: [3] }]);
     const x = Array.from({ length: 64 }, (_, i) => (i % 7) - 3);
     const w = [1, 2, 0, -1, 0.5, 1, 3, 0, -2, 1, 1, 1];
@@ -75,7 +76,7 @@ describe('SPMD over 8 CPU devices', () => {
   });
 
   it('many SPMD executions in flight at once each get their own collective results', async () => {
-    const exe = await client.compile(ALL_REDUCE);
+    const exe = await client.compile(ALL_REDUCE, { numPartitions: 8 });
     const runs = Array.from({ length: 16 }, (_, r) =>
       exe.run(exe.devices.map((d) => [client.toDevice([r, d, 1, 0], [4], 'f32', d)])).then((outs) => Promise.all(outs.map(([diff]) => diff!.as('f32').toHost()))),
     );
@@ -86,7 +87,7 @@ describe('SPMD over 8 CPU devices', () => {
   });
 
   it('refuses a flat argument list, and shards on the wrong devices', async () => {
-    const exe = await client.compile(ALL_REDUCE);
+    const exe = await client.compile(ALL_REDUCE, { numPartitions: 8 });
     const one = client.toDevice([1, 2, 3, 4], [4], 'f32', 0);
     await expect(exe.run([one])).rejects.toThrow(/runs SPMD on 8 devices: pass one argument list per device/);
     const wrong = exe.devices.map(() => [one]);

@@ -8,8 +8,8 @@ import { flatten, unflatten, type TensorSpec } from '../../compiler/trace/index.
 import { override } from '../../configs/official.ts';
 import tiny from '../../configs/flip_tiny.ts';
 import { openClient, type Client } from '../../runtime-native/index.ts';
-import { DeviceTensor, HostTensor, hostTensor, jit } from '../../runtime-native/jit.ts';
-import { ShardedArray, shardedJit } from '../../runtime-native/sharded.ts';
+import { DeviceTensor, HostTensor, hostTensor, jit } from '../../programs/jit.ts';
+import { ShardedArray, shardedJit } from '../../programs/sharded.ts';
 import { FLIP_ADAMW } from '../../train/optimizer.ts';
 import { makeSchedule } from '../../train/schedule.ts';
 import { stateSpecs, trainStep } from '../../train/step.ts';

@@ -1,6 +1,7 @@
 // On 8 CPU devices: the (data=4, model=2) train step really is partitioned (per-device parameter shapes in the
 // compiled program and in the buffers, collectives in XLA's partitioned HLO), sharded arrays split and assemble
 // host arrays, executables take them in device-assignment order, and `flipc compile --mesh --dump-partitioned`.
+import { lower } from '../../compiler/lower/index.ts';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,9 +10,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../compiler/load/index.ts';
 import { mesh, type Mesh, type PartitionSpec } from '../../compiler/passes/index.ts';
 import { openClient, type Client } from '../../runtime-native/index.ts';
-import { entryParameterTypes } from '../../runtime-native/hlo.ts';
-import { hostTensor } from '../../runtime-native/jit.ts';
-import { compileOnMesh, partitionedDumps, putReplicated, putSharded, reshard, runSharded, shardedJit, ShardedArray } from '../../runtime-native/sharded.ts';
+import { entryParameterTypes } from '../../programs/hlo.ts';
+import { hostTensor } from '../../programs/jit.ts';
+import { meshProgram, partitionedDumps, putReplicated, putSharded, reshard, runSharded, shardedJit, ShardedArray } from '../../programs/sharded.ts';
 import { simplify } from '../../compiler/passes/index.ts';
 import { spec, traceFunc } from '../../compiler/trace/index.ts';
 import type { Tensor } from '../../dsl/index.ts';
@@ -167,11 +168,10 @@ describe('a program on a mesh, as a trainer runs it', () => {
     // (state, batch) → [new state, metrics], the trainer's shape; state.params.w is donated to result 0.
     const step = (state: { params: { w: Tensor<'f32', ['embed', 'mlp']> } }, batch: { x: Tensor<'f32', ['batch', 'embed']> }) =>
       [{ params: { w: state.params.w.mul(0.5) } }, { loss: batch.x.sum() }] as const;
-    const traced = traceFunc(step, [{ params: { w: spec('f32', { embed: 8, mlp: 16 }) } }, { x: spec('f32', { batch: 8, embed: 8 }) }], { name: 'step' });
-    const alias = (mlir: string) => mlir.replace(/(%arg0: tensor<8x16xf32> \{mhlo.sharding = "[^"]*")\}/, '$1, tf.aliasing_output = 0 : i32}');
+    const lowered = lower(step, [{ params: { w: spec('f32', { embed: 8, mlp: 16 }) } }, { x: spec('f32', { batch: 8, embed: 8 }) }], { name: 'step', mesh: m42, donate: [0] });
     const dumpDir = path.join(tmp, 'env');
-    const program = await compileOnMesh(client, simplify(traced.func), { mesh: m42, rewrite: alias, moduleName: 'step', envOverrides: { xla_dump_to: dumpDir, xla_dump_hlo_as_text: true } });
-    expect(program.mlir).toMatch(/tf.aliasing_output = 0 : i32/);
+    const program = await meshProgram(client, lowered, { envOverrides: { xla_dump_to: dumpDir, xla_dump_hlo_as_text: true } });
+    expect(program.mlir).toMatch(/%arg0: tensor<8x16xf32> \{mhlo.sharding = "[^"]*", tf.aliasing_output = 0 : i32\}/);
     expect(partitionedDumps(dumpDir).some((f) => f.endsWith('cpu_after_optimizations.txt'))).toBe(true); // XLA options pass through
     expect(program.sharded.params.map((p) => [p.name, p.spec])).toEqual([['state.params.w', [[], ['model']]], ['batch.x', [['data'], []]]]);
     expect(program.sharded.results.map((r) => r.spec)).toEqual([[[], ['model']], []]);

@@ -2,7 +2,7 @@
 // every parameter and FLIP's explicit constraints (q/k/v, the MLP hidden), for the sharding tests. Sizes divide every
 // mesh the tests use: batch 8 (data up to 8), heads 4 and mlp 16 (model up to 4).
 import { einsum, gelu, layerNorm, logSoftmax, rename, shard, softmax, valueAndGrad, type Tensor } from '../../dsl/index.ts';
-import { hostTensor, type HostTensor } from '../../runtime-native/jit.ts';
+import { hostTensor, type HostTensor } from '../../programs/jit.ts';
 import { adamwUpdate, FLIP_ADAMW } from '../../train/optimizer.ts';
 
 export const SIZES = { batch: 8, length: 4, embed: 8, heads: 4, kv: 2, mlp: 16, classes: 4 } as const;

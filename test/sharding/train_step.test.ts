@@ -5,8 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { flatten } from '../../compiler/trace/index.ts';
 import { mesh, type Mesh } from '../../compiler/passes/index.ts';
 import { openClient, type Client } from '../../runtime-native/index.ts';
-import { jit, type DeviceTensor, type HostTensor } from '../../runtime-native/jit.ts';
-import { shardedJit, type ShardedArray } from '../../runtime-native/sharded.ts';
+import { jit, type DeviceTensor, type HostTensor } from '../../programs/jit.ts';
+import { shardedJit, type ShardedArray } from '../../programs/sharded.ts';
 import { batch, initOpt, initParams, scalarF32, trainStep } from './tiny.ts';
 
 let client: Client;

@@ -98,7 +98,7 @@ describe('every lowering runs on the CPU plugin', () => {
     const text = emitFunc(b.finish([y, total], [{ name: 'squares', sharding: '{devices=[2,1]<=[2]}' }, { name: 'total', sharding: '{replicated}' }]), { numPartitions: 2 });
     const spmd = await openClient({ target: 'cpu', devices: 2 });
     try {
-      const exe = await spmd.compile(text, { cache: false });
+      const exe = await spmd.compile(text, { cache: false, numPartitions: 2 });
       expect(exe.numPartitions).toBe(2);
       // Each device holds two rows of x: [[0, 1], [2, 3]] and [[4, 5], [6, 7]].
       const shards = exe.devices.map((d, i) => [spmd.toDevice(Float32Array.from([0, 1, 2, 3], (v) => v + 4 * i), [2, 2], 'f32', d)]);

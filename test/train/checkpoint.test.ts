@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CheckpointError, listCheckpoints, loadCheckpoint, saveCheckpoint, type HostState } from '../../train/checkpoint.ts';
-import { readSafetensors } from '../../train/safetensors.ts';
+import { readSafetensors } from '../../io/safetensors.ts';
 
 const tmp = mkdtempSync(path.join(tmpdir(), 'flip-ckpt-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));

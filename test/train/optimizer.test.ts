@@ -2,7 +2,7 @@
 // DSL against a plain-TS AdamW (optax's order of operations) on a small pytree with a weight-decay mask.
 import { describe, expect, it } from 'vitest';
 import type { Tensor } from '../../dsl/index.ts';
-import { hostTensor, jit, type HostTensor } from '../../runtime-native/jit.ts';
+import { hostTensor, jit, type HostTensor } from '../../programs/jit.ts';
 import { adamwUpdate, decays, FLIP_ADAMW, type AdamWConfig } from '../../train/optimizer.ts';
 import { learningRate, learningRateAt, makeSchedule, type ScheduleConfig } from '../../train/schedule.ts';
 

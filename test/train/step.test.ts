@@ -4,27 +4,13 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { flatten, unflatten } from '../../compiler/trace/index.ts';
 import tiny from '../../configs/flip_tiny.ts';
 import { openClient, type Buffer, type Client } from '../../runtime-native/index.ts';
-import { compileFunction, withAliasing } from '../../train/compiled.ts';
+import { compileFunction } from '../../train/compiled.ts';
 import { FLIP_ADAMW } from '../../train/optimizer.ts';
 import { learningRate, makeSchedule } from '../../train/schedule.ts';
 import { batchSpecs, initState, stateSpecs, stepSpec, trainStep } from '../../train/step.ts';
 
 let client: Client | undefined;
 afterAll(() => client?.dispose());
-
-describe('withAliasing', () => {
-  it('adds tf.aliasing_output to the chosen arguments, next to attributes they have', () => {
-    const text = [
-      'module @m attributes {mhlo.num_partitions = 1 : i32} {',
-      '  func.func public @main(%arg0: tensor<2xf32> loc("a"), %arg1: tensor<2x3xf32> {mhlo.sharding = "{replicated}"} loc("b"), %arg2: tensor<i32>) -> (tensor<2xf32>, tensor<2x3xf32>) {',
-      '    %0 = stablehlo.add %arg0, %arg0 : tensor<2xf32>',
-    ].join('\n');
-    const out = withAliasing(text, [[0, 0], [1, 1]]).split('\n')[1]!;
-    expect(out).toContain('%arg0: tensor<2xf32> {tf.aliasing_output = 0 : i32} loc("a")');
-    expect(out).toContain('%arg1: tensor<2x3xf32> {mhlo.sharding = "{replicated}", tf.aliasing_output = 1 : i32} loc("b")');
-    expect(out).toContain('%arg2: tensor<i32>)');
-  });
-});
 
 describe('train step', () => {
   it('is one program that donates its state, draws masks from fold_in(key, step), and reports the scheduled lr', async () => {

@@ -6,7 +6,7 @@ import type { DType } from '../compiler/ir/dtype.ts';
 import { functions, getAttr, parseModule, printType, verifyModule, MlirVerifyError, type FuncAst, type TypeAst } from '../compiler/mlir/index.ts';
 import { entryTilings, ShardingError, type Tiling } from '../compiler/mlir/sharding.ts';
 import { openClient, PjrtError, type Buffer, type Target } from '../runtime-native/index.ts';
-import { arrayFor, type TensorData, type TensorMap } from './safetensors.ts';
+import { arrayFor, type TensorData, type TensorMap } from '../io/safetensors.ts';
 
 export interface RunMlirOptions {
   target?: Target;

@@ -1,5 +1,14 @@
 // What XLA made of a module: compile it through a plugin and report the optimized HLO with its cost and memory figures.
-import { openClient, type OpenClientOptions } from './index.ts';
+import type { Program } from '../compiler/lower/index.ts';
+import { openClient, type Executable, type OpenClientOptions } from '../runtime-native/index.ts';
+import { compileProgram } from './compile.ts';
+import { optimizedHloText } from './hlo.ts';
+
+/** The optimized HLO module of an executable as text (decoded from the HloModuleProto the plugin returns). */
+export function optimizedHlo(exe: Executable): string {
+  const p = exe.optimizedProgram();
+  return optimizedHloText(p.format, p.code);
+}
 
 export interface OptimizedReport {
   /** XLA's optimized HLO module (fusions, layouts), in HLO text syntax. */
@@ -9,13 +18,13 @@ export interface OptimizedReport {
   platform: string;
 }
 
-export async function compileOptimized(mlir: string, opts: Pick<OpenClientOptions, 'target' | 'plugin'> = {}): Promise<OptimizedReport> {
+export async function compileOptimized(program: Program, opts: Pick<OpenClientOptions, 'target' | 'plugin'> = {}): Promise<OptimizedReport> {
   const client = await openClient(opts);
   try {
-    const exe = await client.compile(mlir, { cache: false });
+    const exe = await compileProgram(client, program, { cache: false });
     const memory = exe.memoryStats();
     const platform = `${client.plugin.target}, ${client.devices[0]?.kind ?? 'no device'}, ${client.plugin.path}`;
-    return { hlo: exe.optimizedHlo(), cost: exe.costAnalysis(), memory: memory ? { ...memory } : null, platform };
+    return { hlo: optimizedHlo(exe), cost: exe.costAnalysis(), memory: memory ? { ...memory } : null, platform };
   } finally {
     client.dispose();
   }

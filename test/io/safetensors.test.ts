@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FlipError } from '../../compiler/ir/errors.ts';
-import { parseSafetensors, readSafetensors, SafetensorsError, serializeSafetensors, writeSafetensors, type TensorMap } from '../../train/safetensors.ts';
+import { parseSafetensors, readSafetensors, SafetensorsError, serializeSafetensors, writeSafetensors, type TensorMap } from '../../io/safetensors.ts';
 
 const tmp = mkdtempSync(path.join(tmpdir(), 'flip-st-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));

@@ -1,17 +1,14 @@
 // jit: trace a DSL function once per input signature, run the passes, lower to StableHLO, compile through PJRT,
 // cache the executable, and run it on host or device arrays.
 //
-// It lives in runtime-native, not in dsl/, because it compiles and runs through PJRT, and DESIGN.md has the DSL never
-// reach into PJRT (a part imports only parts listed above it: the runtime may import the DSL and compiler, not the
-// reverse). Model code stays free of devices; the training program wraps its step function in `jit`.
+// It lives in programs/, above the runtime's face, not in dsl/, because it compiles and runs through PJRT, and
+// DESIGN.md has the DSL never reach into PJRT. Lowering is compiler/lower's, compiling programs/compile.ts's.
 import { FlipError, showType, type DType, type Func, type TensorType } from '../compiler/ir/index.ts';
-import { simplify } from '../compiler/passes/index.ts';
-import { emitFunc } from '../compiler/stablehlo/index.ts';
-import { flatten, isTracing, showTreeDef, traceFunc, unflatten, type AxisSizes, type MapLeaves, type TreeDef } from '../compiler/trace/index.ts';
+import { lower as lowerFn, type Program } from '../compiler/lower/index.ts';
+import { flatten, isTracing, showTreeDef, unflatten, type AxisSizes, type MapLeaves } from '../compiler/trace/index.ts';
 import type { AnyTensor } from '../dsl/core.ts';
-import type { HostArrayOf } from './dtype.ts';
-import { openClient, type Buffer, type Client, type Executable } from './index.ts';
-import type { Target } from './plugins.ts';
+import { openClient, type Buffer, type Client, type Executable, type HostArrayOf, type Target } from '../runtime-native/index.ts';
+import { compileProgram } from './compile.ts';
 
 /** An array in host memory with its tensor type (dtype, sizes, axis names): what a jitted function takes. */
 export class HostTensor<D extends DType = DType> {
@@ -67,8 +64,8 @@ export interface Jitted<A extends readonly unknown[], R> {
 }
 
 interface Compiled {
+  program: Program;
   func: Func;
-  outTree: TreeDef;
   mlir: string;
   executable: Executable;
 }
@@ -110,13 +107,11 @@ export function jit<A extends readonly unknown[], R>(fn: (...args: A) => R, opts
     if (!entry) {
       // Trace now (synchronously, so concurrent calls cannot interleave traces); compile asynchronously.
       stats.traces++;
-      const traced = traceFunc(fn as (...a: never[]) => unknown, unflatten<unknown[]>(flat.treedef, types), { name });
-      const func = simplify(traced.func, { dropStopGradient: true });
-      const mlir = emitFunc(func);
+      const program = lowerFn(fn as (...a: never[]) => unknown, unflatten<unknown[]>(flat.treedef, types), { name });
       stats.compiles++;
       entry = client()
-        .then((c) => c.compile(mlir, { cache: false }))
-        .then((executable) => ({ func, outTree: traced.outTree, mlir, executable }));
+        .then((c) => compileProgram(c, program, { cache: false }))
+        .then((executable) => ({ program, func: program.func, mlir: program.mlir, executable }));
       cache.set(key, entry);
       entry.catch(() => cache.delete(key));
     }
@@ -130,7 +125,7 @@ export function jit<A extends readonly unknown[], R>(fn: (...args: A) => R, opts
     return execute(leaves, entry);
   };
   const execute = async (leaves: readonly TensorInput[], entry: Promise<Compiled>) => {
-    const { func, outTree, executable } = await entry;
+    const { program, executable } = await entry;
     const c = await client();
     const uploaded: Buffer[] = [];
     const buffers = leaves.map((l) => {
@@ -144,7 +139,7 @@ export function jit<A extends readonly unknown[], R>(fn: (...args: A) => R, opts
     });
     try {
       const outs = await executable.run(buffers);
-      return unflatten(outTree, outs.map((b, i) => new DeviceTensor(b, func.results[i]!.type)));
+      return unflatten(program.outTree, outs.map((b, i) => new DeviceTensor(b, program.results[i]!.type)));
     } finally {
       for (const b of uploaded) b.dispose();
     }

@@ -2,17 +2,17 @@
 // devices, and running SPMD executables on them; `shardedJit` is `jit` over a mesh.
 import { mkdirSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { FlipError, numElements, showType, type DType, type Func, type TensorType } from '../compiler/ir/index.ts';
+import { FlipError, numElements, showType, type DType, type TensorType } from '../compiler/ir/index.ts';
+import { lower, type Program } from '../compiler/lower/index.ts';
 import {
-  hloSharding, localShape, replicaIndex, sameMesh, shardFunc, shardOrigin, showMesh, showSpec, simplify,
+  hloSharding, localShape, replicaIndex, sameMesh, shardOrigin, showMesh, showSpec,
   type Mesh, type PartitionSpec, type ShardedFunc, type ShardingOptions,
 } from '../compiler/passes/index.ts';
-import { emitFunc } from '../compiler/stablehlo/index.ts';
-import { flatten, isTracing, showTreeDef, traceFunc, unflatten, type MapLeaves, type TreeDef } from '../compiler/trace/index.ts';
+import { flatten, isTracing, showTreeDef, unflatten, type MapLeaves, type TreeDef } from '../compiler/trace/index.ts';
 import type { AnyTensor } from '../dsl/core.ts';
-import type { EnvOverride } from '../compiler/proto/index.ts';
-import { toHostArray, type HostArrayOf, type HostData } from './dtype.ts';
-import { openClient, type Buffer, type Client, type CompileOptions, type Executable } from './index.ts';
+import { toHostArray } from '../runtime-native/dtype.ts';
+import { openClient, type Buffer, type Client, type Executable, type HostArrayOf, type HostData } from '../runtime-native/index.ts';
+import { compileProgram, type ProgramCompileOptions } from './compile.ts';
 import { DeviceTensor, HostTensor } from './jit.ts';
 
 /** Where an array lives: a mesh and, per dimension, the mesh axes it is split over. */
@@ -153,16 +153,6 @@ export async function reshard<D extends DType>(a: ShardedArray<D>, sharding: Arr
   return putSharded(client, (await a.toHost()) as HostData<D>, a.type, sharding);
 }
 
-/**
- * Compile options for a program partitioned over `m`: one partition per mesh position, SPMD on, and the device
- * assignment mapping partition p to the PJRT id of client device `m.devices[p]`. A one-device mesh compiles
- * unpartitioned, pinned to its device.
- */
-export function meshCompileOptions(client: Client, m: Mesh): CompileOptions {
-  for (const d of m.devices) if (!client.devices[d]) throw new FlipError(`mesh ${showMesh(m)} uses device ${d}, but the ${client.target} client has ${client.devices.length} devices`);
-  return { numPartitions: m.size, numReplicas: 1, spmd: m.size > 1, portable: false, deviceIds: m.devices.map((d) => client.devices[d]!.id) };
-}
-
 /** XLA debug options that dump the HLO module after the SPMD partitioner (and after all optimizations) into `dir`. */
 export function dumpOverrides(dir: string): Record<string, string | boolean> {
   return { xla_dump_to: dir, xla_dump_hlo_as_text: true, xla_dump_hlo_pass_re: 'spmd-partitioning' };
@@ -175,15 +165,15 @@ export function partitionedDumps(dir: string): string[] {
 }
 
 /**
- * Compile a module partitioned `partitions` ways on the CPU plugin (one CPU device per partition) and have XLA dump
- * its HLO after SPMD partitioning into `dir`; returns the dumped files (what `flipc compile --dump-partitioned` shows).
+ * Compile a lowered program on the CPU plugin (one CPU device per partition) and have XLA dump its HLO after SPMD
+ * partitioning into `dir`; returns the dumped files (what `flipc compile --dump-partitioned` shows).
  */
-export async function dumpPartitioned(mlir: string, partitions: number, dir: string): Promise<string[]> {
+export async function dumpPartitioned(program: Program, dir: string): Promise<string[]> {
   const abs = path.resolve(dir);
   mkdirSync(abs, { recursive: true });
-  const client = await openClient({ target: 'cpu', devices: partitions });
+  const client = await openClient({ target: 'cpu', devices: program.numPartitions });
   try {
-    const exe = await client.compile(mlir, { cache: false, numPartitions: partitions, spmd: partitions > 1, portable: false, deviceIds: client.devices.map((d) => d.id), envOverrides: dumpOverrides(abs) });
+    const exe = await compileProgram(client, program, { cache: false, envOverrides: dumpOverrides(abs) });
     exe.dispose();
   } finally {
     client.dispose();
@@ -193,23 +183,9 @@ export async function dumpPartitioned(mlir: string, partitions: number, dir: str
   return files;
 }
 
-export interface CompileShardedOptions {
-  moduleName?: string;
+export interface MeshProgramOptions extends ProgramCompileOptions {
   /** Dump the partitioned HLO into this folder. */
   dumpTo?: string;
-  /** A last edit of the module text before compiling (e.g. a trainer adding `tf.aliasing_output` for donation). */
-  rewrite?: (mlir: string) => string;
-  /** XLA debug options (e.g. `xla_backend_optimization_level`), merged with the dump's. */
-  envOverrides?: Readonly<Record<string, EnvOverride>>;
-}
-
-/** Compile a sharded Func's module (`mhlo.num_partitions` = mesh size) with the mesh's device assignment. */
-export async function compileSharded(client: Client, sf: ShardedFunc, opts: CompileShardedOptions = {}): Promise<{ mlir: string; executable: Executable }> {
-  const emitted = emitFunc(sf.func, { numPartitions: sf.numPartitions, ...(opts.moduleName ? { moduleName: opts.moduleName } : {}) });
-  const mlir = opts.rewrite ? opts.rewrite(emitted) : emitted;
-  const envOverrides = { ...opts.envOverrides, ...(opts.dumpTo ? dumpOverrides(opts.dumpTo) : {}) };
-  const executable = await client.compile(mlir, { ...meshCompileOptions(client, sf.mesh), cache: false, ...(Object.keys(envOverrides).length ? { envOverrides } : {}) });
-  return { mlir, executable };
 }
 
 /** A host array with its tensor type (jit's HostTensor, or anything shaped like it). */
@@ -221,13 +197,14 @@ export interface HostLeaf {
 /** What a program on a mesh takes for a parameter: a ShardedArray, a single-device Buffer or DeviceTensor, or a host array. */
 export type MeshInput = ShardedArray | Buffer | DeviceTensor | HostLeaf;
 
-/** A Func sharded and compiled for a mesh, runnable on its parameters' leaves. */
+/** A program lowered over a mesh and compiled, runnable on its parameters' leaves. */
 export interface MeshProgram {
+  readonly program: Program;
   readonly sharded: ShardedFunc;
   readonly mlir: string;
   readonly executable: Executable;
   /**
-   * Run on one input per parameter of the Func, in order. ShardedArrays already in the parameter's layout pass
+   * Run on one input per parameter of the program, in order. ShardedArrays already in the parameter's layout pass
    * through; anything else is split by the parameter's sharding (through the host: the first step's state, each
    * step's batch). Returns one ShardedArray per result. `onUpload` counts the inputs that took the host path.
    */
@@ -235,31 +212,30 @@ export interface MeshProgram {
 }
 
 /**
- * Shard `func` over `opts.mesh` (see shardFunc), compile it, and return a program that runs on its parameters' leaves.
- * What a trainer needs in place of a single-device compile: `compileOnMesh(client, simplifiedFunc, {mesh, rules,
- * partitionStates})`, then `program.run(leaves)` every step; `ShardedArray.toHost()` for checkpoints and metrics.
+ * Compile a program that compiler/lower lowered over a mesh (`lower(fn, specs, {mesh, ...})`) and return it runnable
+ * on its parameters' leaves: what a trainer needs in place of a single-device compile, then `program.run(leaves)`
+ * every step; `ShardedArray.toHost()` for checkpoints and metrics.
  */
-export async function compileOnMesh(client: Client, func: Func, opts: ShardingOptions & CompileShardedOptions): Promise<MeshProgram> {
-  const { moduleName, dumpTo, rewrite, envOverrides, ...sharding } = opts;
-  const sharded = shardFunc(func, sharding);
-  const { mlir, executable } = await compileSharded(client, sharded, {
-    ...(moduleName ? { moduleName } : {}), ...(dumpTo ? { dumpTo } : {}), ...(rewrite ? { rewrite } : {}), ...(envOverrides ? { envOverrides } : {}),
-  });
-  const m = sharding.mesh;
-  const results = sharded.results.map((r) => ({ type: r.type, spec: r.spec }));
+export async function meshProgram(client: Client, program: Program, opts: MeshProgramOptions = {}): Promise<MeshProgram> {
+  const { dumpTo, ...compile } = opts;
+  const m = program.mesh, sharded = program.sharding;
+  if (!m || !sharded) throw new FlipError(`${program.name}: meshProgram needs a program lowered over a mesh (lower(..., {mesh}))`);
+  const envOverrides = { ...compile.envOverrides, ...(dumpTo ? dumpOverrides(dumpTo) : {}) };
+  const executable = await compileProgram(client, program, { cache: false, ...compile, ...(Object.keys(envOverrides).length ? { envOverrides } : {}) });
+  const results = program.results.map((r) => ({ type: r.type, spec: r.spec! }));
   return {
-    sharded, mlir, executable,
+    program, sharded, mlir: program.mlir, executable,
     async run(inputs, onUpload) {
-      if (inputs.length !== sharded.params.length) throw new FlipError(`${moduleName ?? func.name}: ${inputs.length} inputs for ${sharded.params.length} parameters`);
+      if (inputs.length !== program.params.length) throw new FlipError(`${program.name}: ${inputs.length} inputs for ${program.params.length} parameters`);
       const temporary: ShardedArray[] = [];
       const args = await Promise.all(inputs.map(async (l, i) => {
-        const p = sharded.params[i]!;
-        const want: ArraySharding = { mesh: m, spec: p.spec };
+        const p = program.params[i]!;
+        const want: ArraySharding = { mesh: m, spec: p.spec! };
         if (l instanceof ShardedArray && sameSharding(l.sharding, want)) return l;
         onUpload?.(i);
         const given = 'type' in l ? l.type : { ...p.type, dtype: l.dtype, shape: l.shape };
         if (given.dtype !== p.type.dtype || given.shape.join() !== p.type.shape.join())
-          throw new FlipError(`${moduleName ?? func.name}: input ${i} (${p.name ?? '?'}) is ${showType(given)}, the program takes ${showType(p.type)}`);
+          throw new FlipError(`${program.name}: input ${i} (${p.name ?? '?'}) is ${showType(given)}, the program takes ${showType(p.type)}`);
         const host = 'data' in l ? l.data : await l.toHost();
         const a = putSharded(client, host as HostData<DType>, p.type, want);
         temporary.push(a);
@@ -362,12 +338,11 @@ export function shardedJit<A extends readonly unknown[], R>(fn: (...args: A) => 
     let entry = cache.get(key);
     if (!entry) {
       stats.traces++;
-      const traced = traceFunc(fn as (...a: never[]) => unknown, unflatten<unknown[]>(flat.treedef, types), { name });
-      const func = simplify(traced.func, { dropStopGradient: true });
+      const lowered = lower(fn as (...a: never[]) => unknown, unflatten<unknown[]>(flat.treedef, types), { ...sharding, name });
       stats.compiles++;
       entry = client()
-        .then((c) => compileOnMesh(c, func, { ...sharding, moduleName: name, ...(dumpTo ? { dumpTo } : {}) }))
-        .then((program) => ({ program, outTree: traced.outTree }));
+        .then((c) => meshProgram(c, lowered, dumpTo ? { dumpTo } : {}))
+        .then((program) => ({ program, outTree: lowered.outTree }));
       cache.set(key, entry);
       entry.catch(() => cache.delete(key));
     }
@@ -384,9 +359,9 @@ export function shardedJit<A extends readonly unknown[], R>(fn: (...args: A) => 
     const { leaves, entry } = compiled(args);
     return execute(leaves, entry);
   };
-  const lower = async (...args: readonly unknown[]) => {
+  const lowerFor = async (...args: readonly unknown[]) => {
     const { sharded, mlir, executable } = (await compiled(args).entry).program;
     return { sharded, mlir, executable };
   };
-  return Object.assign(call, { stats, lower }) as unknown as ShardedJitted<A, R>;
+  return Object.assign(call, { stats, lower: lowerFor }) as unknown as ShardedJitted<A, R>;
 }

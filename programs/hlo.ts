@@ -13,7 +13,7 @@ import {
   type LiteralProto,
   type ShapeProto,
 } from '../compiler/proto/index.ts';
-import { PjrtError } from './errors.ts';
+import { PjrtError } from '../runtime-native/errors.ts';
 
 export function decodeOptimizedProgram(format: string, code: Uint8Array): HloModuleProto {
   if (format === 'hlo_with_config') {
