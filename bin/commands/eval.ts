@@ -2,9 +2,9 @@
 import path from 'node:path';
 import { FlipError } from '../../compiler/ir/errors.ts';
 import { TARGETS, type Target } from '../../runtime-native/index.ts';
-import { configOptionsIn, overridesFrom } from '../../train/config_args.ts';
+import { configOptionsIn, overridesFrom } from '../../configs/overrides.ts';
 import { resolveTemplates } from '../../train/data/templates.ts';
-import { resolveEvalConfig } from '../../train/eval_config.ts';
+import { resolveEvalConfig } from '../../configs/eval.ts';
 import { runTraining } from '../../train/run.ts';
 import type { Command } from '../cli.ts';
 

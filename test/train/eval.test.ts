@@ -10,15 +10,15 @@ import type { FlipConfig } from '../../configs/types.ts';
 import { openClient, type Client } from '../../runtime-native/index.ts';
 import { saveCheckpoint, type HostState } from '../../train/checkpoint.ts';
 import { specLeaves } from '../../train/compiled.ts';
-import { applyOverrides } from '../../train/config_args.ts';
+import { applyOverrides } from '../../configs/overrides.ts';
 import { imageFolderClasses, isImageFolder, scanImageFolder } from '../../train/data/imagefolder.ts';
 import { openEvalLoader, openImageFolderLoader } from '../../train/data/loader.ts';
 import { Rng } from '../../train/data/rng.ts';
 import { CLASSES, writeSynthDataset } from '../../train/data/synth.ts';
 import { TarReader } from '../../train/data/tar.ts';
 import { CLIP_IMAGENET_TEMPLATES, resolveTemplates } from '../../train/data/templates.ts';
-import { checkConfig, loadConfigModule, officialAliases } from '../../train/flip_config.ts';
-import { resolveEvalConfig } from '../../train/eval_config.ts';
+import { checkConfig, loadConfigModule, officialAliases } from '../../configs/load.ts';
+import { resolveEvalConfig } from '../../configs/eval.ts';
 import { runTraining } from '../../train/run.ts';
 import { paramSpecs } from '../../train/step.ts';
 

@@ -4,12 +4,12 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { FlipConfig } from '../configs/types.ts';
-import { applyOverrides, ConfigError } from './config_args.ts';
-import { validateConfig } from '../configs/validate.ts';
+import type { FlipConfig } from './types.ts';
+import { applyOverrides, ConfigError } from './overrides.ts';
+import { validateConfig } from './validate.ts';
 
 /** configs/synthetic_cpu.ts: what `flip run` trains without --config (configs/default.ts is the official default.py, for TPU pods). */
-export const DEFAULT_CONFIG = path.resolve(import.meta.dirname, '../configs/synthetic_cpu.ts');
+export const DEFAULT_CONFIG = path.resolve(import.meta.dirname, './synthetic_cpu.ts');
 
 /** The default export of a config module (a FlipConfig). */
 export async function loadConfigModule(file: string = DEFAULT_CONFIG): Promise<FlipConfig> {

@@ -2,10 +2,10 @@
 // config (saved in its JSON) is the base, so `flip eval runs/x` evaluates a run as it was trained; overrides apply on
 // top (e.g. another eval set). The run is `flip run` with config.train.evalOnly: params only, nothing written.
 import path from 'node:path';
-import type { FlipConfig } from '../configs/types.ts';
-import { readCheckpointMeta } from './checkpoint.ts';
-import { applyOverrides, ConfigError } from './config_args.ts';
-import { checkConfig, loadConfigModule, officialAliases } from './flip_config.ts';
+import type { FlipConfig } from './types.ts';
+import { readCheckpointMeta } from '../train/checkpoint.ts';
+import { applyOverrides, ConfigError } from './overrides.ts';
+import { checkConfig, loadConfigModule, officialAliases } from './load.ts';
 
 export interface EvalConfig {
   config: FlipConfig;

@@ -1,8 +1,8 @@
 // --config.<field>=<value> overrides (typed by the field, unknown fields with close names, groups), the official
 // config names as aliases, and the checks of a resolved FlipConfig.
 import { describe, expect, it } from 'vitest';
-import { applyOverrides, closeFields, ConfigError, configOptionsIn, overridesFrom } from '../../train/config_args.ts';
-import { checkConfig, loadConfigModule, officialAliases, resolveConfig } from '../../train/flip_config.ts';
+import { applyOverrides, closeFields, ConfigError, configOptionsIn, overridesFrom } from '../../configs/overrides.ts';
+import { checkConfig, loadConfigModule, officialAliases, resolveConfig } from '../../configs/load.ts';
 
 describe('--config overrides', () => {
   const base = {
