@@ -9,8 +9,7 @@ import type { Traced } from '../../compiler/trace/index.ts';
 import { compileOptimized, formatOptimized } from '../../runtime-native/inspect.ts';
 import type { Target } from '../../runtime-native/index.ts';
 import { describeSharding, parseMesh, shardFunc, type Mesh } from '../../compiler/passes/index.ts';
-import { applyOverrides, configOptionsIn, overridesFrom } from '../../configs/overrides.ts';
-import { officialAliases } from '../../configs/load.ts';
+import { applyOverrides, configOptionsIn, officialAliases, overridesFrom } from '../../configs/overrides.ts';
 
 /** What each `--stage` prints, from the traced entry. */
 const STAGES: Record<string, (traced: Traced, target: Target) => string | Promise<string>> = {
