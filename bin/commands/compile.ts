@@ -8,8 +8,7 @@ import { lower, type Program } from '../../compiler/lower/index.ts';
 import { compileOptimized, formatOptimized } from '../../programs/inspect.ts';
 import type { Target } from '../../runtime-native/index.ts';
 import { describeSharding, parseMesh, type Mesh } from '../../compiler/passes/index.ts';
-import { applyOverrides, configOptionsIn, overridesFrom } from '../../train/config_args.ts';
-import { officialAliases } from '../../train/flip_config.ts';
+import { applyOverrides, configOptionsIn, officialAliases, overridesFrom } from '../../configs/overrides.ts';
 
 /** What each `--stage` prints, from the lowered entry (compiler/lower: what flip run compiles). */
 const STAGES: Record<string, (program: Program, target: Target) => string | Promise<string>> = {

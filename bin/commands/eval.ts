@@ -1,10 +1,11 @@
 // `flip eval`: argument parsing for the zero-shot eval of a checkpoint (the work is in train/run.ts, evalOnly).
 import path from 'node:path';
 import { FlipError } from '../../compiler/ir/errors.ts';
+import { resolveEvalConfig } from '../../configs/eval.ts';
+import { configOptionsIn, overridesFrom } from '../../configs/overrides.ts';
 import { TARGETS, type Target } from '../../runtime-native/index.ts';
-import { configOptionsIn, overridesFrom } from '../../train/config_args.ts';
+import { readCheckpointMeta } from '../../train/checkpoint.ts';
 import { resolveTemplates } from '../../train/data/templates.ts';
-import { resolveEvalConfig } from '../../train/eval_config.ts';
 import { runTraining } from '../../train/run.ts';
 import type { Command } from '../cli.ts';
 
@@ -69,7 +70,7 @@ const command: Command = {
       overrides,
       ...(values.config ? { configFile: values.config as string } : {}),
       ...(checkpoint ? { checkpoint } : {}),
-    });
+    }, readCheckpointMeta);
     console.log(`config: ${e.source}`);
     await runTraining({
       config: e.config, workdir: path.resolve((values.workdir as string | undefined) ?? e.runDir), target: target as Target, fastCompile: values['fast-compile'] === true,

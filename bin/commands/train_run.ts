@@ -3,8 +3,8 @@ import path from 'node:path';
 import { FlipError } from '../../compiler/ir/errors.ts';
 import { parseMesh } from '../../compiler/passes/index.ts';
 import { TARGETS, type Target } from '../../runtime-native/index.ts';
-import { configOptionsIn, overridesFrom } from '../../train/config_args.ts';
-import { resolveConfig } from '../../train/flip_config.ts';
+import { configOptionsIn, overridesFrom } from '../../configs/overrides.ts';
+import { resolveConfig } from '../../configs/load.ts';
 import { runTraining } from '../../train/run.ts';
 import type { Command } from '../cli.ts';
 

@@ -17,8 +17,8 @@ import { configProblems, validateConfig } from '../../configs/validate.ts';
 import { FlipError } from '../../compiler/ir/index.ts';
 import { paramCount } from '../../dsl/nn/index.ts';
 import { flipSpecs, initParamsInputs, trainStepInputs } from '../../models/flip.ts';
-import { configPaths } from '../../train/config_args.ts';
-import { DEFAULT_CONFIG, loadConfigModule } from '../../train/flip_config.ts';
+import { configPaths } from '../../configs/overrides.ts';
+import { DEFAULT_CONFIG, loadConfigModule } from '../../configs/load.ts';
 
 /** The value at a dotted path. */
 function at(tree: unknown, dotted: string): unknown {

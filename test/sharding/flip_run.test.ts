@@ -6,8 +6,9 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { mesh } from '../../compiler/passes/index.ts';
 import { openClient } from '../../runtime-native/index.ts';
-import { applyOverrides } from '../../train/config_args.ts';
-import { checkConfig, loadConfigModule, officialAliases } from '../../train/flip_config.ts';
+import { applyOverrides, officialAliases } from '../../configs/overrides.ts';
+import { checkConfig } from '../../configs/validate.ts';
+import { loadConfigModule } from '../../configs/load.ts';
 import { loadCheckpoint } from '../../train/checkpoint.ts';
 import { runTraining } from '../../train/run.ts';
 

@@ -13,8 +13,9 @@ import { flatten } from '../../compiler/trace/index.ts';
 import flipTiny from '../../configs/flip_tiny.ts';
 import { openClient, type Client } from '../../runtime-native/index.ts';
 import { listCheckpoints, loadCheckpoint } from '../../train/checkpoint.ts';
-import { applyOverrides } from '../../train/config_args.ts';
-import { checkConfig, loadConfigModule, officialAliases } from '../../train/flip_config.ts';
+import { applyOverrides, officialAliases } from '../../configs/overrides.ts';
+import { checkConfig } from '../../configs/validate.ts';
+import { loadConfigModule } from '../../configs/load.ts';
 import { runTraining } from '../../train/run.ts';
 import { paramSpecs } from '../../train/step.ts';
 

@@ -8,17 +8,18 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FlipConfig } from '../../configs/types.ts';
 import { openClient, type Client } from '../../runtime-native/index.ts';
-import { saveCheckpoint, type HostState } from '../../train/checkpoint.ts';
+import { readCheckpointMeta, saveCheckpoint, type HostState } from '../../train/checkpoint.ts';
 import { specLeaves } from '../../train/compiled.ts';
-import { applyOverrides } from '../../train/config_args.ts';
+import { applyOverrides, officialAliases } from '../../configs/overrides.ts';
+import { checkConfig } from '../../configs/validate.ts';
 import { imageFolderClasses, isImageFolder, scanImageFolder } from '../../train/data/imagefolder.ts';
 import { openEvalLoader, openImageFolderLoader } from '../../train/data/loader.ts';
 import { Rng } from '../../train/data/rng.ts';
 import { CLASSES, writeSynthDataset } from '../../train/data/synth.ts';
 import { TarReader } from '../../train/data/tar.ts';
 import { CLIP_IMAGENET_TEMPLATES, resolveTemplates } from '../../train/data/templates.ts';
-import { checkConfig, loadConfigModule, officialAliases } from '../../train/flip_config.ts';
-import { resolveEvalConfig } from '../../train/eval_config.ts';
+import { loadConfigModule } from '../../configs/load.ts';
+import { resolveEvalConfig } from '../../configs/eval.ts';
 import { runTraining } from '../../train/run.ts';
 import { paramSpecs } from '../../train/step.ts';
 
@@ -151,9 +152,9 @@ describe('image folder eval sets', () => {
   });
 
   it('flip eval RUN --eval-data DIR prints top-1 / top-5 next to chance, with the checkpoint\'s own config', async () => {
-    const e = await resolveEvalConfig({ checkpoint: run, overrides: {} });
+    const e = await resolveEvalConfig({ checkpoint: run, overrides: {} }, readCheckpointMeta);
     expect(e).toMatchObject({ runDir: run, source: "the checkpoint's (flip_tiny)", config: { train: { evalOnly: true, pretrainDir: e.checkpoint, resumeDir: '' } } });
-    await expect(resolveEvalConfig({ overrides: {} })).rejects.toThrow(/flip eval needs a checkpoint/);
+    await expect(resolveEvalConfig({ overrides: {} }, readCheckpointMeta)).rejects.toThrow(/flip eval needs a checkpoint/);
 
     const child = spawn(process.execPath, [path.join(root, 'bin/flip.js'), 'eval', run, '--eval-data', folder, '--templates', 'simple', '--workers', '0', '--fast-compile'], { cwd: tmp });
     let out = '', err = '';

@@ -11,10 +11,11 @@ import { FlipError } from '../../compiler/ir/errors.ts';
 import type { FlipConfig } from '../../configs/types.ts';
 import { openClient, type Client } from '../../runtime-native/index.ts';
 import { CheckpointError, listCheckpoints } from '../../train/checkpoint.ts';
-import { applyOverrides } from '../../train/config_args.ts';
+import { applyOverrides, officialAliases } from '../../configs/overrides.ts';
+import { checkConfig } from '../../configs/validate.ts';
 import { writeSynthDataset } from '../../train/data/synth.ts';
 import { TarReader, TarWriter } from '../../train/data/tar.ts';
-import { checkConfig, loadConfigModule, officialAliases } from '../../train/flip_config.ts';
+import { loadConfigModule } from '../../configs/load.ts';
 import { runTraining, type RunOptions } from '../../train/run.ts';
 
 const root = path.resolve(import.meta.dirname, '../..');

@@ -7,8 +7,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { openClient, type Client } from '../../runtime-native/index.ts';
 import type { FlipConfig } from '../../configs/types.ts';
 import { loadCheckpoint, listCheckpoints } from '../../train/checkpoint.ts';
-import { applyOverrides } from '../../train/config_args.ts';
-import { checkConfig, loadConfigModule, officialAliases } from '../../train/flip_config.ts';
+import { applyOverrides, officialAliases } from '../../configs/overrides.ts';
+import { checkConfig } from '../../configs/validate.ts';
+import { loadConfigModule } from '../../configs/load.ts';
 import { runTraining } from '../../train/run.ts';
 import { readScalars } from '../../train/tensorboard.ts';
 

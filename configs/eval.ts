@@ -1,11 +1,16 @@
 // `flip eval`: which config and workdir a checkpoint's zero-shot eval runs with. Without --config the checkpoint's own
 // config (saved in its JSON) is the base, so `flip eval runs/x` evaluates a run as it was trained; overrides apply on
 // top (e.g. another eval set). The run is `flip run` with config.train.evalOnly: params only, nothing written.
+// Checkpoints are train/'s: the caller hands in their reader (train/checkpoint.ts `readCheckpointMeta`).
 import path from 'node:path';
-import type { FlipConfig } from '../configs/types.ts';
-import { readCheckpointMeta } from './checkpoint.ts';
-import { applyOverrides, ConfigError } from './config_args.ts';
-import { checkConfig, loadConfigModule, officialAliases } from './flip_config.ts';
+import { ConfigError } from './errors.ts';
+import { loadConfigModule } from './load.ts';
+import { applyOverrides, officialAliases } from './overrides.ts';
+import type { FlipConfig } from './types.ts';
+import { checkConfig } from './validate.ts';
+
+/** Finds the checkpoint JSON that `where` names and reads it (train/checkpoint.ts `readCheckpointMeta`). */
+export type ReadCheckpointMeta = (where: string) => { file: string; meta: { config: unknown } };
 
 export interface EvalConfig {
   config: FlipConfig;
@@ -28,9 +33,13 @@ export function runDirOf(checkpointFile: string): string {
 
 /**
  * The eval's config: `configFile` (or the checkpoint's saved config, or the default) with `overrides`, evalOnly set,
- * and the checkpoint (`checkpoint`, or --config.train.resumeDir / pretrainDir) as the params to load.
+ * and the checkpoint (`checkpoint`, or --config.train.resumeDir / pretrainDir; read with `readCheckpointMeta`) as the
+ * params to load.
  */
-export async function resolveEvalConfig(o: { configFile?: string; checkpoint?: string; overrides: Readonly<Record<string, string>> }): Promise<EvalConfig> {
+export async function resolveEvalConfig(
+  o: { configFile?: string; checkpoint?: string; overrides: Readonly<Record<string, string>> },
+  readCheckpointMeta: ReadCheckpointMeta,
+): Promise<EvalConfig> {
   let where = o.checkpoint;
   if (!where) {
     // A checkpoint given as an override (--config.train.resumeDir=..., --config.resume_dir=..., or pretrainDir).

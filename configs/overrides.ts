@@ -1,10 +1,7 @@
 // `--config.<field>=<value>` overrides, as the official code's ml_collections flags: a dotted path into the
-// config, a value parsed as the type the field already has. Unknown fields name the close ones.
-import { FlipError } from '../compiler/ir/errors.ts';
-
-export class ConfigError extends FlipError {
-  override name = 'ConfigError';
-}
+// config, a value parsed as the type the field already has. Unknown fields name the close ones. A FlipConfig's fields
+// may also be given by the official ml_collections names (`learning_rate`, `model.model_img.mask_ratio`).
+import { ConfigError } from './errors.ts';
 
 type Obj = Record<string, unknown>;
 const isObj = (x: unknown): x is Obj => x !== null && typeof x === 'object' && !Array.isArray(x);
@@ -154,4 +151,24 @@ export function configOptionsIn(argv: readonly string[]): Record<string, { type:
     if (m) out[m[1]!] = { type: 'string' };
   }
   return out;
+}
+
+const camel = (s: string) => s.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+
+/** Where an official configs/default.py name lives in a FlipConfig (tried when the name is not a path as written). */
+export function officialAliases(field: string): string[] {
+  const special: Record<string, string> = {
+    laion_path: 'train.data.laionPath',
+    eval_dataset: 'train.data.evalDataset',
+    seed_jax: 'train.seed',
+    exclude_wd: 'train.optimizer.excludeWd',
+    opt_type: 'train.optimizer.type',
+    opt_mu_dtype: 'train.optimizer.muDtype',
+    'aug.txt.max_len': 'model.txt.maxLen',
+  };
+  if (special[field]) return [special[field]];
+  let f = field.split('.').map(camel).join('.');
+  f = f.replace(/^model\.modelImg\b/, 'model.img').replace(/^model\.modelTxt\b/, 'model.txt').replace(/^model\.(img|txt)\.patches\.size$/, 'model.$1.patchSize');
+  f = f.replace(/^opt\./, 'optimizer.');
+  return [f, `train.${f}`];
 }
