@@ -1,7 +1,7 @@
 // The DSL's internal helpers: emitting primitives on Tensors, naming the user's line in errors, axis lookup, JS scalars.
 import {
   ShapeError, isBool, isInteger, showLoc, showType,
-  type DType, type Prim, type PrimAttrs, type ReduceKind, type TensorType,
+  type DType, type HostData, type Prim, type PrimAttrs, type ReduceKind, type TensorType,
 } from '../compiler/ir/index.ts';
 import { atUserLoc, currentBuilder, currentLoc } from '../compiler/trace/index.ts';
 import type { Axes } from './axes.ts';
@@ -95,11 +95,11 @@ export function splat(value: number | bigint | boolean, t: TensorType): AnyTenso
   return emit('constant', [], { dtype: t.dtype, shape: t.shape, axes: t.axes, value: checkScalar(value, t.dtype) });
 }
 
-/** Host data for a constant: a scalar, nested JS arrays, or a typed array. */
-export type HostData = number | bigint | boolean | readonly HostData[] | ArrayLike<number> | BigInt64Array | BigUint64Array;
+/** What `constant` takes: a scalar, host data (a typed array or flat values), any array-like of numbers, or JS arrays nested row by row. */
+export type ConstantData = number | bigint | boolean | HostData | ArrayLike<number> | BigUint64Array | readonly ConstantData[];
 
 /** Flatten host data row-major, checking nesting against `shape` where arrays nest. */
-export function flattenData(data: HostData, dtype: DType): { values: readonly number[] | readonly bigint[]; count: number } {
+export function flattenData(data: ConstantData, dtype: DType): { values: readonly number[] | readonly bigint[]; count: number } {
   const out: (number | bigint)[] = [];
   const walk = (d: unknown): void => {
     if (typeof d === 'number' || typeof d === 'bigint' || typeof d === 'boolean') out.push(checkScalar(d, dtype));

@@ -1,7 +1,8 @@
 // dsl: what model authors import — Tensor, its ops (as methods and free functions), and tracing helpers.
 export { Tensor } from './tensor.ts';
 export type * from './axes.ts';
-export type { AnyTensor, HostData } from './core.ts';
+export type { AnyTensor, ConstantData } from './core.ts';
+export type { HostData } from '../compiler/ir/index.ts';
 export * from './ops_elementwise.ts';
 export * from './ops_reduce.ts';
 export * from './ops_shape.ts';

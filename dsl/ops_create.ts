@@ -2,7 +2,7 @@
 import { numElements, showType, type DType } from '../compiler/ir/index.ts';
 import type { AxisSizes } from '../compiler/trace/index.ts';
 import type { Axes, AxesOf } from './axes.ts';
-import { cast, emit, fail, flattenData, splat, userOp, type HostData } from './core.ts';
+import { cast, emit, fail, flattenData, splat, userOp, type ConstantData } from './core.ts';
 import type { Tensor } from './tensor.ts';
 
 function typeOf(dtype: DType, sizes: AxisSizes) {
@@ -17,7 +17,7 @@ function typeOf(dtype: DType, sizes: AxisSizes) {
  * typed arrays, or one number to fill the shape). Shape rule: the record's axes in its order; the data must have
  * exactly that many elements (or be one number). Integer dtypes take integers only.
  */
-export function constant<D extends DType, const S extends AxisSizes = {}>(data: HostData, dtype: D, sizes: S = {} as S): Tensor<D, AxesOf<S>> {
+export function constant<D extends DType, const S extends AxisSizes = {}>(data: ConstantData, dtype: D, sizes: S = {} as S): Tensor<D, AxesOf<S>> {
   return cast(userOp('constant', () => {
     const t = typeOf(dtype, sizes);
     if (typeof data === 'number' || typeof data === 'bigint' || typeof data === 'boolean') return splat(data, t);

@@ -1,6 +1,6 @@
 // Ops the PRNG and the nn layers need beyond the core DSL files: bitwise xor and shifts, bitcast, erfInv.
 // (Kept apart from ops_*.ts, which another engineer owns; each op follows their conventions: userOp, named-axis alignment.)
-import { isFloat, showType, type DType } from '../compiler/ir/index.ts';
+import { DTYPE_INFO, isFloat, showType, type DType } from '../compiler/ir/index.ts';
 import type { AlignCheck, Aligned, Axes } from './axes.ts';
 import { align, type Operand } from './align.ts';
 import { cast, emit, fail, splat, userOp, type AnyTensor } from './core.ts';
@@ -29,15 +29,13 @@ export const shiftLeft: IntBin = (x, y) => cast(intBinary('shiftLeft', 'shift_le
 /** `shiftRightLogical(x, 9)`: shift right filling with zeros (a shift ≥ the bit width gives 0). Integer tensors only. Shape rule as `add`. */
 export const shiftRightLogical: IntBin = (x, y) => cast(intBinary('shiftRightLogical', 'shift_right_logical', x, y as Operand));
 
-const BIT_WIDTH: Record<DType, number> = { f32: 32, bf16: 16, f16: 16, f64: 64, i32: 32, i64: 64, u32: 32, u8: 8, i1: 1 };
-
 /**
  * `bitcast(bits, 'f32')`: reinterpret each element's bits as another dtype of the same width (u32 → f32 for the PRNG's
  * uniform floats). Same axes.
  */
 export function bitcast<D2 extends DType, A extends Axes>(x: Tensor<DType, A>, dtype: D2): Tensor<D2, A> {
   return cast(userOp('bitcast', () => {
-    if (BIT_WIDTH[x.dtype] !== BIT_WIDTH[dtype]) fail(`bit widths differ: ${showType(x.type)} → ${dtype}`);
+    if (DTYPE_INFO[x.dtype].bits !== DTYPE_INFO[dtype].bits) fail(`bit widths differ: ${showType(x.type)} → ${dtype}`);
     return x.dtype === dtype ? x : emit('bitcast_convert', [x], { dtype });
   }));
 }

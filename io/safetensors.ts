@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { writeFileAtomic } from './atomic.ts';
 import { FlipError } from '../compiler/ir/errors.ts';
-import type { DType, HostArrayOf } from '../compiler/ir/dtype.ts';
+import { DTYPES, DTYPE_INFO, dtypeOfSafetensors, newHostArray, type DType, type HostArrayOf } from '../compiler/ir/dtype.ts';
 
 export class SafetensorsError extends FlipError {
   override name = 'SafetensorsError';
@@ -24,20 +24,8 @@ export interface SafetensorsFile {
   metadata: Record<string, string>;
 }
 
-const TO_FILE: Record<DType, string> = { f32: 'F32', bf16: 'BF16', f16: 'F16', f64: 'F64', i32: 'I32', i64: 'I64', u32: 'U32', u8: 'U8', i1: 'BOOL' };
-const FROM_FILE: Record<string, DType> = Object.fromEntries(Object.entries(TO_FILE).map(([k, v]) => [v, k as DType]));
-const BYTES: Record<DType, number> = { f32: 4, bf16: 2, f16: 2, f64: 8, i32: 4, i64: 8, u32: 4, u8: 1, i1: 1 };
-const ARRAY: { [D in DType]: new (b: ArrayBuffer) => HostArrayOf[D] } = {
-  f32: Float32Array, bf16: Uint16Array, f16: Uint16Array, f64: Float64Array, i32: Int32Array, i64: BigInt64Array, u32: Uint32Array, u8: Uint8Array, i1: Uint8Array,
-};
-
 /** The largest header we accept (the reference implementation's limit). */
 const MAX_HEADER = 100_000_000;
-
-/** The typed array a dtype's data travels in. */
-export function arrayFor<D extends DType>(dtype: D, elements: number): HostArrayOf[D] {
-  return new ARRAY[dtype](new ArrayBuffer(elements * BYTES[dtype]));
-}
 
 export function parseSafetensors(bytes: Uint8Array, source = 'safetensors data'): SafetensorsFile {
   const fail = (msg: string): never => {
@@ -67,8 +55,8 @@ export function parseSafetensors(bytes: Uint8Array, source = 'safetensors data')
     }
     const e = entry as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
     if (!e || typeof e !== 'object') fail(`tensor '${name}': entry is not an object`);
-    const dtype = typeof e.dtype === 'string' ? FROM_FILE[e.dtype] : undefined;
-    if (!dtype) fail(`tensor '${name}': unsupported dtype ${JSON.stringify(e.dtype)} (supported: ${Object.values(TO_FILE).join(', ')})`);
+    const dtype = typeof e.dtype === 'string' ? dtypeOfSafetensors(e.dtype) : undefined;
+    if (!dtype) fail(`tensor '${name}': unsupported dtype ${JSON.stringify(e.dtype)} (supported: ${DTYPES.map((d) => DTYPE_INFO[d].safetensors).join(', ')})`);
     const shape = e.shape;
     if (!Array.isArray(shape) || shape.some((d) => !Number.isSafeInteger(d) || d < 0)) fail(`tensor '${name}': shape must be a list of non-negative integers`);
     const offs = e.data_offsets;
@@ -77,11 +65,11 @@ export function parseSafetensors(bytes: Uint8Array, source = 'safetensors data')
     }
     const [begin, end] = offs as [number, number];
     const count = (shape as number[]).reduce((a, b) => a * b, 1);
-    if (end - begin !== count * BYTES[dtype!]) fail(`tensor '${name}': ${end - begin} bytes for ${dtype} [${(shape as number[]).join(', ')}] (${count * BYTES[dtype!]} expected)`);
+    if (end - begin !== count * DTYPE_INFO[dtype!].bytes) fail(`tensor '${name}': ${end - begin} bytes for ${dtype} [${(shape as number[]).join(', ')}] (${count * DTYPE_INFO[dtype!].bytes} expected)`);
     if (end > dataLength) fail(`tensor '${name}': data_offsets [${begin}, ${end}] run past the end of the data (${dataLength} bytes)`);
     ranges.push([begin, end, name]);
     // Copy into an aligned buffer of its own: offsets in the file need not be aligned for the element size.
-    const data = arrayFor(dtype!, count);
+    const data = newHostArray(dtype!, count);
     new Uint8Array(data.buffer).set(bytes.subarray(headerEnd + begin, headerEnd + end));
     tensors[name] = { dtype: dtype!, shape: [...(shape as number[])], data } as TensorData;
   }
@@ -110,11 +98,11 @@ export function serializeSafetensors(tensors: TensorMap, metadata: Record<string
   let offset = 0;
   for (const name of names) {
     const t = tensors[name]!;
-    if (!(t.dtype in TO_FILE)) throw new SafetensorsError(`tensor '${name}': unsupported dtype '${t.dtype}'`);
+    if (!(t.dtype in DTYPE_INFO)) throw new SafetensorsError(`tensor '${name}': unsupported dtype '${t.dtype}'`);
     const count = t.shape.reduce((a, b) => a * b, 1);
     if (t.data.length !== count) throw new SafetensorsError(`tensor '${name}': ${t.data.length} elements for shape [${t.shape.join(', ')}]`);
-    const n = count * BYTES[t.dtype];
-    header[name] = { dtype: TO_FILE[t.dtype], shape: t.shape, data_offsets: [offset, offset + n] };
+    const n = count * DTYPE_INFO[t.dtype].bytes;
+    header[name] = { dtype: DTYPE_INFO[t.dtype].safetensors, shape: t.shape, data_offsets: [offset, offset + n] };
     offset += n;
   }
   let json = new TextEncoder().encode(JSON.stringify(header));

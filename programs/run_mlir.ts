@@ -2,11 +2,11 @@
 // ones of the declared types) and returns its outputs: what `flipc run` does, and how the golden
 // corpus is checked against JAX.
 import { FlipError } from '../compiler/ir/errors.ts';
-import type { DType } from '../compiler/ir/dtype.ts';
+import { DTYPES, DTYPE_INFO, dtypeOfMlir, f32ToBf16, newHostArray, type DType } from '../compiler/ir/dtype.ts';
 import { functions, getAttr, parseModule, printType, verifyModule, MlirVerifyError, type FuncAst, type TypeAst } from '../compiler/mlir/index.ts';
 import { entryTilings, ShardingError, type Tiling } from '../compiler/mlir/sharding.ts';
 import { openClient, PjrtError, type Buffer, type Target } from '../runtime-native/index.ts';
-import { arrayFor, type TensorData, type TensorMap } from '../io/safetensors.ts';
+import type { TensorData, TensorMap } from '../io/safetensors.ts';
 
 export interface RunMlirOptions {
   target?: Target;
@@ -30,8 +30,6 @@ export interface RunMlirResult {
   devices: number;
 }
 
-const ELEMENT: Record<string, DType> = { f32: 'f32', bf16: 'bf16', f16: 'f16', f64: 'f64', i32: 'i32', i64: 'i64', ui32: 'u32', ui8: 'u8', i1: 'i1' };
-
 interface ArgSpec {
   dtype: DType;
   shape: number[];
@@ -40,8 +38,8 @@ interface ArgSpec {
 function specOf(t: TypeAst, what: string): ArgSpec {
   if (t.kind !== 'tensor' || t.shape === null || t.shape.some((d) => d === null)) throw new FlipError(`${what} has type ${printType(t)}; flipc run takes statically shaped tensors`);
   const e = printType(t.element);
-  const dtype = ELEMENT[e];
-  if (!dtype) throw new FlipError(`${what} has element type ${e}; supported: ${Object.keys(ELEMENT).join(', ')}`);
+  const dtype = dtypeOfMlir(e);
+  if (!dtype) throw new FlipError(`${what} has element type ${e}; supported: ${DTYPES.map((d) => DTYPE_INFO[d].mlir).join(', ')}`);
   return { dtype, shape: t.shape as number[] };
 }
 
@@ -59,12 +57,6 @@ function random(seed: number): () => number {
   };
 }
 
-function f32ToBf16Bits(x: number): number {
-  const f = new Float32Array([x]);
-  const u = new Uint32Array(f.buffer)[0]!;
-  return ((u + 0x7fff + ((u >>> 16) & 1)) >>> 16) & 0xffff;
-}
-
 function f32ToF16Bits(x: number): number {
   // Inputs are in [-1, 1): normal or subnormal halves, no overflow.
   const sign = x < 0 ? 0x8000 : 0;
@@ -77,12 +69,12 @@ function f32ToF16Bits(x: number): number {
 
 export function randomTensor(spec: ArgSpec, next: () => number): TensorData {
   const n = spec.shape.reduce((a, b) => a * b, 1);
-  const data = arrayFor(spec.dtype, n);
+  const data = newHostArray(spec.dtype, n);
   for (let i = 0; i < n; i++) {
     const u = next() * 2 - 1;
     switch (spec.dtype) {
       case 'f32': case 'f64': (data as Float32Array | Float64Array)[i] = u; break;
-      case 'bf16': (data as Uint16Array)[i] = f32ToBf16Bits(u); break;
+      case 'bf16': (data as Uint16Array)[i] = f32ToBf16(u); break;
       case 'f16': (data as Uint16Array)[i] = f32ToF16Bits(u); break;
       case 'i32': case 'u32': case 'u8': (data as Int32Array)[i] = Math.floor(next() * 8); break;
       case 'i64': (data as BigInt64Array)[i] = BigInt(Math.floor(next() * 8)); break;
@@ -240,14 +232,14 @@ function blockOf(shape: number[], t: Tiling, p: number, what: string): { start: 
 /** The shard of `t` that partition p holds. */
 function tile(t: TensorData, tiling: Tiling, p: number, what: string): TensorData {
   const { start, size } = blockOf(t.shape, tiling, p, what);
-  const data = arrayFor(t.dtype, size.reduce((a, b) => a * b, 1));
+  const data = newHostArray(t.dtype, size.reduce((a, b) => a * b, 1));
   copyBlock(t.data, t.shape, start, size, data, false);
   return { dtype: t.dtype, shape: size, data } as TensorData;
 }
 
 /** Reassembles a result from the shards every partition returned. */
 function untile(shards: TensorData[], tiling: Tiling, spec: ArgSpec): TensorData {
-  const data = arrayFor(spec.dtype, spec.shape.reduce((a, b) => a * b, 1));
+  const data = newHostArray(spec.dtype, spec.shape.reduce((a, b) => a * b, 1));
   shards.forEach((s, p) => {
     const { start, size } = blockOf(spec.shape, tiling, p, `output shard ${p}`);
     if (s.shape.some((d, k) => d !== size[k])) throw new FlipError(`output shard ${p} is [${s.shape.join(', ')}], its tile [${size.join(', ')}]`);

@@ -10,8 +10,8 @@ import {
 } from '../compiler/passes/index.ts';
 import { flatten, isTracing, showTreeDef, unflatten, type MapLeaves, type TreeDef } from '../compiler/trace/index.ts';
 import type { AnyTensor } from '../dsl/core.ts';
-import { toHostArray } from '../runtime-native/dtype.ts';
-import { openClient, type Buffer, type Client, type Executable, type HostArrayOf, type HostData } from '../runtime-native/index.ts';
+import { newHostArray as newArray, toHostArray, type HostArrayOf, type HostData } from '../compiler/ir/dtype.ts';
+import { openClient, type Buffer, type Client, type Executable } from '../runtime-native/index.ts';
 import { compileProgram, type ProgramCompileOptions } from './compile.ts';
 import { DeviceTensor, HostTensor } from './jit.ts';
 
@@ -79,13 +79,6 @@ export class ShardedArray<D extends DType = DType> {
   dispose(): void {
     for (const b of this.shards) b.dispose();
   }
-}
-
-const ARRAY: { readonly [D in DType]: new (n: number) => HostArrayOf[D] } = {
-  f32: Float32Array, bf16: Uint16Array, f16: Uint16Array, f64: Float64Array, i32: Int32Array, i64: BigInt64Array, u32: Uint32Array, u8: Uint8Array, i1: Uint8Array,
-};
-function newArray<D extends DType>(dtype: D, n: number): HostArrayOf[D] {
-  return new ARRAY[dtype](n);
 }
 
 /**

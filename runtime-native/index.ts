@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { compileOptions, type CompileOptionsInit } from '../compiler/proto/index.ts';
 import { type ClientOptionValue, type NamedValue, type NativeBuffer, type NativeClient, type NativeExecutable } from './addon.ts';
-import { BYTES_PER_ELEMENT, isDType, isHostArrayOf, toHostArray, viewAs, type DType, type HostArrayOf, type HostData } from './dtype.ts';
+import { DTYPE_INFO, isDType, isHostArrayOf, toHostArray, viewHostArray, type DType, type HostArrayOf, type HostData } from './dtype.ts';
 import { PjrtError, PluginError } from './errors.ts';
 import { deviceLikelyPresent, loadPlugin, resolvePlugin, TARGETS, type InstalledPlugin, type ResolvedPlugin, type Target } from './plugins.ts';
 
@@ -255,7 +255,7 @@ export class Client {
     const native = this.native();
     if (!isDType(dtype)) throw new PjrtError(`unknown dtype '${String(dtype)}'`, 'INVALID_ARGUMENT');
     if (ArrayBuffer.isView(data) && !isHostArrayOf(dtype, data)) {
-      throw new PjrtError(`toDevice: a ${dtype} buffer takes a ${expectedArray(dtype)}, got a ${data.constructor.name}`, 'INVALID_ARGUMENT');
+      throw new PjrtError(`toDevice: a ${dtype} buffer takes a ${DTYPE_INFO[dtype].arrayText}, got a ${data.constructor.name}`, 'INVALID_ARGUMENT');
     }
     const array = toHostArray(dtype, data);
     const count = shape.reduce((a, b) => a * b, 1);
@@ -281,10 +281,6 @@ export class Client {
     this.#native.dispose();
     this.#native = undefined;
   }
-}
-
-function expectedArray(dtype: DType): string {
-  return { f32: 'Float32Array', bf16: 'Uint16Array (bfloat16 bits)', f16: 'Uint16Array (float16 bits)', f64: 'Float64Array', i32: 'Int32Array', i64: 'BigInt64Array', u32: 'Uint32Array', u8: 'Uint8Array', i1: 'Uint8Array (0/1)' }[dtype];
 }
 
 function cacheKey(module: string | Uint8Array, init: CompileOptionsInit): string {
@@ -459,8 +455,8 @@ export class Buffer<D extends DType = DType> {
   async toHost(): Promise<HostArrayOf[D]> {
     const bytes = await this.#native.toHost();
     if (!isDType(this.dtype)) throw new PjrtError(`no host array type for element type ${this.dtype}`, 'UNIMPLEMENTED');
-    if (bytes.byteLength !== this.size * BYTES_PER_ELEMENT[this.dtype]) throw new PjrtError(`device returned ${bytes.byteLength} bytes for ${this.dtype}[${this.shape.join(',')}]`, 'INTERNAL');
-    return viewAs(this.dtype, bytes);
+    if (bytes.byteLength !== this.size * DTYPE_INFO[this.dtype].bytes) throw new PjrtError(`device returned ${bytes.byteLength} bytes for ${this.dtype}[${this.shape.join(',')}]`, 'INTERNAL');
+    return viewHostArray(this.dtype, bytes);
   }
 
   /** Resolves when the buffer's value has been computed; rejects with the computation's error. */

@@ -1,6 +1,6 @@
 // Shape rules ("abstract eval"): the result types of each primitive from its operand types and attributes.
 // A rule throws ShapeError naming the shapes; the builder adds the user's source line.
-import { isBool, isFloat, isInteger, type DType } from './dtype.ts';
+import { DTYPE_INFO, isBool, isFloat, isInteger, type DType } from './dtype.ts';
 import { ShapeError } from './errors.ts';
 import { BINARY_PRIMS, UNARY_PRIMS, isBinary, isUnary, type Prim, type PrimAttrs, type UnaryPrim, type BinaryPrim } from './prims.ts';
 import { numElements, sameShape, showType, type TensorType } from './types.ts';
@@ -71,8 +71,7 @@ const specific: Omit<ShapeRules, UnaryPrim | BinaryPrim> = {
   bitcast_convert: (ins, a) => {
     arity('bitcast_convert', ins, 1);
     const x = ins[0]!;
-    const w: Record<DType, number> = { f32: 32, bf16: 16, f16: 16, f64: 64, i32: 32, i64: 64, u32: 32, u8: 8, i1: 1 };
-    if (w[x.dtype] !== w[a.dtype]) fail('bitcast_convert', `bit widths differ: ${x.dtype} → ${a.dtype}`);
+    if (DTYPE_INFO[x.dtype].bits !== DTYPE_INFO[a.dtype].bits) fail('bitcast_convert', `bit widths differ: ${x.dtype} → ${a.dtype}`);
     return [{ ...x, dtype: a.dtype }];
   },
   constant: (ins, a) => {

@@ -1,6 +1,6 @@
 // Rematerialization for autodiff: which forward values of a checkpoint region the backward may keep (policies), how it
 // recomputes the rest, and a measure of what a VJP function keeps alive between its forward and backward parts.
-import { DTYPE_BYTES, numElements, type FuncBuilder, type Func, type Op, type PrimAttrs, type RematPolicy, type RematTag, type Value } from '../ir/index.ts';
+import { DTYPE_INFO, numElements, type FuncBuilder, type Func, type Op, type PrimAttrs, type RematPolicy, type RematTag, type Value } from '../ir/index.ts';
 
 /** Whether the backward may use `op`'s forward results as they are (a residual) rather than recompute them. */
 export const SAVEABLE: Record<RematPolicy, (op: Op) => boolean> = {
@@ -77,5 +77,5 @@ export function residuals(f: Func, numCotangents: number): Residuals {
     }
   }
   const values = [...found.values()];
-  return { values, bytes: values.reduce((s, v) => s + numElements(v.type.shape) * DTYPE_BYTES[v.type.dtype], 0) };
+  return { values, bytes: values.reduce((s, v) => s + numElements(v.type.shape) * DTYPE_INFO[v.type.dtype].bytes, 0) };
 }

@@ -1,5 +1,5 @@
 // One lowering rule per primitive (IR op → StableHLO text), spelled as JAX prints each op (shared/stablehlo-examples).
-import { isFloat, type DType } from '../ir/dtype.ts';
+import { DTYPE_INFO, isFloat, type DType } from '../ir/dtype.ts';
 import type { Op } from '../ir/func.ts';
 import type { BinaryPrim, ReduceKind, UnaryPrim } from '../ir/prims.ts';
 import type { LowerCtx, LowerRule, LowerRules } from './emit.ts';
@@ -22,13 +22,12 @@ function elementwise(name: string): LowerRule<UnaryPrim | BinaryPrim> {
 
 /** The identity each reduction starts from: 0, ∓inf (or the integer type's min/max), all-ones or false. */
 export function reduceInit(kind: ReduceKind, dtype: DType): number | bigint {
-  const intMin: Partial<Record<DType, number | bigint>> = { i32: -(2 ** 31), i64: -(2n ** 63n), u32: 0, u8: 0, i1: 0 };
-  const intMax: Partial<Record<DType, number | bigint>> = { i32: 2 ** 31 - 1, i64: 2n ** 63n - 1n, u32: 2 ** 32 - 1, u8: 255, i1: 1 };
+  const [intMin, intMax] = DTYPE_INFO[dtype].range ?? [];
   switch (kind) {
     case 'sum': case 'or': return 0;
-    case 'max': return isFloat(dtype) ? -Infinity : intMin[dtype]!;
-    case 'min': return isFloat(dtype) ? Infinity : intMax[dtype]!;
-    case 'and': return dtype === 'u32' || dtype === 'u8' || dtype === 'i1' ? intMax[dtype]! : -1;
+    case 'max': return isFloat(dtype) ? -Infinity : intMin!;
+    case 'min': return isFloat(dtype) ? Infinity : intMax!;
+    case 'and': return dtype === 'u32' || dtype === 'u8' || dtype === 'i1' ? intMax! : -1;
   }
 }
 const REDUCE_BODY: Record<ReduceKind, string> = { sum: 'stablehlo.add', max: 'stablehlo.maximum', min: 'stablehlo.minimum', and: 'stablehlo.and', or: 'stablehlo.or' };

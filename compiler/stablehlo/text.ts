@@ -1,11 +1,11 @@
 // MLIR text for the leaves of StableHLO: tensor types, string literals, comparison types, and `dense<...>` literals.
-import { MLIR_ELEMENT, isFloat, isUnsigned, type DType } from '../ir/dtype.ts';
+import { DTYPE_INFO, isFloat, isUnsigned, type DType } from '../ir/dtype.ts';
 import { FlipError } from '../ir/errors.ts';
 import { numElements, type TensorType } from '../ir/types.ts';
 
 /** `tensor<2x3xf32>`; a scalar is `tensor<f32>`. */
 export function tensorText(t: TensorType): string {
-  return `tensor<${t.shape.map((d) => `${d}x`).join('')}${MLIR_ELEMENT[t.dtype]}>`;
+  return `tensor<${t.shape.map((d) => `${d}x`).join('')}${DTYPE_INFO[t.dtype].mlir}>`;
 }
 
 /** An MLIR string literal: `"` and `\` escaped, anything outside printable ASCII as `\XX` bytes. */
@@ -29,8 +29,7 @@ export function comparisonType(d: DType): 'FLOAT' | 'SIGNED' | 'UNSIGNED' {
 // ---------- floats: bit patterns of the narrow formats, shortest round-trip decimals ----------
 
 interface FloatFormat { exponentBits: number; mantissaBits: number }
-const NARROW: Record<'f16' | 'bf16', FloatFormat> = { f16: { exponentBits: 5, mantissaBits: 10 }, bf16: { exponentBits: 8, mantissaBits: 7 } };
-const HEX_DIGITS: Record<'f32' | 'f64' | 'f16' | 'bf16', number> = { f64: 16, f32: 8, f16: 4, bf16: 4 };
+const NARROW: Record<'f16' | 'bf16', FloatFormat> = { f16: DTYPE_INFO.f16.float!, bf16: DTYPE_INFO.bf16.float! };
 
 /** Round a double to the nearest f16/bf16 (ties to even, as MLIR's APFloat does) and return its bits. */
 function narrowBits(x: number, f: FloatFormat): number {
@@ -99,7 +98,7 @@ export function floatFromBits(bits: bigint | number, dtype: 'f32' | 'f64' | 'f16
 
 /** The raw bits of a float as MLIR's hex float literal, e.g. `0xFF800000` (what JAX prints for -inf and NaN). */
 export function hexFloat(x: number, dtype: 'f32' | 'f64' | 'f16' | 'bf16'): string {
-  return `0x${floatBits(x, dtype).toString(16).toUpperCase().padStart(HEX_DIGITS[dtype], '0')}`;
+  return `0x${floatBits(x, dtype).toString(16).toUpperCase().padStart(DTYPE_INFO[dtype].bits / 4, '0')}`;
 }
 
 /**
@@ -127,13 +126,6 @@ export function decimalFloat(x: number, dtype: 'f32' | 'f64' | 'f16' | 'bf16'): 
 
 export type ConstantValue = number | bigint | readonly number[] | readonly bigint[];
 
-const INT_RANGE: Record<'i32' | 'i64' | 'u32' | 'u8', readonly [bigint, bigint]> = {
-  i32: [-(2n ** 31n), 2n ** 31n - 1n],
-  i64: [-(2n ** 63n), 2n ** 63n - 1n],
-  u32: [0n, 2n ** 32n - 1n],
-  u8: [0n, 255n],
-};
-
 export class ConstantError extends FlipError {
   override name = 'ConstantError';
 }
@@ -144,17 +136,17 @@ export function elementText(x: number | bigint, dtype: DType): string {
   if (dtype === 'f32' || dtype === 'f64' || dtype === 'f16' || dtype === 'bf16') return decimalFloat(Number(x), dtype);
   if (typeof x === 'number' && !Number.isInteger(x)) throw new ConstantError(`constant ${x} is not an integer, but the dtype is ${dtype}`);
   const b = BigInt(x);
-  const [lo, hi] = INT_RANGE[dtype];
+  const [lo, hi] = DTYPE_INFO[dtype].range!;
   if (b < lo || b > hi) throw new ConstantError(`constant ${b} does not fit ${dtype} [${lo}, ${hi}]`);
   return b.toString();
 }
 
 /** Element bits as the bytes MLIR's hex form wants (little endian, the element type's own width). */
 function elementBytes(values: readonly (number | bigint)[], dtype: DType): Uint8Array {
-  const width: Record<DType, number> = { f32: 4, bf16: 2, f16: 2, f64: 8, i32: 4, i64: 8, u32: 4, u8: 1, i1: 1 };
-  const out = new DataView(new ArrayBuffer(values.length * width[dtype]));
+  const width = DTYPE_INFO[dtype].bytes;
+  const out = new DataView(new ArrayBuffer(values.length * width));
   values.forEach((x, i) => {
-    const at = i * width[dtype];
+    const at = i * width;
     switch (dtype) {
       case 'f32': out.setFloat32(at, Number(x), true); break;
       case 'f64': out.setFloat64(at, Number(x), true); break;

@@ -1,8 +1,8 @@
 // Hand-written StableHLO modules for the runtime tests (JAX's spelling, see shared/stablehlo-examples).
-import type { DType } from '../../runtime-native/index.ts';
+import { DTYPE_INFO, type DType } from '../../compiler/ir/dtype.ts';
 
 /** MLIR element type of a dtype. */
-export const mlir = (d: DType): string => ({ u32: 'ui32', u8: 'ui8' } as Record<string, string>)[d] ?? d;
+export const mlir = (d: DType): string => DTYPE_INFO[d].mlir;
 
 export function elementwise(d: 'f32' | 'bf16' | 'i32'): string {
   const t = `tensor<2x3x${mlir(d)}>`;

@@ -1,0 +1,50 @@
+import { describe, expect, it } from 'vitest';
+import {
+  DTYPES, DTYPE_INFO, bf16ToF32, dtypeOfMlir, dtypeOfSafetensors, f16ToF32, isBool, isFloat, isHostArrayOf, isInteger, isUnsigned,
+  newHostArray, toHostArray, viewHostArray,
+} from '../../compiler/ir/dtype.ts';
+
+describe('compiler/ir dtype table', () => {
+  it('agrees with itself: array element size, bit widths, kinds', () => {
+    for (const d of DTYPES) {
+      const info = DTYPE_INFO[d];
+      const a = newHostArray(d, 3);
+      expect(a.BYTES_PER_ELEMENT, d).toBe(info.bytes);
+      expect(a.length).toBe(3);
+      expect(info.arrayText.startsWith(a.constructor.name), d).toBe(true);
+      expect(info.bits <= info.bytes * 8, d).toBe(true);
+      if (info.float) expect(1 + info.float.exponentBits + info.float.mantissaBits, d).toBe(info.bits);
+      expect(info.float !== undefined, d).toBe(isFloat(d));
+      expect(info.range !== undefined, d).toBe(!isFloat(d));
+      expect([isFloat(d), isInteger(d), isBool(d)].filter(Boolean)).toHaveLength(1);
+    }
+    expect(DTYPES.filter(isUnsigned)).toEqual(['u32', 'u8']);
+  });
+
+  it('names each dtype once in MLIR and in safetensors, and reads the names back', () => {
+    expect(DTYPES.map((d) => DTYPE_INFO[d].mlir)).toEqual(['f32', 'bf16', 'f16', 'f64', 'i32', 'i64', 'ui32', 'ui8', 'i1']);
+    expect(DTYPES.map((d) => DTYPE_INFO[d].safetensors)).toEqual(['F32', 'BF16', 'F16', 'F64', 'I32', 'I64', 'U32', 'U8', 'BOOL']);
+    for (const d of DTYPES) {
+      expect(dtypeOfMlir(DTYPE_INFO[d].mlir)).toBe(d);
+      expect(dtypeOfSafetensors(DTYPE_INFO[d].safetensors)).toBe(d);
+    }
+    expect(dtypeOfMlir('u32')).toBeUndefined();
+    expect(dtypeOfSafetensors('constructor')).toBeUndefined();
+  });
+
+  it('turns host data into host arrays', () => {
+    const f = new Float32Array([1, 2]);
+    expect(toHostArray('f32', f)).toBe(f);
+    expect(isHostArrayOf('f32', f)).toBe(true);
+    expect(isHostArrayOf('bf16', f)).toBe(false);
+    expect(Array.from(toHostArray('bf16', [1.5, -3]), bf16ToF32)).toEqual([1.5, -3]);
+    expect(Array.from(toHostArray('f16', [0.5, 1000]), f16ToF32)).toEqual([0.5, 1000]);
+    expect(toHostArray('i64', [3n, 2n ** 40n])).toEqual(new BigInt64Array([3n, 2n ** 40n]));
+    expect(toHostArray('i1', [true, false, true])).toEqual(new Uint8Array([1, 0, 1]));
+    expect(toHostArray('u8', [7, 255])).toEqual(new Uint8Array([7, 255]));
+    expect(toHostArray('i64', [3, -2])).toEqual(new BigInt64Array([3n, -2n]));
+    const buf = new Float64Array([0.25, 4]).buffer;
+    expect(viewHostArray('f64', buf)).toEqual(new Float64Array([0.25, 4]));
+    expect(viewHostArray('i32', buf).length).toBe(4);
+  });
+});
