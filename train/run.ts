@@ -21,7 +21,7 @@ import { paramsOnOneDevice, stepExecutor, type StateLeaf } from './executor.ts';
 import { formatDuration, MetricsLog, ProgressBar, progressLine, type TerminalOut } from './metrics.ts';
 import type { TensorMap } from './safetensors.ts';
 import { makeSchedule, type Schedule } from './schedule.ts';
-import { batchSpecs, imageEmbeddings, initState, paramSpecs, stateSpecs, stepSpec, textEmbeddings, trainStep } from './step.ts';
+import { batchSpecs, imageEmbeddings, initState, paramSpecs, stateSpecs, stepSpec, textEmbeddings, optimizerStep } from './step.ts';
 import { WordPieceTokenizer, loadVocab } from './tokenizer/wordpiece.ts';
 import { zeroShotEvaluator, type ZeroShotEvaluator, type ZeroShotResult } from './zeroshot.ts';
 
@@ -353,7 +353,7 @@ export async function runTraining(o: RunOptions): Promise<RunResult> {
     const executor = await stepExecutor({
       client, devices, modelPartitions: cfg.partitioning.numPartitions, partitionStates: cfg.partitioning.partitionStates, log,
       ...(o.mesh ? { mesh: o.mesh } : {}),
-      fn: trainStep({ model, schedule, adamw: { b1: t.optimizer.b1, b2: t.optimizer.b2, eps: 1e-8, weight_decay: t.optimizer.weightDecay }, excludeWd: t.optimizer.excludeWd, seed: t.seed }),
+      fn: optimizerStep({ model, schedule, adamw: { b1: t.optimizer.b1, b2: t.optimizer.b2, eps: 1e-8, weight_decay: t.optimizer.weightDecay }, excludeWd: t.optimizer.excludeWd, seed: t.seed }),
       specs: [specs, batchSpecs(model, t.batchSize), stepSpec()],
       ...(o.fastCompile ? { optLevel: 0 } : {}),
     });
