@@ -9,7 +9,7 @@ import { openClient } from '../../runtime-native/index.ts';
 import { applyOverrides } from '../../train/config_args.ts';
 import { checkConfig, loadConfigModule, officialAliases } from '../../train/flip_config.ts';
 import { loadCheckpoint } from '../../train/checkpoint.ts';
-import { runTraining } from '../../train/run.ts';
+import { runTraining } from '../../train/run/index.ts';
 
 const tmp = mkdtempSync(path.join(tmpdir(), 'flip-run-mesh-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));

@@ -15,7 +15,7 @@ import { openClient, type Client } from '../../runtime-native/index.ts';
 import { listCheckpoints, loadCheckpoint } from '../../train/checkpoint.ts';
 import { applyOverrides } from '../../train/config_args.ts';
 import { checkConfig, loadConfigModule, officialAliases } from '../../train/flip_config.ts';
-import { runTraining } from '../../train/run.ts';
+import { runTraining } from '../../train/run/index.ts';
 import { paramSpecs } from '../../train/step.ts';
 
 const root = path.resolve(import.meta.dirname, '../..');

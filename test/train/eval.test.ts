@@ -19,7 +19,7 @@ import { TarReader } from '../../train/data/tar.ts';
 import { CLIP_IMAGENET_TEMPLATES, resolveTemplates } from '../../train/data/templates.ts';
 import { checkConfig, loadConfigModule, officialAliases } from '../../train/flip_config.ts';
 import { resolveEvalConfig } from '../../train/eval_config.ts';
-import { runTraining } from '../../train/run.ts';
+import { runTraining } from '../../train/run/index.ts';
 import { paramSpecs } from '../../train/step.ts';
 
 const root = path.resolve(import.meta.dirname, '../..');

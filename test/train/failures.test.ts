@@ -15,7 +15,7 @@ import { applyOverrides } from '../../train/config_args.ts';
 import { writeSynthDataset } from '../../train/data/synth.ts';
 import { TarReader, TarWriter } from '../../train/data/tar.ts';
 import { checkConfig, loadConfigModule, officialAliases } from '../../train/flip_config.ts';
-import { runTraining, type RunOptions } from '../../train/run.ts';
+import { runTraining, type RunOptions } from '../../train/run/index.ts';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const tmp = mkdtempSync(path.join(tmpdir(), 'flip-fail-'));

@@ -9,7 +9,7 @@ import type { FlipConfig } from '../../configs/types.ts';
 import { loadCheckpoint, listCheckpoints } from '../../train/checkpoint.ts';
 import { applyOverrides } from '../../train/config_args.ts';
 import { checkConfig, loadConfigModule, officialAliases } from '../../train/flip_config.ts';
-import { runTraining } from '../../train/run.ts';
+import { runTraining } from '../../train/run/index.ts';
 import { readScalars } from '../../train/tensorboard.ts';
 
 const tmp = mkdtempSync(path.join(tmpdir(), 'flip-run-'));
