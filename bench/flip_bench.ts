@@ -1,5 +1,5 @@
 // The flip half of `npm run bench`: on one PJRT client, the train step of a plan's model at each mask ratio (built by
-// train/step.ts's trainStep and compiled by train/compiled.ts's compileFunction, as `flip run` does), the time from
+// train/step.ts's optimizerStep and compiled by train/compiled.ts's compileFunction, as `flip run` does), the time from
 // a model function to a ready executable for bigger models, an f32 matmul's FLOP rate, and the input pipeline's
 // images/s (train/data's measureThroughput). The JAX half (flip_jax.py) measures the same things the same way.
 //
@@ -13,7 +13,7 @@ import type { Buffer, Client } from '../runtime-native/index.ts';
 import { measureThroughput, type ThroughputReport } from '../train/data/throughput.ts';
 import { writeSynthDataset } from '../train/data/synth.ts';
 import { compileFunction, type CompiledFunction } from '../train/compiled.ts';
-import { batchSpecs, initState, stateSpecs, stepSpec, trainStep } from '../train/step.ts';
+import { batchSpecs, initState, stateSpecs, stepSpec, optimizerStep } from '../train/step.ts';
 import { irDotFlops, trainStepFlops } from './flops.ts';
 import { summarizeHlo, type HloSummary } from './hlo.ts';
 import { withMask, type BenchPlan, type StepModel } from './plan.ts';
@@ -196,7 +196,7 @@ function deviceBatch(client: Client, m: StepModel): { image: Buffer; txt: Buffer
 
 function buildStep(m: StepModel, seed: number) {
   const o = m.config.train.optimizer;
-  return trainStep({ model: m.config.model, schedule: m.schedule, adamw: m.adamw, excludeWd: o.excludeWd, seed });
+  return optimizerStep({ model: m.config.model, schedule: m.schedule, adamw: m.adamw, excludeWd: o.excludeWd, seed });
 }
 
 /**

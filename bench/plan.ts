@@ -11,7 +11,7 @@ import { makeSchedule, type Schedule } from '../train/schedule.ts';
 
 export type BenchTarget = 'cpu' | 'gpu';
 
-/** A config with the settings of its train step (what trainStep and the JAX step are built from). */
+/** A config with the settings of its train step (what optimizerStep and the JAX step are built from). */
 export interface StepModel {
   name: string;
   config: FlipConfig;
@@ -97,7 +97,7 @@ export function quickPlan(target: BenchTarget = 'cpu'): BenchPlan {
   };
 }
 
-/** The plan with its mask ratio set (the step's config as trainStep and the JAX step see it). */
+/** The plan with its mask ratio set (the step's config as optimizerStep and the JAX step see it). */
 export function withMask(config: FlipConfig, maskRatio: number): FlipConfig {
   return { ...config, model: { ...config.model, img: { ...config.model.img, maskRatio } } };
 }

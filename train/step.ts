@@ -53,11 +53,12 @@ export function initState(seed: number, model: FlipModelConfig): TrainState {
 }
 
 /**
- * One training step at step number `step` (i32 scalar, the number of updates done before it): masking/dropout key
- * `fold_in(rng, step)`, loss and gradients, lr from the schedule at `step`, AdamW update number step + 1.
+ * The optimizer step: one training step at step number `step` (i32 scalar, the number of updates done before it)
+ * built around the model's loss and gradients: masking/dropout key `fold_in(rng, step)`, loss and gradients, lr
+ * from the schedule at `step`, AdamW update number step + 1.
  * Returns the new state first (it aliases the donated input state) and the step's metrics.
  */
-export function trainStep(s: StepSettings) {
+export function optimizerStep(s: StepSettings) {
   const base = () => runKeys(s.seed).train;
   return function train_step(state: TrainState, batch: FlipBatch, step: Tensor<'i32', readonly []>): [TrainState, StepMetrics] {
     const rng = foldIn(base(), step);

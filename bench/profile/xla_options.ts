@@ -5,7 +5,7 @@
 import { flatten, unflatten } from '../../compiler/trace/index.ts';
 import { openClient, type Buffer, type Executable } from '../../runtime-native/index.ts';
 import { compileFunction } from '../../train/compiled.ts';
-import { batchSpecs, initState, stateSpecs, stepSpec, trainStep } from '../../train/step.ts';
+import { batchSpecs, initState, stateSpecs, stepSpec, optimizerStep } from '../../train/step.ts';
 import { median } from '../flip_bench.ts';
 import { cpuPlan, withMask } from '../plan.ts';
 
@@ -21,7 +21,7 @@ const model = withMask(p.config, mask).model;
 const client = await openClient({ target: 'cpu', devices: 1 });
 const init = await compileFunction(() => initState(0, model), [], { client, name: 'init_state', optLevel: 0 });
 let state: unknown = await init.run([]);
-const step = await compileFunction(trainStep({ model, schedule: p.schedule, adamw: p.adamw, excludeWd: true, seed: 0 }),
+const step = await compileFunction(optimizerStep({ model, schedule: p.schedule, adamw: p.adamw, excludeWd: true, seed: 0 }),
   [stateSpecs(model), batchSpecs(model, p.batchSize), stepSpec()], { client, name: 'train_step', donate: [0] });
 const n = p.batchSize, { img, txt } = model;
 const batch = {

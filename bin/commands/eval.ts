@@ -1,4 +1,4 @@
-// `flip eval`: argument parsing for the zero-shot eval of a checkpoint (the work is in train/run.ts, evalOnly).
+// `flip eval`: argument parsing for the zero-shot eval of a checkpoint (the work is in train/run/, evalOnly).
 import path from 'node:path';
 import { FlipError } from '../../compiler/ir/errors.ts';
 import { resolveEvalConfig } from '../../configs/eval.ts';
@@ -6,7 +6,7 @@ import { configOptionsIn, overridesFrom } from '../../configs/overrides.ts';
 import { TARGETS, type Target } from '../../runtime-native/index.ts';
 import { readCheckpointMeta } from '../../train/checkpoint.ts';
 import { resolveTemplates } from '../../train/data/templates.ts';
-import { runTraining } from '../../train/run.ts';
+import { runTraining } from '../../train/run/index.ts';
 import type { Command } from '../cli.ts';
 
 const help = `usage: flip eval [CHECKPOINT | --checkpoint CHECKPOINT] [--config configs/x.ts] [--config.<field>=<value> ...]

@@ -1,11 +1,11 @@
-// `flip run`: argument parsing for training and zero-shot evaluation (the work is in train/run.ts).
+// `flip run`: argument parsing for training and zero-shot evaluation (the work is in train/run/).
 import path from 'node:path';
 import { FlipError } from '../../compiler/ir/errors.ts';
 import { parseMesh } from '../../compiler/passes/index.ts';
 import { TARGETS, type Target } from '../../runtime-native/index.ts';
 import { configOptionsIn, overridesFrom } from '../../configs/overrides.ts';
 import { resolveConfig } from '../../configs/load.ts';
-import { runTraining } from '../../train/run.ts';
+import { runTraining } from '../../train/run/index.ts';
 import type { Command } from '../cli.ts';
 
 const help = `usage: flip run [--config configs/x.ts] [--config.<field>=<value> ...] [--target cpu|gpu|tpu] [--devices N] [--mesh data=4,model=2] [--workdir DIR]

@@ -10,7 +10,7 @@ import { applyOverrides, officialAliases } from '../../configs/overrides.ts';
 import { checkConfig } from '../../configs/validate.ts';
 import { loadConfigModule } from '../../configs/load.ts';
 import { loadCheckpoint } from '../../train/checkpoint.ts';
-import { runTraining } from '../../train/run.ts';
+import { runTraining } from '../../train/run/index.ts';
 
 const tmp = mkdtempSync(path.join(tmpdir(), 'flip-run-mesh-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));

@@ -12,13 +12,13 @@ import { DeviceTensor, HostTensor, hostTensor, jit } from '../../programs/jit.ts
 import { ShardedArray, shardedJit } from '../../programs/sharded.ts';
 import { FLIP_ADAMW } from '../../train/optimizer.ts';
 import { makeSchedule } from '../../train/schedule.ts';
-import { stateSpecs, trainStep } from '../../train/step.ts';
+import { stateSpecs, optimizerStep } from '../../train/step.ts';
 
 const B = 8;
 const model = override(tiny, { model: { img: { transformer: { numHeads: 4 } }, txt: { transformer: { numHeads: 4 } } } }).model;
 // A steep warmup so that steps 3 and 4 move every weight well past the comparison's tolerance.
 const schedule = makeSchedule({ learning_rate: 0.1, batch_size: B, warmup_epochs: 1, num_epochs: 2, warmup_abs_lr: 0, min_abs_lr: 0, samples_per_epoch: 64 });
-const step = trainStep({ model, schedule, adamw: FLIP_ADAMW, excludeWd: true, seed: 0 });
+const step = optimizerStep({ model, schedule, adamw: FLIP_ADAMW, excludeWd: true, seed: 0 });
 
 let client: Client;
 beforeAll(async () => {

@@ -16,7 +16,7 @@ import { listCheckpoints, loadCheckpoint } from '../../train/checkpoint.ts';
 import { applyOverrides, officialAliases } from '../../configs/overrides.ts';
 import { checkConfig } from '../../configs/validate.ts';
 import { loadConfigModule } from '../../configs/load.ts';
-import { runTraining } from '../../train/run.ts';
+import { runTraining } from '../../train/run/index.ts';
 import { paramSpecs } from '../../train/step.ts';
 
 const root = path.resolve(import.meta.dirname, '../..');

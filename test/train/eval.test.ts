@@ -20,7 +20,7 @@ import { TarReader } from '../../train/data/tar.ts';
 import { CLIP_IMAGENET_TEMPLATES, resolveTemplates } from '../../train/data/templates.ts';
 import { loadConfigModule } from '../../configs/load.ts';
 import { resolveEvalConfig } from '../../configs/eval.ts';
-import { runTraining } from '../../train/run.ts';
+import { runTraining } from '../../train/run/index.ts';
 import { paramSpecs } from '../../train/step.ts';
 
 const root = path.resolve(import.meta.dirname, '../..');

@@ -16,7 +16,7 @@ import { checkConfig } from '../../configs/validate.ts';
 import { writeSynthDataset } from '../../train/data/synth.ts';
 import { TarReader, TarWriter } from '../../train/data/tar.ts';
 import { loadConfigModule } from '../../configs/load.ts';
-import { runTraining, type RunOptions } from '../../train/run.ts';
+import { runTraining, type RunOptions } from '../../train/run/index.ts';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const tmp = mkdtempSync(path.join(tmpdir(), 'flip-fail-'));

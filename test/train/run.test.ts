@@ -10,7 +10,7 @@ import { loadCheckpoint, listCheckpoints } from '../../train/checkpoint.ts';
 import { applyOverrides, officialAliases } from '../../configs/overrides.ts';
 import { checkConfig } from '../../configs/validate.ts';
 import { loadConfigModule } from '../../configs/load.ts';
-import { runTraining } from '../../train/run.ts';
+import { runTraining } from '../../train/run/index.ts';
 import { readScalars } from '../../train/tensorboard.ts';
 
 const tmp = mkdtempSync(path.join(tmpdir(), 'flip-run-'));

@@ -7,7 +7,7 @@ import { openClient, type Buffer, type Client } from '../../runtime-native/index
 import { compileFunction } from '../../train/compiled.ts';
 import { FLIP_ADAMW } from '../../train/optimizer.ts';
 import { learningRate, makeSchedule } from '../../train/schedule.ts';
-import { batchSpecs, initState, stateSpecs, stepSpec, trainStep } from '../../train/step.ts';
+import { batchSpecs, initState, stateSpecs, stepSpec, optimizerStep } from '../../train/step.ts';
 
 let client: Client | undefined;
 afterAll(() => client?.dispose());
@@ -18,7 +18,7 @@ describe('train step', () => {
     const m = { ...tiny.model, txt: { ...tiny.model.txt, vocabSize: 64 } };
     const B = 4;
     const schedule = makeSchedule({ learning_rate: 1e-3, batch_size: B, warmup_epochs: 1, num_epochs: 3, warmup_abs_lr: 0, min_abs_lr: 0, samples_per_epoch: 16 });
-    const step = await compileFunction(trainStep({ model: m, schedule, adamw: FLIP_ADAMW, excludeWd: true, seed: 0 }),
+    const step = await compileFunction(optimizerStep({ model: m, schedule, adamw: FLIP_ADAMW, excludeWd: true, seed: 0 }),
       [stateSpecs(m), batchSpecs(m, B), stepSpec()], { client, name: 'train_step', donate: [0], optLevel: 0 });
     const init = await compileFunction(() => initState(0, m), [], { client, name: 'init_state', optLevel: 0 });
     const nState = flatten(stateSpecs(m)).leaves.length;

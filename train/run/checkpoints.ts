@@ -1,0 +1,60 @@
+// A run's saves: the device state copied to the host, refused when it holds NaN or inf (the last good checkpoint
+// stays the latest), and written with the step, data position and config (train/checkpoint.ts).
+import { flatten } from '../../compiler/trace/index.ts';
+import { FlipError } from '../../compiler/ir/errors.ts';
+import { listCheckpoints, saveCheckpoint, type HostState, type LoadedCheckpoint } from '../checkpoint.ts';
+import type { StateLeaf } from '../executor.ts';
+import type { TensorMap } from '../../io/safetensors.ts';
+import type { RunPlan } from './plan.ts';
+import type { DeviceState, RunCursor } from './state.ts';
+
+async function toHostState(state: DeviceState): Promise<HostState> {
+  const grab = async (tree: unknown): Promise<TensorMap> => {
+    const f = flatten<StateLeaf>(tree);
+    const out: TensorMap = {};
+    for (let i = 0; i < f.leaves.length; i++) {
+      const b = f.leaves[i]!;
+      out[f.paths[i]!] = { dtype: 'f32', shape: [...b.shape], data: (await b.toHost()) as Float32Array };
+    }
+    return out;
+  };
+  return { params: await grab(state.params), mu: await grab(state.mu), nu: await grab(state.nu) };
+}
+
+/** The checkpoints a training run writes into workdir/checkpoints. */
+export class RunCheckpoints {
+  /** The last checkpoint this run saved, and its step (-1: none yet). */
+  file: string | null = null;
+  savedAt = -1;
+
+  constructor(
+    private readonly plan: RunPlan,
+    /** The checkpoint the run resumed from, if it did. */
+    private readonly resumed: LoadedCheckpoint | null,
+    private readonly print: (line: string) => void,
+  ) {}
+
+  /** For the message of a run that stopped on NaN or inf: the checkpoint to resume from. */
+  lastGood(): string {
+    const last = listCheckpoints(this.plan.checkpointDir).at(-1);
+    const resumed = this.resumed;
+    return last ? `the last good checkpoint is ${last.file} (step ${last.step}), left as it was`
+      : resumed ? `no checkpoint was saved in this run; the one it resumed from is ${resumed.file} (step ${resumed.meta.step})` : 'no checkpoint was saved before it';
+  }
+
+  async save(at: RunCursor, why: string): Promise<void> {
+    const host = await toHostState(at.state);
+    // A state with NaN or inf (an update that overflowed) is never written over a good checkpoint.
+    for (const [group, map] of Object.entries(host)) {
+      for (const [name, tensor] of Object.entries(map as TensorMap)) {
+        if (!(tensor.data as Float32Array).every(Number.isFinite)) {
+          throw new FlipError(`${group}.${name} holds NaN or inf after step ${at.step}: training stopped, the model diverged; not saved, ${this.lastGood()}. ` +
+            'Lower --config.train.learningRate (or raise warmupEpochs) and resume from it');
+        }
+      }
+    }
+    this.file = saveCheckpoint(this.plan.checkpointDir, host, { step: at.step, position: at.position, samples: at.samples, config: this.plan.config });
+    this.savedAt = at.step;
+    this.print(`checkpoint (${why}): ${this.file}`);
+  }
+}

@@ -1,0 +1,157 @@
+// A run's data: the training set (webdataset shards, or the synthetic set generated into the workdir), the zero-shot
+// eval set, the tokenizer, their loaders, and the warnings about skipped data.
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { FlipError } from '../../compiler/ir/errors.ts';
+import { loadClasses, type ZeroShotClasses } from '../data/classes.ts';
+import { imageFolderClasses, isImageFolder, scanImageFolder } from '../data/imagefolder.ts';
+import { openEvalLoader, openImageFolderLoader, openTrainLoader, type DataLoader, type LoaderOptions } from '../data/loader.ts';
+import { writeSynthDataset } from '../data/synth.ts';
+import type { DataWarning, StreamPosition, WarningKind } from '../data/webdataset.ts';
+import { WordPieceTokenizer, loadVocab } from '../tokenizer/wordpiece.ts';
+import type { RunOutput } from './output.ts';
+import type { RunPlan } from './plan.ts';
+
+/** Samples in the synthetic set `flip run` generates when no training data is configured: one virtual epoch, capped. */
+export const SYNTH_MAX = 100_000;
+
+/** A zero-shot eval set: labelled shards with classes.json, or an image folder (`class_name/*.jpg`). */
+export interface EvalSet {
+  /** For messages: what and where. */
+  describe: string;
+  classes(templates?: readonly string[]): Promise<ZeroShotClasses>;
+  open(opts: Omit<LoaderOptions, 'data'>): Promise<DataLoader>;
+}
+
+interface DataPaths {
+  train: string;
+  vocab: string;
+  eval: EvalSet | null;
+  synthetic: boolean;
+}
+
+/** The data of a run, ready to open loaders on. */
+export interface RunData extends DataPaths {
+  tokenizer: WordPieceTokenizer;
+  /** Where the loaders report skipped samples. */
+  warnings: DataWarnings;
+}
+
+/** Data warnings of a run: the first of each kind shown (the loaders count them all). */
+export class DataWarnings {
+  readonly shown = new Set<WarningKind>();
+  constructor(private readonly warn: (line: string) => void) {}
+  readonly onWarning = (w: DataWarning): void => {
+    if (this.shown.has(w.kind)) return;
+    this.shown.add(w.kind);
+    this.warn(`warning: data: skipped (${w.kind}) ${w.message}; further ones are counted, not shown`);
+  };
+}
+
+/**
+ * The training and eval sets (the synthetic set written first when no training data is configured), and the
+ * tokenizer of the training set's vocabulary, checked against the text tower's vocabulary size.
+ */
+export async function prepareData(plan: RunPlan, out: RunOutput): Promise<RunData> {
+  const warnings = new DataWarnings(out.warn);
+  const data = await dataPaths(plan, out.print);
+  const model = plan.model;
+  const vocab = await loadVocab(data.vocab);
+  if (vocab.length > model.txt.vocabSize) {
+    throw new FlipError(`the vocabulary (${data.vocab}) has ${vocab.length} tokens but the text tower embeds ${model.txt.vocabSize}: set --config.model.txt.vocabSize=${vocab.length} or more`);
+  }
+  return { ...data, tokenizer: new WordPieceTokenizer(vocab), warnings };
+}
+
+async function dataPaths(plan: RunPlan, print: (s: string) => void): Promise<DataPaths> {
+  const cfg = plan.config;
+  const d = cfg.train.data;
+  if (d.laionPath) {
+    if (!existsSync(d.laionPath)) throw new FlipError(`training data not found: ${d.laionPath} (config.train.data.laionPath: a directory of webdataset .tar shards)`);
+    const vocab = path.join(d.laionPath, 'vocab.txt');
+    if (!existsSync(vocab)) throw new FlipError(`no vocab.txt in ${d.laionPath}: the tokenizer's WordPiece vocabulary is read from there`);
+    return { train: d.laionPath, vocab, eval: await evalSet(d.evalDataset, print), synthetic: false };
+  }
+  // No training data configured: the synthetic shapes set, one virtual epoch of it, generated once per workdir.
+  const dir = plan.synthDir;
+  const n = Math.min(cfg.train.samplesPerEpoch, SYNTH_MAX);
+  const want = { n, imageSize: cfg.model.img.imageSize, seed: cfg.train.seed };
+  let have: Partial<typeof want> | null = null;
+  try {
+    have = JSON.parse(readFileSync(path.join(dir, 'info.json'), 'utf8')) as typeof want;
+  } catch {
+    have = null;
+  }
+  if (have && have.n === want.n && have.imageSize === want.imageSize && have.seed === want.seed) {
+    print(`data: synthetic set in ${dir} (${n} samples, ${want.imageSize}x${want.imageSize}), reused`);
+  } else {
+    print(`data: writing a synthetic image-caption set of ${n} samples (${want.imageSize}x${want.imageSize}) to ${dir} ...`);
+    const s = await writeSynthDataset({ out: dir, n, imageSize: want.imageSize, seed: want.seed });
+    print(`data: wrote ${s.n} training and ${s.evalN} held-out samples in ${s.seconds.toFixed(1)}s`);
+  }
+  // The synthetic set's own held-out split, unless the config names an eval folder (not a TFDS name such as the
+  // official 'imagenet2012:5.*.*', which configs derived from the official defaults carry).
+  const tfdsName = d.evalDataset.includes(':') && !existsSync(d.evalDataset);
+  const evalDir = d.evalDataset && !tfdsName ? d.evalDataset : dir;
+  return { train: dir, vocab: path.join(dir, 'vocab.txt'), eval: await evalSet(evalDir, print), synthetic: true };
+}
+
+/**
+ * An eval set is a folder of labelled shards (`{key}.jpg` + `{key}.cls`, in eval/ or the folder itself) with
+ * classes.json (class names, prompt templates), or an image folder (`class_name/*.jpg`). A path that does not exist
+ * is an error; a name that is not a path (the official configs' TFDS name 'imagenet2012:5.*.*') skips the eval.
+ */
+async function evalSet(dir: string, print: (s: string) => void): Promise<EvalSet | null> {
+  if (!dir) return null;
+  const looksLikePath = /[/\\]|^\./.test(dir) || !dir.includes(':');
+  const what = 'config.train.data.evalDataset: a folder of class folders (class_name/*.jpg), or of labelled .tar shards with classes.json';
+  if (!existsSync(dir)) {
+    if (looksLikePath) throw new FlipError(`zero-shot eval data not found: ${dir} (${what})`);
+    print(`zero-shot eval: skipped, '${dir}' is not a folder (flip reads image folders and webdataset shards, not TFDS names)`);
+    return null;
+  }
+  const shards = existsSync(path.join(dir, 'eval')) ? path.join(dir, 'eval') : dir;
+  const hasTars = (p: string) => statSync(p).isDirectory() ? readdirSync(p).some((f) => f.endsWith('.tar')) : p.endsWith('.tar');
+  if (hasTars(shards)) {
+    const classes = path.join(dir, 'classes.json');
+    if (!existsSync(classes)) throw new FlipError(`no classes.json in ${dir}: the zero-shot eval needs the class names and prompt templates there`);
+    return {
+      describe: `shards in ${shards}`,
+      classes: async (templates) => {
+        const c = await loadClasses(classes);
+        if (!templates) return c;
+        return { classes: c.classes, templates: [...templates], prompts: c.classes.map((n) => templates.map((tpl) => tpl.replaceAll('{}', n))) };
+      },
+      open: (opts) => openEvalLoader({ ...opts, data: shards }),
+    };
+  }
+  if (statSync(dir).isDirectory() && (await isImageFolder(dir))) {
+    const folder = await scanImageFolder(dir);
+    return {
+      describe: `image folder ${dir} (${folder.files.length} images in ${folder.folders.length} class folders)`,
+      classes: (templates) => imageFolderClasses(folder, templates),
+      open: (opts) => openImageFolderLoader(folder, opts),
+    };
+  }
+  throw new FlipError(`zero-shot eval data in ${dir}: neither class folders with images nor .tar shards (${what})`);
+}
+
+/** The training batches (shuffled, augmented), from the start or from a saved stream position. */
+export function openTrainData(plan: RunPlan, data: RunData, position: StreamPosition | null): Promise<DataLoader> {
+  const { model, train: t } = plan;
+  return openTrainLoader({
+    data: data.train, batchSize: t.batchSize, imageSize: model.img.imageSize, vocab: data.tokenizer, maxLen: model.txt.maxLen,
+    clsToken: t.aug.txt.clsToken, seed: t.seed, augment: { areaRange: t.aug.areaRange, aspectRatioRange: t.aug.aspectRatioRange, flip: t.aug.flip },
+    onWarning: data.warnings.onWarning,
+    ...(position ? { start: position } : {}), ...(plan.workers !== undefined ? { workers: plan.workers } : {}),
+  });
+}
+
+/** The eval set's labelled images, in order. */
+export function openEvalData(plan: RunPlan, data: RunData, set: EvalSet): Promise<DataLoader> {
+  const { model, train: t } = plan;
+  return set.open({
+    batchSize: t.batchSize, imageSize: model.img.imageSize, vocab: data.tokenizer, maxLen: model.txt.maxLen,
+    clsToken: t.aug.txt.clsToken, evalPad: t.aug.evalPad, onWarning: data.warnings.onWarning, ...(plan.workers !== undefined ? { workers: plan.workers } : {}),
+  });
+}

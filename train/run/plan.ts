@@ -1,0 +1,143 @@
+// What `flip run` is asked (RunOptions), what it gives back (RunResult), and the plan resolved from the options once,
+// before anything is opened or written: the schedule, the workdir's paths, the train step's settings, where the step
+// runs, the compile level, the eval and data settings. Every other part of the run reads the plan, not the options.
+import path from 'node:path';
+import { FlipError } from '../../compiler/ir/errors.ts';
+import type { Mesh } from '../../compiler/passes/index.ts';
+import type { FlipConfig, TrainerConfig } from '../../configs/types.ts';
+import type { FlipModelConfig } from '../../models/flip.ts';
+import type { Client, OpenClientOptions, Target } from '../../runtime-native/index.ts';
+import type { SkipCounts } from '../data/webdataset.ts';
+import type { TerminalOut } from '../metrics.ts';
+import { makeSchedule, type Schedule } from '../schedule.ts';
+import type { StepSettings } from '../step.ts';
+import type { ZeroShotResult } from '../zeroshot.ts';
+
+export interface RunOptions {
+  config: FlipConfig;
+  /** Where data (if synthetic), checkpoints, metrics.jsonl and event files go. */
+  workdir: string;
+  target?: Target;
+  /** CPU only: the number of CPU devices of the client. */
+  devices?: number;
+  /** Shard the train step over this mesh (instead of `devices` × partitioning.numPartitions); on CPU, the default device count. */
+  mesh?: Mesh;
+  /** A PJRT plugin path (overrides the target's installed plugin). */
+  plugin?: string;
+  /** Stop (and save) after this many steps of this invocation; default: run to the end of the schedule. */
+  stopAfter?: number;
+  /** Set when the user asks to stop (Ctrl-C): the loop finishes the current step, saves and returns. */
+  stop?: AbortSignal;
+  /** Data decode threads (default: train/data's choice, cpus − 1). */
+  workers?: number;
+  /** Skip the zero-shot evals (tests of the loop itself). */
+  noEval?: boolean;
+  /** Where progress lines go (default console.log). */
+  print?: (line: string) => void;
+  /** Where warnings go (skipped data; default console.error). */
+  warn?: (line: string) => void;
+  /**
+   * A terminal to draw a live progress bar on (step/total, epoch, loss, lr, samples/s, ETA), with a plain progress line
+   * at each epoch's end. Default: stdout when it is a TTY and `print` is not given; otherwise plain lines every
+   * logEverySteps.
+   */
+  progressBar?: TerminalOut | null;
+  /** Zero-shot prompt templates instead of the eval set's (classes.json's; an image folder without them: CLIP's 80). */
+  templates?: readonly string[];
+  /** A client to run on instead of opening one (it stays open; its compile cache is shared across runs). */
+  client?: Client;
+  /** Compile every program at XLA's backend optimization level 0 (fast compiles, slower steps: tests). */
+  fastCompile?: boolean;
+}
+
+export interface RunResult {
+  /** Steps done in all (the step the next run would start at). */
+  step: number;
+  /** Steps done by this invocation. */
+  stepsRun: number;
+  /** This invocation's per-step losses. */
+  losses: number[];
+  zeroShot: ZeroShotResult | null;
+  checkpoint: string | null;
+  interrupted: boolean;
+  seconds: number;
+  /** Training samples skipped by kind (damaged shards, undecodable images, empty captions, ...). */
+  skipped: SkipCounts;
+}
+
+/** A run's options and config resolved once: what the parts of the run read. */
+export interface RunPlan {
+  /** The config as given (written into every checkpoint). */
+  config: FlipConfig;
+  model: FlipModelConfig;
+  train: TrainerConfig;
+  schedule: Schedule;
+  /** config.train.evalOnly: the zero-shot eval of a checkpoint, nothing written. */
+  evalOnly: boolean;
+  workdir: string;
+  /** workdir/checkpoints. */
+  checkpointDir: string;
+  /** workdir/data: where the synthetic set is written when no training data is configured. */
+  synthDir: string;
+  /** Lines printed before anything is opened: settings of the config that this trainer keeps otherwise. */
+  notes: string[];
+  /** The client to run on (it stays open), or null: open one with `openClient`. */
+  client: Client | null;
+  openClient: OpenClientOptions;
+  /** The train step: the optimizer step's settings and where it runs. */
+  step: {
+    settings: StepSettings;
+    /** --devices (CPU: the client's device count); default one CPU device, or every accelerator device. */
+    devices?: number;
+    mesh?: Mesh;
+  };
+  /** Options of every compile but the state init's: `{ optLevel: 0 }` with --fast-compile, else none. */
+  compile: { optLevel?: number };
+  /** Zero-shot evals during training (at vis_every_epochs and at the end); false with `noEval`. */
+  evalDuringTraining: boolean;
+  templates?: readonly string[];
+  workers?: number;
+  stopAfter?: number;
+  stop?: AbortSignal;
+}
+
+function scheduleOf(cfg: FlipConfig): Schedule {
+  const t = cfg.train;
+  return makeSchedule({
+    learning_rate: t.learningRate, batch_size: t.batchSize, warmup_epochs: t.warmupEpochs, num_epochs: t.numEpochs,
+    warmup_abs_lr: t.warmupAbsLr, min_abs_lr: t.minAbsLr, samples_per_epoch: t.samplesPerEpoch,
+  });
+}
+
+/** The plan of a run; a config this trainer cannot run is an error here, before anything is opened. */
+export function planRun(o: RunOptions): RunPlan {
+  const cfg = o.config;
+  const t = cfg.train;
+  const model = cfg.model;
+  const schedule = scheduleOf(cfg);
+  if (t.optimizer.type !== 'adamw') throw new FlipError(`config.train.optimizer.type '${String(t.optimizer.type)}': only adamw is implemented`);
+  if (t.evalOnly && !t.resumeDir && !t.pretrainDir) {
+    throw new FlipError('config.train.evalOnly evaluates a checkpoint: give one with --config.train.resumeDir=DIR (or flip eval --checkpoint DIR)');
+  }
+  const notes: string[] = [];
+  if (t.optimizer.muDtype !== 'f32' && !t.evalOnly) notes.push(`note: optimizer.muDtype '${t.optimizer.muDtype}' is kept in f32 here`);
+  const cpuDevices = o.devices ?? ((o.target ?? 'cpu') === 'cpu' ? o.mesh?.size : undefined);
+  return {
+    config: cfg, model, train: t, schedule, evalOnly: t.evalOnly,
+    workdir: o.workdir, checkpointDir: path.join(o.workdir, 'checkpoints'), synthDir: path.join(o.workdir, 'data'),
+    notes,
+    client: o.client ?? null,
+    openClient: { target: o.target ?? 'cpu', ...(cpuDevices !== undefined ? { devices: cpuDevices } : {}), ...(o.plugin ? { plugin: o.plugin } : {}) },
+    step: {
+      settings: { model, schedule, adamw: { b1: t.optimizer.b1, b2: t.optimizer.b2, eps: 1e-8, weight_decay: t.optimizer.weightDecay }, excludeWd: t.optimizer.excludeWd, seed: t.seed },
+      ...(o.devices !== undefined ? { devices: o.devices } : {}),
+      ...(o.mesh ? { mesh: o.mesh } : {}),
+    },
+    compile: o.fastCompile ? { optLevel: 0 } : {},
+    evalDuringTraining: !o.noEval,
+    ...(o.templates ? { templates: o.templates } : {}),
+    ...(o.workers !== undefined ? { workers: o.workers } : {}),
+    ...(o.stopAfter !== undefined ? { stopAfter: o.stopAfter } : {}),
+    ...(o.stop ? { stop: o.stop } : {}),
+  };
+}

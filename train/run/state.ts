@@ -1,0 +1,94 @@
+// Where a run's state starts: the checkpoints it resumes from (params, moments, step, data position) or takes its
+// params from (pretrainDir), read and checked before the plugin is opened; then the state on the device, uploaded
+// from one of them or freshly initialised.
+import { flatten, unflatten } from '../../compiler/trace/index.ts';
+import { FlipError } from '../../compiler/ir/errors.ts';
+import type { Client } from '../../runtime-native/index.ts';
+import { checkCheckpointFits, listCheckpoints, loadCheckpoint, type LoadedCheckpoint } from '../checkpoint.ts';
+import { compileFunction, specLeaves } from '../compiled.ts';
+import type { StreamPosition } from '../data/webdataset.ts';
+import type { TensorMap } from '../../io/safetensors.ts';
+import { initState, paramSpecs, stateSpecs } from '../step.ts';
+import type { RunOutput } from './output.ts';
+import type { RunPlan } from './plan.ts';
+
+/** The state as device buffers with their dotted paths (params.<p>, mu.<p>, nu.<p>). */
+export type DeviceState = { params: unknown; mu: unknown; nu: unknown };
+
+/** How far a run is: its state on the device, the updates done, the samples seen and where the data continues. */
+export interface RunCursor {
+  state: DeviceState;
+  step: number;
+  samples: number;
+  position: StreamPosition | null;
+}
+
+/** The checkpoints a run starts from: config.train.resumeDir's and config.train.pretrainDir's. */
+export interface StartCheckpoints {
+  resumed: LoadedCheckpoint | null;
+  pretrained: LoadedCheckpoint | null;
+}
+
+/**
+ * The run's checkpoints, read and checked against this config's model: a wrong path, an unreadable file or a
+ * checkpoint of another model is reported before the plugin is opened or anything is written.
+ */
+export function readStartCheckpoints(plan: RunPlan): StartCheckpoints {
+  const t = plan.train;
+  const want = specLeaves(paramSpecs(plan.model));
+  const resumed = t.resumeDir ? loadCheckpoint(t.resumeDir) : null;
+  const pretrained = t.pretrainDir ? loadCheckpoint(t.pretrainDir) : null;
+  if (resumed) checkCheckpointFits(resumed, want, { moments: !t.evalOnly, configName: plan.config.name });
+  if (pretrained) checkCheckpointFits(pretrained, want, { moments: false, configName: plan.config.name });
+  return { resumed, pretrained };
+}
+
+/** Upload host tensors by path into the structure of `specs`, checking every shape. */
+export function upload(client: Client, specs: unknown, map: TensorMap, what: string): unknown {
+  const f = flatten<{ shape: number[]; dtype: string }>(specs);
+  const missing = f.paths.filter((p) => !map[p]);
+  if (missing.length) {
+    throw new FlipError(`${what}: ${missing.length} parameter(s) of this config's model are not in the checkpoint (${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ', ...' : ''}); is it a checkpoint of another model config?`);
+  }
+  return unflatten(f.treedef, f.leaves.map((s, i) => {
+    const t = map[f.paths[i]!]!;
+    if (t.shape.join() !== s.shape.join() || t.dtype !== 'f32') {
+      throw new FlipError(`${what}: '${f.paths[i]}' is ${t.dtype}[${t.shape.join(', ')}] in the checkpoint but f32[${s.shape.join(', ')}] in this config's model`);
+    }
+    return client.toDevice(t.data as Float32Array, t.shape, 'f32');
+  }));
+}
+
+function zerosMap(specs: unknown): TensorMap {
+  const f = flatten<{ shape: number[] }>(specs);
+  return Object.fromEntries(f.leaves.map((s, i) => [f.paths[i]!, { dtype: 'f32', shape: [...s.shape], data: new Float32Array(s.shape.reduce((a, b) => a * b, 1)) }]));
+}
+
+/** The state training starts from: resumed (params, moments, step, data position), pretrained (params only) or fresh. */
+export async function startState(plan: RunPlan, client: Client, from: StartCheckpoints, out: RunOutput): Promise<RunCursor> {
+  const { resumed, pretrained } = from;
+  const specs = stateSpecs(plan.model);
+  if (resumed) {
+    const ck = resumed;
+    const state = {
+      params: upload(client, specs.params, ck.state.params, ck.file),
+      mu: upload(client, specs.mu, ck.state.mu, ck.file),
+      nu: upload(client, specs.nu, ck.state.nu, ck.file),
+    };
+    const { step, samples, position } = ck.meta;
+    out.print(`resumed from ${ck.file}: step ${step}, ${samples} samples seen`);
+    return { state, step, samples, position };
+  }
+  if (pretrained) {
+    const ck = pretrained;
+    const zeros = zerosMap(specs.params);
+    const state = { params: upload(client, specs.params, ck.state.params, ck.file), mu: upload(client, specs.mu, zeros, 'zeros'), nu: upload(client, specs.nu, zeros, 'zeros') };
+    out.print(`params from ${ck.file} (step ${ck.meta.step}); optimizer state, step and data position start fresh`);
+    return { state, step: 0, samples: 0, position: null };
+  }
+  const old = listCheckpoints(plan.checkpointDir);
+  if (old.length) out.print(`note: ${plan.workdir} has checkpoints up to step ${old[old.length - 1]!.step}; this run starts fresh (--config.train.resumeDir=${plan.workdir} continues one)`);
+  // Run once: compiled at the lowest optimization level, which compiles several times faster.
+  const init = await compileFunction(() => initState(plan.train.seed, plan.model), [], { client, name: 'init_state', log: out.log, optLevel: 0 });
+  return { state: (await init.run([])) as DeviceState, step: 0, samples: 0, position: null };
+}
