@@ -1,9 +1,16 @@
 // Type rules of StableHLO ops: one row per op, checking operand and result types against the
 // op's attributes as the StableHLO spec states them. Messages name the expected and found types.
+// The ops the IR also has (compiler/ir/prims.ts) are read as IR primitives and checked by the IR's
+// own shape rules (compiler/ir/shape.ts); the rows here add only what StableHLO's text says beyond them.
+import { MLIR_ELEMENT, type DType } from '../ir/dtype.ts';
+import { ShapeError } from '../ir/errors.ts';
+import type { CompareDirection, Prim, PrimAttrs } from '../ir/prims.ts';
+import { inferTypes } from '../ir/shape.ts';
+import { sameShape, tensorType, type TensorType } from '../ir/types.ts';
 import type { AttrAst, BlockAst, FuncAst, OpAst, Pos, TypeAst } from './ast.ts';
 import { getAttr } from './ast.ts';
 import { intList } from './formats.ts';
-import { elementName, isFloatElement, isIntElement, bitWidth, printType, typesEqual } from './syntax.ts';
+import { elementName, isIntElement, bitWidth, printType, typesEqual } from './syntax.ts';
 
 export interface RuleContext {
   op: OpAst;
@@ -26,7 +33,7 @@ function shape(t: TypeAst | null): Shape | null {
 
 const el = (t: TypeAst | null): string | null => (t && t.kind === 'tensor' ? elementName(t) : null);
 const fmtShape = (s: Shape): string => `[${s.join(', ')}]`;
-const tensorOf = (s: Shape, element: string): string => `tensor<${s.map((d) => `${d}x`).join('')}${element}>`;
+const tensorOf = (s: readonly number[], element: string): string => `tensor<${s.map((d) => `${d}x`).join('')}${element}>`;
 const numel = (s: Shape): number => s.reduce((a, b) => a * b, 1);
 const P = (t: TypeAst | null): string => (t ? printType(t) : '?');
 
@@ -83,298 +90,222 @@ function inRange(c: RuleContext, dims: number[], rank: number, what: string): bo
   return true;
 }
 
-// ---------------------------------------------------------------------------- elementwise
+// ------------------------------------------------------------- ops the IR has: its shape rules
 
-function elementwise(n: number, kind: 'any' | 'float' | 'intOrBool' | 'int' = 'any'): Rule {
+const FROM_MLIR = new Map(Object.entries(MLIR_ELEMENT).map(([d, m]) => [m, d as DType]));
+const TO_MLIR: Record<string, string> = MLIR_ELEMENT;
+
+/** An MLIR element type as an IR dtype: flip's own where one matches (ui32 → u32), else as MLIR spells it (the IR's rules compare such types for equality only). */
+const dtypeOf = (element: string): DType => FROM_MLIR.get(element) ?? (element as DType);
+
+/** An IR type as MLIR writes it: how the IR's messages show types here. */
+const showMlir = (t: TensorType): string => tensorOf(t.shape, TO_MLIR[t.dtype] ?? t.dtype);
+
+/** The IR type of a static ranked tensor type (axes d0, d1, ...), or null: then the checks that need it are skipped. */
+function irType(t: TypeAst | null): TensorType | null {
+  const s = shape(t);
+  const e = el(t);
+  return s && e !== null ? tensorType(dtypeOf(e), s) : null;
+}
+
+/** The operands as IR types, or null when one is not a static tensor. */
+function irOperands(c: RuleContext): TensorType[] | null {
+  const ts = c.operandTypes.map(irType);
+  return ts.every((t) => t !== null) ? (ts as TensorType[]) : null;
+}
+
+/** The result types the IR's shape rule of `prim` gives, or null after reporting its ShapeError (less the primitive's name). */
+function infer<P extends Prim>(c: RuleContext, prim: P, ins: readonly TensorType[], attrs: PrimAttrs[P]): TensorType[] | null {
+  try {
+    return inferTypes(prim, ins, attrs, showMlir);
+  } catch (e) {
+    if (!(e instanceof ShapeError)) throw e;
+    c.error(e.message.startsWith(`${prim}: `) ? e.message.slice(prim.length + 2) : e.message);
+    return null;
+  }
+}
+
+/** Reports result #i when its declared type is not `want` (element type and shape). */
+function expectType(c: RuleContext, i: number, want: TensorType, why = ''): void {
+  const found = c.resultTypes[i];
+  if (!found) return;
+  const f = irType(found);
+  const same = f ? f.dtype === want.dtype && sameShape(f.shape, want.shape) : printType(found) === showMlir(want);
+  if (!same) c.error(`result type expected ${showMlir(want)}${why}, found ${printType(found)}`);
+}
+
+/** The IR's rule of `prim` on the op's operands; reports wrong result types. Returns whether the rule accepted the operands. */
+function checkAs<P extends Prim>(c: RuleContext, prim: P, ins: readonly TensorType[], attrs: PrimAttrs[P], why: string | ((i: number) => string) = ''): boolean {
+  const out = infer(c, prim, ins, attrs);
+  if (!out) return false;
+  if (out.length !== c.resultTypes.length) {
+    c.error(`expected ${out.length} result${out.length === 1 ? '' : 's'}, found ${c.resultTypes.length}`);
+    return true;
+  }
+  out.forEach((t, i) => expectType(c, i, t, typeof why === 'string' ? why : why(i)));
+  return true;
+}
+
+/** The op's operands, when all are static tensors, checked as IR primitive `prim`. */
+const asPrim = <P extends Prim>(prim: P, attrs: PrimAttrs[P], why?: string | ((i: number) => string)): Rule => (c) => {
+  const ins = irOperands(c);
+  if (ins) checkAs(c, prim, ins, attrs, why);
+};
+
+/** Element classes StableHLO asks for beyond the IR's rule (which passes element types the IR lacks, e.g. i8 or f8E4M3FN). */
+function elementClass(c: RuleContext, kind: 'intOrBool' | 'int'): void {
+  const t = c.operandTypes[0] ?? null;
+  const e = el(t);
+  if (!e) return;
+  if (kind === 'intOrBool' && !isIntElement(e)) c.error(`expected integer or i1 operands, found ${P(t)}`);
+  if (kind === 'int' && (!isIntElement(e) || e === 'i1')) c.error(`expected integer operands, found ${P(t)}`);
+}
+
+/** An elementwise op typed as the IR's unary or binary `prim` (result: the operands' type), with StableHLO's element class. */
+function elementwise(prim: Prim, kind?: 'intOrBool' | 'int'): Rule {
   return (c) => {
-    if (!arity(c, n, 1)) return;
-    const t0 = c.operandTypes[0] ?? null;
-    c.operandTypes.forEach((t, i) => {
-      if (i > 0 && t && t0 && !typesEqual(t, t0)) c.error(`operand #${i} expected ${printType(t0)} (the type of operand #0), found ${printType(t)}`);
-    });
-    if (t0) {
-      expectResult(c, 0, printType(t0), ' (the operands\' type)');
-      const e = el(t0);
-      if (e && kind === 'float' && !isFloatElement(e) && !e.startsWith('complex')) c.error(`expected floating-point operands, found ${printType(t0)}`);
-      if (e && kind === 'intOrBool' && !isIntElement(e)) c.error(`expected integer or i1 operands, found ${printType(t0)}`);
-      if (e && kind === 'int' && (!isIntElement(e) || e === 'i1')) c.error(`expected integer operands, found ${printType(t0)}`);
-    }
+    const ins = irOperands(c);
+    if (ins && checkAs(c, prim, ins, {} as PrimAttrs[typeof prim], " (the operands' type)") && kind) elementClass(c, kind);
   };
 }
 
-/** Same shape, element type may differ (convert, is_finite, abs of complex, ...). */
-function sameShape(resultElement: ((operandElement: string) => string | null) | null): Rule {
-  return (c) => {
-    if (!arity(c, 1, 1)) return;
-    const s = shape(c.operandTypes[0] ?? null);
-    const e = el(c.operandTypes[0] ?? null);
-    const r = c.resultTypes[0] ?? null;
-    if (!s || !e || !r) return;
-    const want = resultElement ? resultElement(e) : el(r);
-    if (want) expectSameShape(c, 0, s, want);
-  };
-}
+/** The operand's shape with another element type (convert, real, is_finite, ...): typed as the IR's convert. */
+const convertTo = (element: (operand: string, result: string | null) => string | null): Rule => (c) => {
+  const ins = irOperands(c);
+  const e = element(el(c.operandTypes[0] ?? null) ?? '', el(c.resultTypes[0] ?? null));
+  if (ins && e !== null) checkAs(c, 'convert', ins, { dtype: dtypeOf(e) });
+};
+
+const realOf = (e: string): string => /^complex<(.*)>$/.exec(e)?.[1] ?? e;
+
+/** abs: the IR's rule; StableHLO's abs of a complex tensor is real. */
+const abs: Rule = (c) => {
+  const ins = irOperands(c);
+  const out = ins && infer(c, 'abs', ins, {});
+  if (!out || !arity(c, 1, 1)) return;
+  expectType(c, 0, { ...out[0]!, dtype: dtypeOf(realOf(el(c.operandTypes[0]!)!)) });
+};
+
+const bitcastConvert: Rule = (c) => {
+  if (!arity(c, 1, 1)) return;
+  const [t, r] = [c.operandTypes[0] ?? null, c.resultTypes[0] ?? null];
+  const re = el(r);
+  const ob = bitWidth(el(t) ?? '');
+  const rb = bitWidth(re ?? '');
+  const x = irType(t);
+  // Same widths: the IR's rule (same shape). Other widths: StableHLO adds or drops a last dimension; check the bits.
+  if (x && re !== null && ob === rb) checkAs(c, 'bitcast_convert', [x], { dtype: dtypeOf(re) });
+  const os = shape(t);
+  const rs = shape(r);
+  if (os && rs && ob && rb && ob !== rb && numel(os) * ob !== numel(rs) * rb) c.error(`${P(t)} and ${P(r)} differ in total bits`);
+};
 
 const compare: Rule = (c) => {
-  if (!arity(c, 2, 1)) return;
-  const [a, b] = c.operandTypes;
-  if (a && b && !typesEqual(a, b)) c.error(`operand #1 expected ${printType(a)} (the type of operand #0), found ${printType(b)}`);
   const dir = getAttr(c.op, 'comparison_direction');
   const d = dir?.kind === 'enum' ? dir.value : dir?.kind === 'ident' ? dir.name : null;
-  if (!d || !['EQ', 'NE', 'GE', 'GT', 'LE', 'LT'].includes(d)) c.error(`comparison direction must be EQ, NE, GE, GT, LE or LT, found ${d ?? 'none'}`);
+  const ok = d !== null && ['EQ', 'NE', 'GE', 'GT', 'LE', 'LT'].includes(d);
+  if (!ok) c.error(`comparison direction must be EQ, NE, GE, GT, LE or LT, found ${d ?? 'none'}`);
   const ct = getAttr(c.op, 'compare_type');
   const t = ct?.kind === 'enum' ? ct.value : null;
   if (t && !['FLOAT', 'TOTALORDER', 'SIGNED', 'UNSIGNED', 'NOTYPE'].includes(t)) c.error(`comparison type must be FLOAT, TOTALORDER, SIGNED, UNSIGNED or NOTYPE, found ${t}`);
-  const s = shape(a ?? null);
-  if (s) expectSameShape(c, 0, s, 'i1');
+  const ins = irOperands(c);
+  if (ins) checkAs(c, 'compare', ins, { direction: (ok ? d : 'EQ') as CompareDirection });
 };
 
 const select: Rule = (c) => {
-  if (!arity(c, 3, 1)) return;
-  const [p, t, f] = c.operandTypes;
-  if (p && el(p) !== 'i1') c.error(`predicate expected i1 elements, found ${printType(p)}`);
-  if (t && f && !typesEqual(t, f)) c.error(`on_false expected ${printType(t)} (the type of on_true), found ${printType(f)}`);
-  const ps = shape(p ?? null);
-  const ts = shape(t ?? null);
-  if (ps && ts && ps.length !== 0 && fmtShape(ps) !== fmtShape(ts)) c.error(`predicate shape expected [] or ${fmtShape(ts)}, found ${fmtShape(ps)}`);
-  if (t) expectResult(c, 0, printType(t), ' (the type of on_true)');
+  const ins = irOperands(c);
+  if (!ins) return;
+  // StableHLO also takes a 0-d predicate for any on_true; the IR's select wants one of on_true's shape.
+  const [p, t] = ins;
+  if (p && t && p.shape.length === 0) ins[0] = { ...p, shape: t.shape, axes: t.axes };
+  checkAs(c, 'select', ins, {}, ' (the type of on_true)');
 };
 
-const clamp: Rule = (c) => {
-  if (!arity(c, 3, 1)) return;
-  const [lo, x, hi] = c.operandTypes;
-  const xs = shape(x ?? null);
-  for (const [name, t] of [['min', lo], ['max', hi]] as const) {
-    const s = shape(t ?? null);
-    if (t && x && el(t) !== el(x)) c.error(`${name} expected ${el(x)} elements, found ${printType(t)}`);
-    if (s && xs && s.length !== 0 && fmtShape(s) !== fmtShape(xs)) c.error(`${name} shape expected [] or ${fmtShape(xs)}, found ${fmtShape(s)}`);
-  }
-  if (x) expectResult(c, 0, printType(x), ' (the operand\'s type)');
-};
-
-// --------------------------------------------------------------------------- constants
-
-function denseShape(d: import('./ast.ts').DenseLiteral): Shape | 'splat' | null {
-  if (d.kind === 'scalar' || d.kind === 'complex') return 'splat';
-  if (d.kind === 'hex') return null;
-  if (d.items.length === 0) return [0];
-  const inner = d.items.map(denseShape);
-  const first = inner[0]!;
-  if (inner.some((s) => JSON.stringify(s) !== JSON.stringify(first))) return null;
-  return first === 'splat' ? [d.items.length] : first === null ? null : [d.items.length, ...first];
-}
-
-const constant: Rule = (c) => {
-  if (!arity(c, 0, 1)) return;
-  const v = getAttr(c.op, 'value');
-  const r = c.resultTypes[0] ?? null;
-  if (!v) {
-    c.error('missing its value attribute');
+/** The IR's rule of a primitive whose result type is one of its attributes (iota, broadcast_in_dim, reshape). */
+const resultAttr = <P extends 'iota' | 'broadcast_in_dim' | 'reshape'>(prim: P, attrs: (c: RuleContext) => Omit<PrimAttrs[P], 'shape' | 'axes' | 'dtype'> | null): Rule => (c) => {
+  if (c.resultTypes.length !== 1) {
+    c.error(`expected 1 result, found ${c.resultTypes.length}`);
     return;
   }
-  if (v.kind === 'dense' && v.type && r && !typesEqual(v.type, r)) c.error(`result type expected ${printType(v.type)} (the value's type), found ${printType(r)}`);
-  const s = shape(r);
-  if (v.kind === 'dense' && s) {
-    const ds = denseShape(v.value);
-    if (ds === null && v.value.kind === 'list') c.error('dense literal has ragged nesting');
-    else if (ds !== null && ds !== 'splat' && fmtShape(ds) !== fmtShape(s) && !(numel(s) === 0 && numel(ds) === 0)) {
-      c.error(`dense literal of shape ${fmtShape(ds)} does not fit ${P(r)}`);
-    }
-    if (v.value.kind === 'hex') {
-      const bits = bitWidth(el(r) ?? '');
-      const bytes = (v.value.text.length - 2) / 2;
-      const full = bits === null ? null : (numel(s) * (bits === 1 ? 8 : bits)) / 8;
-      const one = bits === null ? null : (bits === 1 ? 8 : bits) / 8;
-      if (full !== null && bytes !== full && bytes !== one) c.error(`hex literal of ${bytes} bytes does not fit ${P(r)} (${full} bytes)`);
-    }
-  }
+  const ins = irOperands(c);
+  const r = irType(c.resultTypes[0] ?? null);
+  const a = r && attrs(c);
+  if (ins && r && a) checkAs(c, prim, ins, { ...a, dtype: r.dtype, shape: r.shape, axes: r.axes } as unknown as PrimAttrs[P]);
 };
 
-const iota: Rule = (c) => {
-  if (!arity(c, 0, 1)) return;
-  const s = shape(c.resultTypes[0] ?? null);
-  const d = attrInt(c, 'iota_dimension');
-  if (s && d !== null && (d < 0 || d >= s.length)) c.error(`iota dimension ${d} is out of range for ${P(c.resultTypes[0]!)}`);
-};
-
-// ------------------------------------------------------------------------- shape ops
-
-const broadcastInDim: Rule = (c) => {
-  if (!arity(c, 1, 1)) return;
-  const os = shape(c.operandTypes[0] ?? null);
-  const rs = shape(c.resultTypes[0] ?? null);
+const iota = resultAttr('iota', (c) => {
+  const dimension = attrInt(c, 'iota_dimension');
+  return dimension === null ? null : { dimension };
+});
+const broadcastInDim = resultAttr('broadcast_in_dim', (c) => {
   const dims = attrInts(c, 'broadcast_dimensions');
-  if (!os || !rs || !dims) return;
-  if (dims.length !== os.length) {
-    c.error(`dims ${fmtShape(dims)} must have one entry per operand dimension (rank ${os.length})`);
-    return;
-  }
-  if (!inRange(c, dims, rs.length, 'broadcast dimension')) return;
-  dims.forEach((d, i) => {
-    if (os[i] !== 1 && os[i] !== rs[d]) c.error(`operand dimension ${i} (size ${os[i]}) cannot broadcast to result dimension ${d} (size ${rs[d]})`);
-  });
-  const e = el(c.operandTypes[0]!);
-  if (e && el(c.resultTypes[0]!) !== e) c.error(`result element type expected ${e}, found ${el(c.resultTypes[0]!)}`);
+  return dims && { dims };
+});
+const reshape = resultAttr('reshape', () => ({}));
+
+/** Ops whose IR attributes are integer attributes of the op: null when one is missing or malformed. */
+const withInts = <P extends Prim>(prim: P, read: (c: RuleContext) => PrimAttrs[P] | null, why?: (a: PrimAttrs[P]) => string): Rule => (c) => {
+  const ins = irOperands(c);
+  const a = ins && read(c);
+  if (ins && a) checkAs(c, prim, ins, a, why?.(a));
 };
 
-const reshape: Rule = (c) => {
-  if (!arity(c, 1, 1)) return;
-  const os = shape(c.operandTypes[0] ?? null);
-  const rs = shape(c.resultTypes[0] ?? null);
-  const e = el(c.operandTypes[0] ?? null);
-  if (os && rs && numel(os) !== numel(rs)) c.error(`result ${P(c.resultTypes[0]!)} has ${numel(rs)} elements, the operand ${P(c.operandTypes[0]!)} has ${numel(os)}`);
-  if (e && c.resultTypes[0] && el(c.resultTypes[0]) !== e) c.error(`result element type expected ${e}, found ${el(c.resultTypes[0])}`);
-};
+const transpose = withInts('transpose', (c) => {
+  const permutation = attrInts(c, 'permutation');
+  return permutation && { permutation };
+}, (a) => ` (the operand permuted by ${fmtShape([...a.permutation])})`);
 
-const transpose: Rule = (c) => {
-  if (!arity(c, 1, 1)) return;
-  const os = shape(c.operandTypes[0] ?? null);
-  const perm = attrInts(c, 'permutation');
-  if (!os || !perm) return;
-  if (perm.length !== os.length || !inRange(c, perm, os.length, 'permutation entry')) {
-    if (perm.length !== os.length) c.error(`permutation ${fmtShape(perm)} must have ${os.length} entries`);
-    return;
-  }
-  expectSameShape(c, 0, perm.map((p) => os[p]!), el(c.operandTypes[0]!)!, ` (the operand permuted by ${fmtShape(perm)})`);
-};
+const concatenate = withInts('concatenate', (c) => {
+  const dimension = attrInt(c, 'dimension');
+  return dimension === null ? null : { dimension };
+});
 
-const reverse: Rule = (c) => {
-  if (!arity(c, 1, 1)) return;
-  const os = shape(c.operandTypes[0] ?? null);
-  const dims = attrInts(c, 'dimensions');
-  if (os && dims) inRange(c, dims, os.length, 'reverse dimension');
-  if (c.operandTypes[0]) expectResult(c, 0, printType(c.operandTypes[0]), ' (the operand\'s type)');
-};
+const slice = withInts('slice', (c) => {
+  const [start, limit, strides] = [attrInts(c, 'start_indices'), attrInts(c, 'limit_indices'), attrInts(c, 'strides')];
+  return start && limit && strides && { start, limit, strides };
+});
 
-const concatenate: Rule = (c) => {
-  if (!arity(c, [1, Infinity], 1)) return;
-  const shapes = c.operandTypes.map(shape);
-  const dim = attrInt(c, 'dimension');
-  if (shapes.some((s) => !s) || dim === null) return;
-  const s0 = shapes[0]!;
-  if (dim < 0 || dim >= s0.length) {
-    c.error(`dimension ${dim} is out of range for rank ${s0.length}`);
-    return;
-  }
-  const e0 = el(c.operandTypes[0]!)!;
-  let total = 0;
-  for (const [i, s] of shapes.entries()) {
-    if (s!.length !== s0.length || s!.some((d, k) => k !== dim && d !== s0[k]) || el(c.operandTypes[i]!) !== e0) {
-      c.error(`operand #${i} ${P(c.operandTypes[i]!)} does not match operand #0 ${P(c.operandTypes[0]!)} outside dimension ${dim}`);
-      return;
-    }
-    total += s![dim]!;
-  }
-  expectSameShape(c, 0, s0.map((d, k) => (k === dim ? total : d)), e0);
-};
-
-const slice: Rule = (c) => {
-  if (!arity(c, 1, 1)) return;
-  const os = shape(c.operandTypes[0] ?? null);
-  const start = attrInts(c, 'start_indices');
-  const limit = attrInts(c, 'limit_indices');
-  const strides = attrInts(c, 'strides');
-  if (!os || !start || !limit || !strides) return;
-  if (start.length !== os.length || limit.length !== os.length || strides.length !== os.length) {
-    c.error(`slice needs ${os.length} ranges for ${P(c.operandTypes[0]!)}, found ${start.length}`);
-    return;
-  }
-  const out: number[] = [];
-  for (let i = 0; i < os.length; i++) {
-    if (start[i]! < 0 || limit[i]! > os[i]! || start[i]! > limit[i]! || strides[i]! < 1) {
-      c.error(`range ${start[i]}:${limit[i]}:${strides[i]} is invalid for dimension ${i} of size ${os[i]}`);
-      return;
-    }
-    out.push(Math.ceil((limit[i]! - start[i]!) / strides[i]!));
-  }
-  expectSameShape(c, 0, out, el(c.operandTypes[0]!)!);
-};
-
-const dynamicSlice: Rule = (c) => {
-  const os = shape(c.operandTypes[0] ?? null);
-  if (!os || !arity(c, 1 + os.length, 1)) return;
-  scalarIndices(c, 1);
+const dynamicSlice = withInts('dynamic_slice', (c) => {
   const sizes = attrInts(c, 'slice_sizes');
-  if (!sizes) return;
-  if (sizes.length !== os.length || sizes.some((s, i) => s < 0 || s > os[i]!)) {
-    c.error(`slice sizes ${fmtShape(sizes)} do not fit operand ${P(c.operandTypes[0]!)}`);
-    return;
-  }
-  expectSameShape(c, 0, sizes, el(c.operandTypes[0]!)!);
-};
+  return sizes && { sizes };
+});
 
-function scalarIndices(c: RuleContext, from: number): void {
-  for (let i = from; i < c.operandTypes.length; i++) {
-    const t = c.operandTypes[i];
-    const s = shape(t ?? null);
-    if (t && s && (s.length !== 0 || !isIntElement(el(t) ?? '') || el(t) === 'i1')) c.error(`start index operand #${i} must be a 0-d integer tensor, found ${printType(t)}`);
+const pad = withInts('pad', (c) => {
+  const [low, high, interior] = [attrInts(c, 'edge_padding_low'), attrInts(c, 'edge_padding_high'), attrInts(c, 'interior_padding')];
+  if (interior?.some((x) => x < 0)) {
+    c.error('interior padding must be non-negative');
+    return null;
   }
-}
+  return low && high && interior && { low, high, interior };
+});
 
+/** The IR's rule, and StableHLO's start indices: 0-d integer tensors (the IR's rule leaves them to its builder). */
 const dynamicUpdateSlice: Rule = (c) => {
-  const os = shape(c.operandTypes[0] ?? null);
-  if (!os || !arity(c, 2 + os.length, 1)) return;
-  const us = shape(c.operandTypes[1] ?? null);
-  if (us && (us.length !== os.length || us.some((d, i) => d > os[i]!))) c.error(`update ${P(c.operandTypes[1]!)} does not fit in operand ${P(c.operandTypes[0]!)}`);
-  scalarIndices(c, 2);
-  expectResult(c, 0, printType(c.operandTypes[0]!), ' (the operand\'s type)');
-};
-
-const pad: Rule = (c) => {
-  if (!arity(c, 2, 1)) return;
-  const os = shape(c.operandTypes[0] ?? null);
-  const ps = shape(c.operandTypes[1] ?? null);
-  const e = el(c.operandTypes[0] ?? null);
-  if (ps && ps.length !== 0) c.error(`padding value must be a 0-d tensor, found ${P(c.operandTypes[1]!)}`);
-  if (e && c.operandTypes[1] && el(c.operandTypes[1]) !== e) c.error(`padding value expected ${e} elements, found ${P(c.operandTypes[1])}`);
-  const lo = attrInts(c, 'edge_padding_low');
-  const hi = attrInts(c, 'edge_padding_high');
-  const inner = attrInts(c, 'interior_padding');
-  if (!os || !lo || !hi || !inner || !e) return;
-  if (lo.length !== os.length || hi.length !== os.length || inner.length !== os.length) {
-    c.error(`padding needs ${os.length} entries per list for ${P(c.operandTypes[0]!)}`);
-    return;
+  const ins = irOperands(c);
+  if (!ins || !checkAs(c, 'dynamic_update_slice', ins, {}, " (the operand's type)")) return;
+  for (let i = 2; i < c.operandTypes.length; i++) {
+    const t = c.operandTypes[i]!;
+    const e = el(t);
+    if (shape(t)!.length !== 0 || !e || !isIntElement(e) || e === 'i1') c.error(`start index operand #${i} must be a 0-d integer tensor, found ${printType(t)}`);
   }
-  if (inner.some((x) => x < 0)) c.error('interior padding must be non-negative');
-  expectSameShape(c, 0, os.map((d, i) => lo[i]! + hi[i]! + d + Math.max(d - 1, 0) * inner[i]!), e);
 };
 
-// ------------------------------------------------------------------------------- dots
+function dotAttrs(c: RuleContext, lhsBatch: number[], rhsBatch: number[], lhsContract: number[], rhsContract: number[]): PrimAttrs['dot_general'] {
+  const r = c.resultTypes[0];
+  const e = r ? el(r) : null;
+  // The result element type is the op's to choose (bf16 x bf16 -> f32): take the declared one.
+  return { lhsBatch, rhsBatch, lhsContract, rhsContract, ...(e ? { resultDtype: dtypeOf(e) } : {}) };
+}
 
 const dotGeneral: Rule = (c) => {
-  if (!arity(c, 2, 1)) return;
-  const ls = shape(c.operandTypes[0] ?? null);
-  const rs = shape(c.operandTypes[1] ?? null);
   const dn = getAttr(c.op, 'dot_dimension_numbers');
   if (!dn || dn.kind !== 'dot') {
     c.error('missing its dot dimension numbers');
     return;
   }
-  if (!ls || !rs) return;
   const d = dn.dims;
-  if (d.lhsBatchingDims.length !== d.rhsBatchingDims.length) {
-    c.error(`batching dims ${fmtShape(d.lhsBatchingDims)} x ${fmtShape(d.rhsBatchingDims)} differ in length`);
-    return;
-  }
-  if (d.lhsContractingDims.length !== d.rhsContractingDims.length) {
-    c.error(`contracting dims ${fmtShape(d.lhsContractingDims)} x ${fmtShape(d.rhsContractingDims)} differ in length`);
-    return;
-  }
-  if (!inRange(c, [...d.lhsBatchingDims, ...d.lhsContractingDims], ls.length, 'lhs dimension')) return;
-  if (!inRange(c, [...d.rhsBatchingDims, ...d.rhsContractingDims], rs.length, 'rhs dimension')) return;
-  for (const [what, l, r] of [['batching', d.lhsBatchingDims, d.rhsBatchingDims], ['contracting', d.lhsContractingDims, d.rhsContractingDims]] as const) {
-    for (let i = 0; i < l.length; i++) {
-      if (ls[l[i]!] !== rs[r[i]!]) {
-        c.error(`${what} dimension sizes do not match: lhs dimension ${l[i]} of ${P(c.operandTypes[0]!)} has size ${ls[l[i]!]}, rhs dimension ${r[i]} of ${P(c.operandTypes[1]!)} has size ${rs[r[i]!]}`);
-        return;
-      }
-    }
-  }
-  const lFree = ls.map((_, i) => i).filter((i) => !d.lhsBatchingDims.includes(i) && !d.lhsContractingDims.includes(i));
-  const rFree = rs.map((_, i) => i).filter((i) => !d.rhsBatchingDims.includes(i) && !d.rhsContractingDims.includes(i));
-  const out = [...d.lhsBatchingDims.map((i) => ls[i]!), ...lFree.map((i) => ls[i]!), ...rFree.map((i) => rs[i]!)];
-  const r = c.resultTypes[0];
-  if (r) expectSameShape(c, 0, out, el(r) ?? '?', ' (batch, lhs free, rhs free dimensions)');
+  const ins = irOperands(c);
+  if (ins) checkAs(c, 'dot_general', ins, dotAttrs(c, d.lhsBatchingDims, d.rhsBatchingDims, d.lhsContractingDims, d.rhsContractingDims), ' (batch, lhs free, rhs free dimensions)');
   const pc = getAttr(c.op, 'precision_config');
   if (pc?.kind === 'array') {
     if (pc.elements.length > 2) c.error(`precision config has ${pc.elements.length} entries, at most 2`);
@@ -382,22 +313,21 @@ const dotGeneral: Rule = (c) => {
   }
 };
 
+/** `dot`: rank 1 or 2 operands, contracting lhs's last dimension with rhs's first: a dot_general. */
 const dot: Rule = (c) => {
   if (!arity(c, 2, 1)) return;
-  const ls = shape(c.operandTypes[0] ?? null);
-  const rs = shape(c.operandTypes[1] ?? null);
-  const r = c.resultTypes[0];
-  if (!ls || !rs || !r) return;
-  if (ls.length < 1 || ls.length > 2 || rs.length < 1 || rs.length > 2) {
+  const ins = irOperands(c);
+  if (!ins) return;
+  const [l, r] = ins as [TensorType, TensorType];
+  if (l.shape.length < 1 || l.shape.length > 2 || r.shape.length < 1 || r.shape.length > 2) {
     c.error(`dot takes rank-1 or rank-2 operands, found ${P(c.operandTypes[0]!)} and ${P(c.operandTypes[1]!)}`);
     return;
   }
-  if (ls[ls.length - 1] !== rs[0]) {
-    c.error(`contracting dimension sizes do not match: ${ls[ls.length - 1]} vs ${rs[0]}`);
-    return;
-  }
-  expectSameShape(c, 0, [...ls.slice(0, -1), ...rs.slice(1)], el(r) ?? '?');
+  checkAs(c, 'dot_general', ins, dotAttrs(c, [], [], [l.shape.length - 1], [0]));
 };
+
+/** Results of the operands' types (optimization_barrier, all_reduce): the IR's optimization_barrier. */
+const sameAsOperands = asPrim('optimization_barrier', {}, (i) => ` (the type of operand #${i})`);
 
 // --------------------------------------------------------------------------- regions
 
@@ -415,6 +345,7 @@ function scalarOf(t: TypeAst | null): string | null {
   return e ? `tensor<${e}>` : null;
 }
 
+/** Variadic reduce: each input reduced as the IR's reduce gives its result; the init values and the body are StableHLO's. */
 const reduce: Rule = (c) => {
   const n = c.operandTypes.length / 2;
   if (c.operandTypes.length % 2 !== 0 || n < 1) {
@@ -435,9 +366,15 @@ const reduce: Rule = (c) => {
     if (s && s.length !== 0) c.error(`init value #${i} must be a 0-d tensor, found ${P(t)}`);
     if (t && inputs[i] && el(t) !== el(inputs[i]!)) c.error(`init value #${i} expected ${scalarOf(inputs[i]!)}, found ${P(t)}`);
   });
-  if (s0 && dims && inRange(c, dims, s0.length, 'reduce dimension')) {
-    const out = s0.filter((_, i) => !dims.includes(i));
-    inits.forEach((t, i) => { if (t && i < c.resultTypes.length) expectSameShape(c, i, out, el(t)!); });
+  if (dims) {
+    for (const [i, t] of inputs.entries()) {
+      const x = irType(t);
+      if (!x) continue;
+      // The combiner is the body's, not one of the IR's kinds: 'sum' asks nothing of the element type.
+      const out = infer(c, 'reduce', [x], { dims, kind: 'sum' });
+      if (!out) break;
+      if (i < c.resultTypes.length) expectType(c, i, out[0]!);
+    }
   }
   if (c.op.applies) {
     if (n !== 1) c.error(`'applies' needs a single input, found ${n}`);
@@ -473,16 +410,14 @@ function checkBody(c: RuleContext, b: BlockAst | undefined, what: string, args: 
   });
 }
 
+
 const sort: Rule = (c) => {
   if (!arity(c, [1, Infinity], c.operandTypes.length)) return;
-  const s0 = shape(c.operandTypes[0] ?? null);
-  c.operandTypes.forEach((t, i) => {
-    const s = shape(t);
-    if (s && s0 && fmtShape(s) !== fmtShape(s0)) c.error(`operand #${i} ${P(t)} does not have the shape of operand #0 ${P(c.operandTypes[0]!)}`);
-    if (t) expectResult(c, i, printType(t));
-  });
-  const d = attrInt(c, 'dimension');
-  if (s0 && d !== null && (d < -s0.length || d >= s0.length)) c.error(`sort dimension ${d} is out of range for rank ${s0.length}`);
+  const ins = irOperands(c);
+  const d = attrInt(c, 'dimension') ?? -1;
+  const rank = ins?.[0]?.shape.length ?? 0;
+  // StableHLO counts a negative dimension from the back (the default, -1, is the last).
+  if (ins) checkAs(c, 'sort', ins, { dimension: d < 0 && d >= -rank ? d + rank : d, descending: false });
   const scal = c.operandTypes.flatMap((t) => [scalarOf(t), scalarOf(t)]);
   checkBody(c, c.op.regions[0]?.blocks[0], 'comparator', scal, ['tensor<i1>']);
 };
@@ -495,13 +430,6 @@ const whileRule: Rule = (c) => {
   checkBody(c, c.op.regions[1]?.blocks[0], 'do region', types, types);
 };
 
-const sameAsOperands: Rule = (c) => {
-  if (c.resultTypes.length !== c.operandTypes.length) {
-    c.error(`expected ${c.operandTypes.length} results, found ${c.resultTypes.length}`);
-    return;
-  }
-  c.operandTypes.forEach((t, i) => { if (t) expectResult(c, i, printType(t), ` (the type of operand #${i})`); });
-};
 
 const allReduce: Rule = (c) => {
   sameAsOperands(c);
@@ -513,60 +441,125 @@ const allReduce: Rule = (c) => {
 
 const gather: Rule = (c) => {
   if (!arity(c, 2, 1)) return;
-  const os = shape(c.operandTypes[0] ?? null);
-  const is = shape(c.operandTypes[1] ?? null);
   const dn = getAttr(c.op, 'dimension_numbers');
   const sizes = attrInts(c, 'slice_sizes');
   if (!dn || dn.kind !== 'gather') {
     c.error('missing its gather dimension numbers');
     return;
   }
-  if (!os || !is || !sizes) return;
+  const ins = irOperands(c);
+  if (!ins || !sizes) return;
+  const [x, idx] = ins as [TensorType, TensorType];
   const d = dn.dims;
-  if (sizes.length !== os.length) {
-    c.error(`slice_sizes ${fmtShape(sizes)} must have one entry per operand dimension (rank ${os.length})`);
-    return;
-  }
-  sizes.forEach((s, i) => { if (s < 0 || s > os[i]!) c.error(`slice size ${s} exceeds operand dimension ${i} of size ${os[i]}`); });
-  if (!inRange(c, [...d.collapsedSliceDims, ...d.operandBatchingDims], os.length, 'collapsed/batching dimension')) return;
-  if (d.indexVectorDim < 0 || d.indexVectorDim > is.length) {
+  // What StableHLO's gather has beyond the IR's: batching dimensions, and the ranges its rule takes as given.
+  if (!inRange(c, [...d.collapsedSliceDims, ...d.operandBatchingDims], x.shape.length, 'collapsed/batching dimension')) return;
+  if (d.indexVectorDim < 0 || d.indexVectorDim > idx.shape.length) {
     c.error(`index_vector_dim ${d.indexVectorDim} is out of range for indices ${P(c.operandTypes[1]!)}`);
     return;
   }
-  const batchDims = is.filter((_, i) => i !== d.indexVectorDim);
-  const offsetSizes = sizes.filter((_, i) => !d.collapsedSliceDims.includes(i) && !d.operandBatchingDims.includes(i));
-  if (offsetSizes.length !== d.offsetDims.length) {
-    c.error(`offset_dims ${fmtShape(d.offsetDims)} must have ${offsetSizes.length} entries (slice dimensions not collapsed or batching)`);
-    return;
-  }
-  const rank = batchDims.length + offsetSizes.length;
-  const out: number[] = [];
-  let bi = 0;
-  let oi = 0;
-  for (let i = 0; i < rank; i++) out.push(d.offsetDims.includes(i) ? offsetSizes[oi++]! : batchDims[bi++]!);
-  if (out.some((x) => x === undefined)) {
+  const rank = idx.shape.length - (d.indexVectorDim < idx.shape.length ? 1 : 0) + d.offsetDims.length;
+  if (d.offsetDims.some((o) => o < 0 || o >= rank)) {
     c.error(`offset_dims ${fmtShape(d.offsetDims)} are out of range for a result of rank ${rank}`);
     return;
   }
-  expectSameShape(c, 0, out, el(c.operandTypes[0]!)!);
+  // An operand batching dimension leaves the result's shape as a collapsed one does.
+  checkAs(c, 'gather', ins, {
+    offsetDims: d.offsetDims, collapsedSliceDims: [...d.collapsedSliceDims, ...d.operandBatchingDims], startIndexMap: d.startIndexMap,
+    indexVectorDim: d.indexVectorDim, sliceSizes: sizes, axes: Array.from({ length: rank }, (_, i) => `d${i}`),
+  });
 };
 
+/** Variadic scatter: inputs, indices, as many updates; each input with its update checked as the IR's scatter. */
 const scatter: Rule = (c) => {
   const n = (c.operandTypes.length - 1) / 2;
   if (!Number.isInteger(n) || n < 1) {
     c.error(`expected inputs, indices and as many updates, found ${c.operandTypes.length} operands`);
     return;
   }
-  const inputs = c.operandTypes.slice(0, n);
   if (c.resultTypes.length !== n) c.error(`expected ${n} result${n === 1 ? '' : 's'}, found ${c.resultTypes.length}`);
-  inputs.forEach((t, i) => { if (t) expectResult(c, i, printType(t), ` (the type of input #${i})`); });
-  const idx = c.operandTypes[n];
-  if (idx && !isIntElement(el(idx) ?? '')) c.error(`scatter indices must be integers, found ${printType(idx)}`);
   const dn = getAttr(c.op, 'scatter_dimension_numbers');
   if (!dn || dn.kind !== 'scatter') c.error('missing its scatter dimension numbers');
-  const scal = inputs.map(scalarOf);
+  const ins = irOperands(c);
+  if (ins && dn?.kind === 'scatter') {
+    const d = dn.dims;
+    const attrs: PrimAttrs['scatter'] = {
+      updateWindowDims: d.updateWindowDims, insertedWindowDims: d.insertedWindowDims, scatterDimsToOperandDims: d.scatterDimsToOperandDims,
+      indexVectorDim: d.indexVectorDim, kind: 'add',
+    };
+    for (let i = 0; i < n; i++) {
+      const out = infer(c, 'scatter', [ins[i]!, ins[n]!, ins[n + 1 + i]!], attrs);
+      if (!out) break;
+      if (i < c.resultTypes.length) expectType(c, i, out[0]!, ` (the type of input #${i})`);
+    }
+  }
+  const scal = c.operandTypes.slice(0, n).map(scalarOf);
   checkBody(c, c.op.regions[0]?.blocks[0], 'update computation', [...scal, ...scal], scal);
 };
+
+// ------------------------------------------------------------------ ops the IR does not have
+
+const clamp: Rule = (c) => {
+  if (!arity(c, 3, 1)) return;
+  const [lo, x, hi] = c.operandTypes;
+  const xs = shape(x ?? null);
+  for (const [name, t] of [['min', lo], ['max', hi]] as const) {
+    const s = shape(t ?? null);
+    if (t && x && el(t) !== el(x)) c.error(`${name} expected ${el(x)} elements, found ${printType(t)}`);
+    if (s && xs && s.length !== 0 && fmtShape(s) !== fmtShape(xs)) c.error(`${name} shape expected [] or ${fmtShape(xs)}, found ${fmtShape(s)}`);
+  }
+  if (x) expectResult(c, 0, printType(x), ' (the operand\'s type)');
+};
+
+// --------------------------------------------------------------------------- constants
+
+function denseShape(d: import('./ast.ts').DenseLiteral): Shape | 'splat' | null {
+  if (d.kind === 'scalar' || d.kind === 'complex') return 'splat';
+  if (d.kind === 'hex') return null;
+  if (d.items.length === 0) return [0];
+  const inner = d.items.map(denseShape);
+  const first = inner[0]!;
+  if (inner.some((s) => JSON.stringify(s) !== JSON.stringify(first))) return null;
+  return first === 'splat' ? [d.items.length] : first === null ? null : [d.items.length, ...first];
+}
+
+/**
+ * The IR's constant takes its type from its own attributes, so its rule has nothing to say about MLIR's: what is
+ * checked here is the literal as MLIR writes it (its type, nesting, hex bytes) against the result type.
+ */
+const constant: Rule = (c) => {
+  if (!arity(c, 0, 1)) return;
+  const v = getAttr(c.op, 'value');
+  const r = c.resultTypes[0] ?? null;
+  if (!v) {
+    c.error('missing its value attribute');
+    return;
+  }
+  if (v.kind === 'dense' && v.type && r && !typesEqual(v.type, r)) c.error(`result type expected ${printType(v.type)} (the value's type), found ${printType(r)}`);
+  const s = shape(r);
+  if (v.kind === 'dense' && s) {
+    const ds = denseShape(v.value);
+    if (ds === null && v.value.kind === 'list') c.error('dense literal has ragged nesting');
+    else if (ds !== null && ds !== 'splat' && fmtShape(ds) !== fmtShape(s) && !(numel(s) === 0 && numel(ds) === 0)) {
+      c.error(`dense literal of shape ${fmtShape(ds)} does not fit ${P(r)}`);
+    }
+    if (v.value.kind === 'hex') {
+      const bits = bitWidth(el(r) ?? '');
+      const bytes = (v.value.text.length - 2) / 2;
+      const full = bits === null ? null : (numel(s) * (bits === 1 ? 8 : bits)) / 8;
+      const one = bits === null ? null : (bits === 1 ? 8 : bits) / 8;
+      if (full !== null && bytes !== full && bytes !== one) c.error(`hex literal of ${bytes} bytes does not fit ${P(r)} (${full} bytes)`);
+    }
+  }
+};
+
+const reverse: Rule = (c) => {
+  if (!arity(c, 1, 1)) return;
+  const os = shape(c.operandTypes[0] ?? null);
+  const dims = attrInts(c, 'dimensions');
+  if (os && dims) inRange(c, dims, os.length, 'reverse dimension');
+  if (c.operandTypes[0]) expectResult(c, 0, printType(c.operandTypes[0]), ' (the operand\'s type)');
+};
+
 
 // ------------------------------------------------------------------------- convolution
 
@@ -731,34 +724,36 @@ const BINARY = new Set([
   'shift_left', 'shift_right_arithmetic', 'shift_right_logical',
 ]);
 
-const UNARY_SAME = [
-  'negate', 'exponential', 'exponential_minus_one', 'log', 'log_plus_one', 'logistic', 'sqrt', 'rsqrt', 'cbrt', 'tanh', 'tan',
-  'sine', 'cosine', 'floor', 'ceil', 'round_nearest_afz', 'round_nearest_even', 'sign', 'not', 'popcnt', 'count_leading_zeros',
-];
+/**
+ * StableHLO's elementwise ops, each typed as the IR primitive it is, or for one the IR lacks, as one typed alike
+ * (cbrt as sqrt: a float in, its type out); the second entry is the element class StableHLO asks beyond the IR's rule.
+ */
+const ELEMENTWISE: Record<string, [Prim, ('intOrBool' | 'int')?]> = {
+  add: ['add'], subtract: ['subtract'], multiply: ['multiply'], divide: ['divide'], remainder: ['remainder'],
+  maximum: ['maximum'], minimum: ['minimum'], power: ['power'], atan2: ['atan2'],
+  and: ['and', 'intOrBool'], or: ['or', 'intOrBool'], xor: ['xor', 'intOrBool'], not: ['not', 'intOrBool'],
+  shift_left: ['shift_left', 'int'], shift_right_logical: ['shift_right_logical', 'int'], shift_right_arithmetic: ['shift_right_logical', 'int'],
+  popcnt: ['not', 'int'], count_leading_zeros: ['not', 'int'],
+  negate: ['neg'], sign: ['sign'], exponential: ['exp'], exponential_minus_one: ['expm1'], log: ['log'], log_plus_one: ['log1p'],
+  logistic: ['logistic'], sqrt: ['sqrt'], rsqrt: ['rsqrt'], cbrt: ['sqrt'], tanh: ['tanh'], tan: ['tanh'], sine: ['sine'], cosine: ['cosine'],
+  floor: ['floor'], ceil: ['ceil'], round_nearest_even: ['round_nearest_even'], round_nearest_afz: ['round_nearest_even'],
+};
 
-const realOf = (e: string): string => /^complex<(.*)>$/.exec(e)?.[1] ?? e;
-
-/** chlo ops JAX emits (erf, square, ...): elementwise, result type equals the operand's. */
-const CHLO_UNARY = ['erf', 'erfc', 'erf_inv', 'square', 'tan', 'lgamma', 'digamma', 'asin', 'acos', 'atan', 'sinh', 'cosh', 'asinh', 'acosh', 'atanh', 'conj', 'bessel_i1e'];
+/** chlo ops JAX emits (erf, square, ...): elementwise, result type equals the operand's; all but square and conj take floats. */
+const CHLO_UNARY: Record<string, Prim> = {
+  ...Object.fromEntries(['erf', 'erfc', 'erf_inv', 'tan', 'lgamma', 'digamma', 'asin', 'acos', 'atan', 'sinh', 'cosh', 'asinh', 'acosh', 'atanh', 'bessel_i1e'].map((n) => [n, 'tanh'])),
+  square: 'sign', conj: 'sign',
+};
 
 export const OP_RULES: Record<string, Rule> = {
-  ...Object.fromEntries([...BINARY].map((n) => [`stablehlo.${n}`, elementwise(2, ['and', 'or', 'xor'].includes(n) ? 'intOrBool' : n.startsWith('shift') ? 'int' : 'any')])),
-  ...Object.fromEntries(UNARY_SAME.map((n) => [`stablehlo.${n}`, elementwise(1, n === 'not' ? 'intOrBool' : n === 'popcnt' || n === 'count_leading_zeros' ? 'int' : 'any')])),
-  ...Object.fromEntries(CHLO_UNARY.map((n) => [`chlo.${n}`, elementwise(1)])),
-  'stablehlo.abs': sameShape(realOf),
-  'stablehlo.real': sameShape(realOf),
-  'stablehlo.imag': sameShape(realOf),
-  'stablehlo.is_finite': sameShape(() => 'i1'),
-  'stablehlo.convert': sameShape(null),
-  'stablehlo.bitcast_convert': (c) => {
-    if (!arity(c, 1, 1)) return;
-    const [t, r] = [c.operandTypes[0] ?? null, c.resultTypes[0] ?? null];
-    const os = shape(t);
-    const rs = shape(r);
-    const ob = bitWidth(el(t) ?? '');
-    const rb = bitWidth(el(r) ?? '');
-    if (os && rs && ob && rb && numel(os) * ob !== numel(rs) * rb) c.error(`${P(t)} and ${P(r)} differ in total bits`);
-  },
+  ...Object.fromEntries(Object.entries(ELEMENTWISE).map(([n, [p, kind]]) => [`stablehlo.${n}`, elementwise(p, kind)])),
+  ...Object.fromEntries(Object.entries(CHLO_UNARY).map(([n, p]) => [`chlo.${n}`, elementwise(p)])),
+  'stablehlo.abs': abs,
+  'stablehlo.real': convertTo(realOf),
+  'stablehlo.imag': convertTo(realOf),
+  'stablehlo.is_finite': convertTo(() => 'i1'),
+  'stablehlo.convert': convertTo((_, result) => result),
+  'stablehlo.bitcast_convert': bitcastConvert,
   'stablehlo.clamp': clamp,
   'stablehlo.compare': compare,
   'stablehlo.select': select,

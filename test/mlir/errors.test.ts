@@ -79,7 +79,7 @@ describe('the verifier', () => {
       .replace('tensor<3x4xf32>) -> tensor<2x4xf32> {', 'tensor<5x4xf32>) -> tensor<2x4xf32> {')
       .replace('(tensor<2x3xf32>, tensor<3x4xf32>) -> tensor<2x4xf32>\n', '(tensor<2x3xf32>, tensor<5x4xf32>) -> tensor<2x4xf32>\n');
     expect(errors(text)).toEqual([
-      [3, 5, 'stablehlo.dot_general: contracting dimension sizes do not match: lhs dimension 1 of tensor<2x3xf32> has size 3, rhs dimension 0 of tensor<5x4xf32> has size 5'],
+      [3, 5, 'stablehlo.dot_general: contracting dims differ: d1=3 in tensor<2x3xf32> vs d0=5 in tensor<5x4xf32>'],
     ]);
   });
 
@@ -114,7 +114,7 @@ describe('the verifier', () => {
     const es = errors(lines.join('\n'));
     expect(es.length).toBeGreaterThan(0);
     expect(es[0]![0]).toBe(i + 1);
-    expect(es[0]![2]).toMatch(/^stablehlo.transpose: permutation entry list \[0, 0, 1, 2\] repeats a dimension$/);
+    expect(es[0]![2]).toMatch(/^stablehlo.transpose: permutation entry \[0, 0, 1, 2\] repeats a dimension$/);
   });
 
   it('checks region-carrying and collective ops JAX writes in generic form', () => {
@@ -132,6 +132,44 @@ describe('the verifier', () => {
     ]);
     expect(mutate('jax-extra/shard_map_all_gather_gspmd.mlir', 'all_gather_dim = 0', 'all_gather_dim = 1')).toEqual([
       [11, 5, 'stablehlo.all_gather: result type expected tensor<2x16xf32> (dimension 1 times the group size 4), found tensor<8x4xf32>'],
+    ]);
+  });
+
+  it('checks the ops the IR has by the IR\'s shape rules, with what StableHLO allows beyond them', () => {
+    /** The errors of a one-op function: `op` defines %0 from %a, %b, ... of the given types. */
+    const one = (args: string[], op: string, result: string): [number, number, string][] =>
+      errors(`func.func @f(${args.map((t, i) => `%${'abc'[i]}: ${t}`).join(', ')}) -> ${result} {\n  %0 = ${op}\n  return %0 : ${result}\n}\n`);
+    expect(one(['tensor<3xf32>'], 'stablehlo.broadcast_in_dim %a, dims = [1] : (tensor<3xf32>) -> tensor<2x4xf32>', 'tensor<2x4xf32>')).toEqual([
+      [2, 3, 'stablehlo.broadcast_in_dim: cannot broadcast tensor<3xf32> to [2, 4]: dim 0 (3) vs 4'],
+    ]);
+    expect(one(['tensor<2x3xf32>'], 'stablehlo.reshape %a : (tensor<2x3xf32>) -> tensor<6xi32>', 'tensor<6xi32>')).toEqual([
+      [2, 3, 'stablehlo.reshape: result type expected tensor<6xf32>, found tensor<6xi32>'],
+    ]);
+    expect(one(['tensor<4xi32>'], 'stablehlo.exponential %a : tensor<4xi32>', 'tensor<4xi32>')).toEqual([
+      [2, 3, 'stablehlo.exponential: needs a float operand, got tensor<4xi32>'],
+    ]);
+    // Element types the IR lacks pass its dtype-class checks; StableHLO's own classes still apply.
+    expect(one(['tensor<4xcomplex<f32>>'], 'stablehlo.exponential %a : tensor<4xcomplex<f32>>', 'tensor<4xcomplex<f32>>')).toEqual([]);
+    expect(one(['tensor<4xcomplex<f32>>'], 'stablehlo.abs %a : (tensor<4xcomplex<f32>>) -> tensor<4xf32>', 'tensor<4xf32>')).toEqual([]);
+    expect(one(['tensor<4xi1>', 'tensor<4xi1>'], 'stablehlo.shift_left %a, %b : tensor<4xi1>', 'tensor<4xi1>')).toEqual([
+      [2, 3, 'stablehlo.shift_left: expected integer operands, found tensor<4xi1>'],
+    ]);
+    // A 0-d predicate selects whole tensors; a negative sort dimension counts from the back.
+    expect(one(['tensor<i1>', 'tensor<2x3xf32>'], 'stablehlo.select %a, %b, %b : tensor<i1>, tensor<2x3xf32>', 'tensor<2x3xf32>')).toEqual([]);
+    const sort = (dim: number): [number, number, string][] => errors(`func.func @f(%a: tensor<2x3xf32>) -> tensor<2x3xf32> {
+  %0 = "stablehlo.sort"(%a) <{dimension = ${dim} : i64}> ({
+  ^bb0(%x: tensor<f32>, %y: tensor<f32>):
+    %1 = stablehlo.compare  LT, %x, %y : (tensor<f32>, tensor<f32>) -> tensor<i1>
+    stablehlo.return %1 : tensor<i1>
+  }) : (tensor<2x3xf32>) -> tensor<2x3xf32>
+  return %0 : tensor<2x3xf32>
+}
+`);
+    expect(sort(-1)).toEqual([]);
+    expect(sort(2)).toEqual([[2, 3, 'stablehlo.sort: dimension 2 out of range for tensor<2x3xf32>']]);
+    // dot is a dot_general contracting lhs's last dimension with rhs's first.
+    expect(one(['tensor<2x3xf32>', 'tensor<4x5xf32>'], 'stablehlo.dot %a, %b : (tensor<2x3xf32>, tensor<4x5xf32>) -> tensor<2x5xf32>', 'tensor<2x5xf32>')).toEqual([
+      [2, 3, 'stablehlo.dot: contracting dims differ: d1=3 in tensor<2x3xf32> vs d0=4 in tensor<4x5xf32>'],
     ]);
   });
 
