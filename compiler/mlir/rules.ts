@@ -2,7 +2,7 @@
 // op's attributes as the StableHLO spec states them. Messages name the expected and found types.
 // The ops the IR also has (compiler/ir/prims.ts) are read as IR primitives and checked by the IR's
 // own shape rules (compiler/ir/shape.ts); the rows here add only what StableHLO's text says beyond them.
-import { MLIR_ELEMENT, type DType } from '../ir/dtype.ts';
+import { DTYPE_INFO, dtypeOfMlir, isDType, type DType } from '../ir/dtype.ts';
 import { ShapeError } from '../ir/errors.ts';
 import type { CompareDirection, Prim, PrimAttrs } from '../ir/prims.ts';
 import { inferTypes } from '../ir/shape.ts';
@@ -92,14 +92,11 @@ function inRange(c: RuleContext, dims: number[], rank: number, what: string): bo
 
 // ------------------------------------------------------------- ops the IR has: its shape rules
 
-const FROM_MLIR = new Map(Object.entries(MLIR_ELEMENT).map(([d, m]) => [m, d as DType]));
-const TO_MLIR: Record<string, string> = MLIR_ELEMENT;
-
 /** An MLIR element type as an IR dtype: flip's own where one matches (ui32 → u32), else as MLIR spells it (the IR's rules compare such types for equality only). */
-const dtypeOf = (element: string): DType => FROM_MLIR.get(element) ?? (element as DType);
+const dtypeOf = (element: string): DType => dtypeOfMlir(element) ?? (element as DType);
 
 /** An IR type as MLIR writes it: how the IR's messages show types here. */
-const showMlir = (t: TensorType): string => tensorOf(t.shape, TO_MLIR[t.dtype] ?? t.dtype);
+const showMlir = (t: TensorType): string => tensorOf(t.shape, isDType(t.dtype) ? DTYPE_INFO[t.dtype].mlir : t.dtype);
 
 /** The IR type of a static ranked tensor type (axes d0, d1, ...), or null: then the checks that need it are skipped. */
 function irType(t: TypeAst | null): TensorType | null {
