@@ -4,7 +4,7 @@
 // Unlike programs/jit (a cache keyed by input signature, host or device inputs), a train step has one signature for
 // the whole run and donates its state: the state's input buffers are given to XLA to hold the new state, so params
 // and optimizer moments are updated in place (JAX's `donate_argnums`, an argument attribute the emitter writes).
-import type { Func } from '../compiler/ir/index.ts';
+import type { Func, Loc } from '../compiler/ir/index.ts';
 import { lower } from '../compiler/lower/index.ts';
 import { flatten, type TensorSpec, type TreeDef } from '../compiler/trace/index.ts';
 import { loadProgram } from '../programs/compile.ts';
@@ -39,6 +39,8 @@ export interface CompileFunctionOptions {
    * runs elementwise code about half as fast: right for programs run once (state init) and for tests.
    */
   optLevel?: number;
+  /** The function's declaration, for the module's function location (compiler/lower's `loc`). */
+  loc?: Loc;
 }
 
 /** Lower `fn` on `specs` (pytrees of TensorSpecs), compile; see {@link CompiledFunction}. */
@@ -46,7 +48,7 @@ export async function compileFunction(fn: (...args: never[]) => unknown, specs: 
   const log = opts.log ?? (() => {});
   const t0 = performance.now();
   log(`${opts.name}: tracing`);
-  const program = lower(fn, specs, { name: opts.name, ...(opts.donate ? { donate: opts.donate } : {}), log: (m) => (m.includes('lowering') ? log(m) : undefined) });
+  const program = lower(fn, specs, { name: opts.name, ...(opts.donate ? { donate: opts.donate } : {}), ...(opts.loc ? { loc: opts.loc } : {}), log: (m) => (m.includes('lowering') ? log(m) : undefined) });
   const t1 = performance.now();
   log(`${opts.name}: compiling with XLA (${opts.client.platform.name}), traced in ${((t1 - t0) / 1000).toFixed(1)}s`);
   // Cached by module text and options on the client: a second run in the same process (tests, resume) reuses it.

@@ -2,6 +2,7 @@
 // parallel with partitioning.numPartitions > 1) through the sharding pass, the state as ShardedArrays. Both donate the
 // state, take host batches, and give back host metrics.
 import { FlipError } from '../compiler/ir/errors.ts';
+import type { Loc } from '../compiler/ir/types.ts';
 import { lower } from '../compiler/lower/index.ts';
 import { axisSize, mesh as makeMesh, showMesh, type Mesh } from '../compiler/passes/index.ts';
 import { flatten, unflatten, type TensorSpec } from '../compiler/trace/index.ts';
@@ -24,6 +25,8 @@ export interface StepExecutor {
   /** `1 device` or the mesh, for the log. */
   readonly where: string;
   readonly compileSeconds: number;
+  /** The StableHLO module it compiled (what `flipc compile train/step.ts --entry train_step` prints for the same config). */
+  readonly mlir: string;
   /** One step: the state is donated; the new one comes back with the metrics. */
   run(state: unknown, batch: Batch, step: number): Promise<[unknown, StepMetricsHost]>;
 }
@@ -31,8 +34,10 @@ export interface StepExecutor {
 export interface ExecutorOptions {
   client: Client;
   fn: (...args: never[]) => unknown;
-  /** [state specs, batch specs, step spec]. */
+  /** [state specs, batch specs, step spec, static arguments...]: the state is donated (argument 0). */
   specs: readonly unknown[];
+  /** The step function's declaration (the module's function location). */
+  loc?: Loc;
   /** Devices in the mesh; 1: a plain single-device program. */
   devices: number;
   /** Model-parallel partitions of the mesh (config.partitioning.numPartitions). */
@@ -68,10 +73,11 @@ export function trainMesh(devices: number, modelPartitions: number): Mesh {
 export async function stepExecutor(o: ExecutorOptions): Promise<StepExecutor> {
   const { client } = o;
   if (o.devices === 1 && !o.mesh) {
-    const f = await compileFunction(o.fn, o.specs, { client, name: 'train_step', donate: [0], log: o.log, ...(o.optLevel !== undefined ? { optLevel: o.optLevel } : {}) });
+    const f = await compileFunction(o.fn, o.specs, { client, name: 'train_step', donate: [0], log: o.log, ...(o.loc ? { loc: o.loc } : {}), ...(o.optLevel !== undefined ? { optLevel: o.optLevel } : {}) });
     return {
       where: '1 device',
       compileSeconds: f.compileSeconds,
+      mlir: f.mlir,
       async run(state, batch, step) {
         const inputs = {
           image: client.toDevice(batch.image, batch.imageShape, 'f32'),
@@ -95,7 +101,7 @@ export async function stepExecutor(o: ExecutorOptions): Promise<StepExecutor> {
   if (batchSize % dataWays !== 0) throw new FlipError(`the batch size ${batchSize} does not split over ${dataWays} data-parallel devices`);
   const t0 = performance.now();
   o.log(`train_step: tracing (sharded over mesh ${showMesh(m)})`);
-  const lowered = lower(o.fn, o.specs, { name: 'train_step', mesh: m, partitionStates: o.partitionStates, donate: [0] });
+  const lowered = lower(o.fn, o.specs, { name: 'train_step', mesh: m, partitionStates: o.partitionStates, donate: [0], ...(o.loc ? { loc: o.loc } : {}) });
   o.log(`train_step: sharded and lowered ${lowered.func.ops.length} ops; compiling for ${o.devices} devices`);
   const program = await meshProgram(client, lowered);
   const compileSeconds = (performance.now() - t0) / 1000;
@@ -104,6 +110,7 @@ export async function stepExecutor(o: ExecutorOptions): Promise<StepExecutor> {
   return {
     where: `mesh ${showMesh(m)}`,
     compileSeconds,
+    mlir: program.mlir,
     async run(state, batch, step) {
       const leaves: MeshInput[] = [
         ...flatten<MeshInput>(state, { isLeaf: (x) => x instanceof ShardedArray }).leaves,

@@ -6,6 +6,7 @@
 //
 // Two implementations of one formula: `learningRate` in plain TS (logging, tests) and `learningRateAt` in the DSL,
 // which the compiled train step evaluates on its step counter.
+import type { FlipConfig } from '../configs/types.ts';
 import { FlipError } from '../compiler/ir/errors.ts';
 import { cos, minimum, maximum, scalar, where, type Tensor } from '../dsl/index.ts';
 
@@ -78,4 +79,13 @@ export function learningRateAt(s: Schedule, step: Tensor<'f32', readonly []>): T
   const cosine = cos(count.mul(Math.PI / s.decaySteps)).add(1).mul(0.5);
   const decayed = cosine.mul(s.peakLr * (1 - s.alpha)).add(s.peakLr * s.alpha);
   return where(step.lt(s.warmupSteps), warm, decayed);
+}
+
+/** The schedule of a run's config (its train fields in the official names makeSchedule takes). */
+export function scheduleOf(cfg: FlipConfig): Schedule {
+  const t = cfg.train;
+  return makeSchedule({
+    learning_rate: t.learningRate, batch_size: t.batchSize, warmup_epochs: t.warmupEpochs, num_epochs: t.numEpochs,
+    warmup_abs_lr: t.warmupAbsLr, min_abs_lr: t.minAbsLr, samples_per_epoch: t.samplesPerEpoch,
+  });
 }

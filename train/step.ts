@@ -1,5 +1,9 @@
 // The functions `flip run` compiles: state initialisation, the train step (forward, loss, gradients, AdamW and the lr
 // schedule in one XLA program, state donated), and the zero-shot eval's text and image encoders.
+//
+// `train_step` is also an entry flipc can compile, with its input shapes (`train_stepInputs`) and lowering options
+// (`train_stepLowering`) beside it: `flipc compile train/step.ts --entry train_step --config configs/x.ts` prints the
+// very module `flip run --config configs/x.ts` compiles for its step on one device (add --mesh as flip run's --mesh).
 import { spec, type TensorSpec } from '../compiler/trace/index.ts';
 import { astype, flatten, scalar, sum, unflatten, zerosLike, type Tensor } from '../dsl/index.ts';
 import { isParamSpec } from '../dsl/nn/index.ts';
@@ -9,7 +13,8 @@ import {
   type FlipBatch, type FlipModelConfig, type FlipParams, type Images, type TokenIds,
 } from '../models/flip.ts';
 import { adamwUpdate, decays, type AdamWConfig } from './optimizer.ts';
-import { learningRateAt, type Schedule } from './schedule.ts';
+import type { FlipConfig } from '../configs/types.ts';
+import { learningRateAt, scheduleOf, type Schedule } from './schedule.ts';
 
 /** Params and AdamW moments: what the train step donates and returns updated. */
 export interface TrainState<P = FlipParams> {
@@ -72,6 +77,27 @@ export function optimizerStep(s: StepSettings) {
     return [{ params: up.params, mu: up.state.mu, nu: up.state.nu }, { loss, tau, lr, gradNorm }];
   };
 }
+
+/** A run's optimizer-step settings, from its config. */
+export function stepSettings(cfg: FlipConfig): StepSettings {
+  const t = cfg.train;
+  return {
+    model: cfg.model, schedule: scheduleOf(cfg), excludeWd: t.optimizer.excludeWd, seed: t.seed,
+    adamw: { b1: t.optimizer.b1, b2: t.optimizer.b2, eps: 1e-8, weight_decay: t.optimizer.weightDecay },
+  };
+}
+
+/** flip run's train step as an entry: {@link optimizerStep} with its settings as a static argument. */
+export function train_step(state: TrainState, batch: FlipBatch, step: Tensor<'i32', readonly []>, settings: StepSettings): [TrainState, StepMetrics] {
+  return optimizerStep(settings)(state, batch, step);
+}
+
+/** train_step's arguments for a run's config: the state, a batch of train.batchSize, the step number, the settings. */
+export const train_stepInputs = (cfg: FlipConfig) =>
+  [stateSpecs(cfg.model), batchSpecs(cfg.model, cfg.train.batchSize), stepSpec(), stepSettings(cfg)] as const;
+
+/** train_step donates its state (argument 0): XLA writes the new state into the old one's buffers. */
+export const train_stepLowering = { donate: [0] };
 
 /** Unit text embeddings of prompts `[batch, length]` (eval mode). */
 export function textEmbeddings(model: FlipModelConfig) {

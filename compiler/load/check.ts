@@ -140,3 +140,18 @@ export function exportedFunctions(sf: SourceFile): ExportedFunction[] {
   }
   return out;
 }
+
+/**
+ * Where `file` declares its export `name`, as exportedFunctions reports it (file relative to the working directory),
+ * from a parse of that one file (no type-check): how a program that lowers an entry itself (flip run's train step)
+ * gives its module the same function location that flipc compile gives it.
+ */
+export function declarationLoc(file: string, name: string): Loc | undefined {
+  const project = new Project({ useInMemoryFileSystem: false, skipAddingFilesFromTsConfig: true, skipFileDependencyResolution: true, compilerOptions: { allowJs: false } });
+  const sf = project.addSourceFileAtPath(file);
+  const decl = sf.getFunction(name) ?? sf.getVariableDeclaration(name);
+  if (!decl || !decl.isExported()) return undefined;
+  const { line, column } = sf.getLineAndColumnAtPos(decl.getStart());
+  const rel = relative(sf.getFilePath());
+  return { file: rel, line, col: column };
+}

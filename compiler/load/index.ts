@@ -23,7 +23,7 @@ import { flatten, isStaticLeaf, isTensorSpecLike, traceFunc, type Traced } from 
 import type { LowerOptions } from '../lower/index.ts';
 import { exportedFunctions, relative, typeCheck, type ExportedFunction } from './check.ts';
 
-export { REPO_ROOT, TypeCheckError, exportedFunctions, typeCheck, type DeclaredTensor, type ExportedFunction, type ParamInfo } from './check.ts';
+export { REPO_ROOT, TypeCheckError, declarationLoc, exportedFunctions, typeCheck, type DeclaredTensor, type ExportedFunction, type ParamInfo } from './check.ts';
 
 export class EntryError extends FlipError {
   override name = 'EntryError';

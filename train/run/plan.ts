@@ -9,7 +9,8 @@ import type { FlipModelConfig } from '../../models/flip.ts';
 import type { Client, OpenClientOptions, Target } from '../../runtime-native/index.ts';
 import type { SkipCounts } from '../data/webdataset.ts';
 import type { TerminalOut } from '../metrics.ts';
-import { makeSchedule, type Schedule } from '../schedule.ts';
+import { stepSettings } from '../step.ts';
+import { scheduleOf, type Schedule } from '../schedule.ts';
 import type { StepSettings } from '../step.ts';
 import type { ZeroShotResult } from '../zeroshot.ts';
 
@@ -101,14 +102,6 @@ export interface RunPlan {
   stop?: AbortSignal;
 }
 
-function scheduleOf(cfg: FlipConfig): Schedule {
-  const t = cfg.train;
-  return makeSchedule({
-    learning_rate: t.learningRate, batch_size: t.batchSize, warmup_epochs: t.warmupEpochs, num_epochs: t.numEpochs,
-    warmup_abs_lr: t.warmupAbsLr, min_abs_lr: t.minAbsLr, samples_per_epoch: t.samplesPerEpoch,
-  });
-}
-
 /** The plan of a run; a config this trainer cannot run is an error here, before anything is opened. */
 export function planRun(o: RunOptions): RunPlan {
   const cfg = o.config;
@@ -129,7 +122,7 @@ export function planRun(o: RunOptions): RunPlan {
     client: o.client ?? null,
     openClient: { target: o.target ?? 'cpu', ...(cpuDevices !== undefined ? { devices: cpuDevices } : {}), ...(o.plugin ? { plugin: o.plugin } : {}) },
     step: {
-      settings: { model, schedule, adamw: { b1: t.optimizer.b1, b2: t.optimizer.b2, eps: 1e-8, weight_decay: t.optimizer.weightDecay }, excludeWd: t.optimizer.excludeWd, seed: t.seed },
+      settings: stepSettings(cfg),
       ...(o.devices !== undefined ? { devices: o.devices } : {}),
       ...(o.mesh ? { mesh: o.mesh } : {}),
     },
