@@ -1,4 +1,4 @@
-// What an optimized HLO module is made of (XLA's text form, flip's via Executable.optimizedHlo(), JAX's via
+// What an optimized HLO module is made of (XLA's text form, flip's via programs/inspect.ts optimizedHlo(exe), JAX's via
 // `compiled.as_text()`): instruction counts by opcode, fusions in the entry computation, f64 values. The bench
 // prints these side by side so that a gap in step time can be traced to a difference in the programs XLA runs.
 
