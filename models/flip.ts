@@ -18,10 +18,10 @@ import {
   broadcastTo, argsort, takeAlongAxis, ge, shard, type Tensor,
 } from '../dsl/index.ts';
 import {
-  Add1DPositionEmbs, Add2DPositionEmbs, Dense, Embed, Encoder, PatchEmbed, constantInit, fork, init, normalInit, param,
+  Add1DPositionEmbs, Add2DPositionEmbs, Dense, Embed, Encoder, PatchEmbed, child, constantInit, init, makeRng, normalInit, param,
   xavierUniform, type ApplyContext, type Params, type RematName,
 } from '../dsl/nn/index.ts';
-import { foldIn, uniform, type Key } from '../dsl/random.ts';
+import { uniform, type Key } from '../dsl/random.ts';
 import { valueAndGrad } from '../dsl/transforms.ts';
 
 // ---- model configuration (configs/ adds the trainer's fields; see configs/types.ts) ----------------------------------
@@ -219,13 +219,14 @@ export class VisionTransformer {
     let masking: MaskResult | undefined;
     if (ctx.train && this.cfg.maskRatio > 0) {
       if (!ctx.rng) throw new FlipError('VisionTransformer: masking in training needs ctx.rng');
-      masking = randomMask(x, this.cfg.maskRatio, foldIn(ctx.rng, 0));
+      // official: random_mask(self.make_rng("dropout"), ...) in the image tower's own module (`img_encoder`).
+      masking = randomMask(x, this.cfg.maskRatio, makeRng(ctx));
       x = masking.x;
     }
     const n = x.size('batch');
     const cls = broadcastTo(reshape(p.cls, { length: 1, embed: this.cfg.hiddenSize }), { batch: n, length: 1, embed: this.cfg.hiddenSize });
     x = concat([cls as Tokens, x], 'length');
-    const tokens = this.encoder.apply(p.Transformer, x, fork(ctx, 1));
+    const tokens = this.encoder.apply(p.Transformer, x, child(ctx, 'Transformer'));
     return masking ? { tokens, masking } : { tokens };
   }
 }
@@ -249,7 +250,7 @@ export class LanguageTransformer {
     let x = this.embed.apply(p.token_embedding, txt) as Tokens;
     x = this.posEmbed.apply(p.posembed_encoder, x);
     const mask = this.cfg.maskPadding ? ge(txtIsValid, 1) : undefined;
-    return this.encoder.apply(p.Transformer, x, fork(ctx, 0), mask);
+    return this.encoder.apply(p.Transformer, x, child(ctx, 'Transformer'), mask);
   }
 }
 
@@ -317,7 +318,7 @@ export class Flip {
 
   /** Unit image embeddings `[batch, proj]` (mean of the output tokens, or the cls token), and the masking drawn. */
   encodeImages(p: FlipParams, images: Images, ctx: ApplyContext): { z: Embeddings; masking?: MaskResult } {
-    const { tokens, masking } = this.img.apply(p.img_encoder, images, fork(ctx, 0));
+    const { tokens, masking } = this.img.apply(p.img_encoder, images, child(ctx, 'img_encoder'));
     const pooled = this.cfg.clr.imgAvgToken ? mean(tokens, 'length') : first(tokens);
     const z = l2Normalize(this.imgProj.apply(p.img_mlp1, pooled) as Embeddings);
     return masking ? { z, masking } : { z };
@@ -325,7 +326,7 @@ export class Flip {
 
   /** Unit text embeddings `[batch, proj]` (the first token, or the mean; with `maskPadding` the mean of valid tokens). */
   encodeTexts(p: FlipParams, txt: TokenIds, txtIsValid: TokenIds, ctx: ApplyContext): Embeddings {
-    const tokens = this.txt.apply(p.txt_encoder, txt, txtIsValid, fork(ctx, 1));
+    const tokens = this.txt.apply(p.txt_encoder, txt, txtIsValid, child(ctx, 'txt_encoder'));
     let pooled: Tensor<'f32', readonly ['batch', 'embed']>;
     if (!this.cfg.clr.txtAvgToken) pooled = first(tokens);
     else if (this.cfg.txt.maskPadding) {
