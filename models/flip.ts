@@ -8,8 +8,9 @@
 //   initParams(rng, model)                       → params                       (init on the device from one key)
 //   trainLoss(params, batch, rng, model)         → {loss, tau}                  (training mode: masking, dropout)
 //   trainLossAndGrads(params, batch, rng, model) → {loss, tau, grads}
-//   trainStep(params, batch, rng, model)         → {loss, tau, grads}           (the same, for flipc: a train step up to
-//                                                                                its optimizer, which is train/'s)
+//   lossAndGrads(params, batch, rng, model)      → {loss, tau, grads}           (the same at a small batch, for flipc: a
+//                                                                                train step up to its optimizer, which
+//                                                                                is train/'s)
 //   forward(params, batch, model)                → {loss, tau, zImg, zTxt}      (eval mode: no masking)
 //   encodeImages(params, image, model) / encodeTexts(params, txt, txtIsValid, model) → unit embeddings (zero-shot eval)
 import { FlipError } from '../compiler/ir/index.ts';
@@ -386,13 +387,13 @@ export function trainLossAndGrads(params: FlipParams, batch: FlipBatch, rng: Key
 }
 
 /**
- * One training step's computation on one batch, up to the optimizer: training-mode forward (masking `maskRatio` of the
- * image patches, dropout), the contrastive loss and its gradient with respect to every param. The optimizer update
- * (AdamW, the learning-rate schedule) is the trainer's (train/step.ts applies it to trainLossAndGrads, which this is);
- * the model does not know it.
- * `flipc compile models/flip.ts --entry trainStep --config configs/flip_base.ts` prints it for a config.
+ * The model's part of a training step on one batch, up to the optimizer: training-mode forward (masking `maskRatio` of
+ * the image patches, dropout), the contrastive loss and its gradient with respect to every param. The optimizer update
+ * (AdamW, the learning-rate schedule) is the trainer's step (train/step.ts applies it to trainLossAndGrads, which this
+ * is); the model does not know it.
+ * `flipc compile models/flip.ts --entry lossAndGrads --config configs/flip_base.ts` prints it for a config.
  */
-export function trainStep(params: FlipParams, batch: FlipBatch, rng: Key, model: FlipModelConfig): ContrastiveOutput & { grads: FlipParams } {
+export function lossAndGrads(params: FlipParams, batch: FlipBatch, rng: Key, model: FlipModelConfig): ContrastiveOutput & { grads: FlipParams } {
   return trainLossAndGrads(params, batch, rng, model);
 }
 
@@ -446,16 +447,16 @@ export const trainLossInputs = (cfg?: CompileConfig) => {
 };
 export const trainLossAndGradsInputs = trainLossInputs;
 /**
- * trainStep's inputs: the config's params and a batch of TRAIN_STEP_BATCH examples, not the config's global batch (65536
- * for the official ones, split over hundreds of devices): the printed step is one small batch's, and every other size
- * in it comes from the config. The trainer compiles its step at its own (per-device) batch.
+ * lossAndGrads's inputs: the config's params and a batch of LOSS_AND_GRADS_BATCH examples, not the config's global
+ * batch (65536 for the official ones, split over hundreds of devices): the printed step is one small batch's, and every
+ * other size in it comes from the config. The trainer compiles its step at its own (per-device) batch.
  */
-export const trainStepInputs = (cfg?: CompileConfig) => {
+export const lossAndGradsInputs = (cfg?: CompileConfig) => {
   const c = need(cfg);
-  return { params: flipSpecs(c.model), batch: batchSpecs(c.model, TRAIN_STEP_BATCH), rng: keySpec(), model: c.model };
+  return { params: flipSpecs(c.model), batch: batchSpecs(c.model, LOSS_AND_GRADS_BATCH), rng: keySpec(), model: c.model };
 };
-/** The batch size of {@link trainStepInputs}. */
-export const TRAIN_STEP_BATCH = 2;
+/** The batch size of {@link lossAndGradsInputs}. */
+export const LOSS_AND_GRADS_BATCH = 2;
 export const forwardInputs = (cfg?: CompileConfig) => {
   const c = need(cfg);
   return { params: flipSpecs(c.model), batch: batchSpecs(c.model, c.train.batchSize), model: c.model };
