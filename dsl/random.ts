@@ -9,9 +9,11 @@
 //   - `partitionable: true` (JAX ≥ 0.5's default): count i is hashed as the pair (0, i) and the two outputs are
 //     xored (bits) or stacked (split); every element depends on its own index only, so XLA can shard it freely.
 //
-// `foldIn` is the same in both modes: the hash of the pair (0, data). Float samplers follow jax/_src/random/core.py:
+// `foldIn` is the same in both modes: the hash of the pair (0, data). `foldInPath` folds in a name path (strings and
+// small integers) as Flax folds a module path into its rngs: one foldIn of a SHA-1 of the path. Float samplers follow jax/_src/random/core.py:
 // uniform keeps 23 random mantissa bits of a float in [1, 2), normal is √2·erfinv(uniform(−1⁺, 1)), truncated normal
 // draws uniform between erf(lower/√2) and erf(upper/√2). f32 only.
+import { createHash } from 'node:crypto';
 import { FlipError, numElements, showType, type DType } from '../compiler/ir/index.ts';
 import type { AxisSizes } from '../compiler/trace/index.ts';
 import type { Axes, AxesOf } from './axes.ts';
@@ -208,6 +210,31 @@ export function foldIn(key: Key, data: number | Tensor<'i32' | 'u32', readonly [
     }
     const [y0, y1] = threefry2x32(k0, k1, splat(0, SCALAR), d);
     return keyOf(y0, y1);
+  }));
+}
+
+/**
+ * `foldInPath(key, ['img_encoder', 'Transformer', 1])`: a key named by a path, Flax's fold of static data into an rng
+ * (flax/core/scope.py `LazyRng.as_jax_rng`, with `flax_fix_rng_separator` off, its default): the bytes of every segment
+ * concatenated in order (a string as UTF-8, an integer big-endian in as few bytes as it needs, 0 in none), SHA-1 of
+ * them, the digest's first 4 bytes read big-endian as a u32, and one `foldIn` of that. So the key depends on the names
+ * only, never on the order in which keys are derived. An empty path is the key itself (as Flax). The segments are
+ * joined without a separator, so ['ab', 'c'] and ['a', 'bc'] name the same key: choose names that cannot collide.
+ */
+export function foldInPath(key: Key, path: readonly (string | number)[]): Key {
+  if (path.length === 0) return key;
+  return cast(userOp('foldInPath', () => {
+    const h = createHash('sha1');
+    for (const seg of path) {
+      if (typeof seg === 'string') h.update(Buffer.from(seg, 'utf8'));
+      else {
+        if (!Number.isSafeInteger(seg) || seg < 0) fail(`a path segment is a string or an integer ≥ 0, got ${seg}`);
+        const bytes: number[] = [];
+        for (let v = BigInt(seg); v > 0n; v >>= 8n) bytes.unshift(Number(v & 0xffn));
+        h.update(Uint8Array.from(bytes));
+      }
+    }
+    return foldIn(key, h.digest().readUInt32BE(0));
   }));
 }
 

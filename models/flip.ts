@@ -8,8 +8,9 @@
 //   initParams(rng, model)                       → params                       (init on the device from one key)
 //   trainLoss(params, batch, rng, model)         → {loss, tau}                  (training mode: masking, dropout)
 //   trainLossAndGrads(params, batch, rng, model) → {loss, tau, grads}
-//   trainStep(params, batch, rng, model)         → {loss, tau, grads}           (the same, for flipc: a train step up to
-//                                                                                its optimizer, which is train/'s)
+//   lossAndGrads(params, batch, rng, model)      → {loss, tau, grads}           (the same at a small batch, for flipc: a
+//                                                                                train step up to its optimizer, which
+//                                                                                is train/'s)
 //   forward(params, batch, model)                → {loss, tau, zImg, zTxt}      (eval mode: no masking)
 //   encodeImages(params, image, model) / encodeTexts(params, txt, txtIsValid, model) → unit embeddings (zero-shot eval)
 import { FlipError } from '../compiler/ir/index.ts';
@@ -18,10 +19,10 @@ import {
   broadcastTo, argsort, takeAlongAxis, ge, shard, type Tensor,
 } from '../dsl/index.ts';
 import {
-  Add1DPositionEmbs, Add2DPositionEmbs, Dense, Embed, Encoder, PatchEmbed, constantInit, fork, init, normalInit, param,
+  Add1DPositionEmbs, Add2DPositionEmbs, Dense, Embed, Encoder, PatchEmbed, child, constantInit, init, makeRng, normalInit, param,
   xavierUniform, type ApplyContext, type Params, type RematName,
 } from '../dsl/nn/index.ts';
-import { foldIn, uniform, type Key } from '../dsl/random.ts';
+import { uniform, type Key } from '../dsl/random.ts';
 import { valueAndGrad } from '../dsl/transforms.ts';
 
 // ---- model configuration (configs/ adds the trainer's fields; see configs/types.ts) ----------------------------------
@@ -219,13 +220,14 @@ export class VisionTransformer {
     let masking: MaskResult | undefined;
     if (ctx.train && this.cfg.maskRatio > 0) {
       if (!ctx.rng) throw new FlipError('VisionTransformer: masking in training needs ctx.rng');
-      masking = randomMask(x, this.cfg.maskRatio, foldIn(ctx.rng, 0));
+      // official: random_mask(self.make_rng("dropout"), ...) in the image tower's own module (`img_encoder`).
+      masking = randomMask(x, this.cfg.maskRatio, makeRng(ctx));
       x = masking.x;
     }
     const n = x.size('batch');
     const cls = broadcastTo(reshape(p.cls, { length: 1, embed: this.cfg.hiddenSize }), { batch: n, length: 1, embed: this.cfg.hiddenSize });
     x = concat([cls as Tokens, x], 'length');
-    const tokens = this.encoder.apply(p.Transformer, x, fork(ctx, 1));
+    const tokens = this.encoder.apply(p.Transformer, x, child(ctx, 'Transformer'));
     return masking ? { tokens, masking } : { tokens };
   }
 }
@@ -249,7 +251,7 @@ export class LanguageTransformer {
     let x = this.embed.apply(p.token_embedding, txt) as Tokens;
     x = this.posEmbed.apply(p.posembed_encoder, x);
     const mask = this.cfg.maskPadding ? ge(txtIsValid, 1) : undefined;
-    return this.encoder.apply(p.Transformer, x, fork(ctx, 0), mask);
+    return this.encoder.apply(p.Transformer, x, child(ctx, 'Transformer'), mask);
   }
 }
 
@@ -317,7 +319,7 @@ export class Flip {
 
   /** Unit image embeddings `[batch, proj]` (mean of the output tokens, or the cls token), and the masking drawn. */
   encodeImages(p: FlipParams, images: Images, ctx: ApplyContext): { z: Embeddings; masking?: MaskResult } {
-    const { tokens, masking } = this.img.apply(p.img_encoder, images, fork(ctx, 0));
+    const { tokens, masking } = this.img.apply(p.img_encoder, images, child(ctx, 'img_encoder'));
     const pooled = this.cfg.clr.imgAvgToken ? mean(tokens, 'length') : first(tokens);
     const z = l2Normalize(this.imgProj.apply(p.img_mlp1, pooled) as Embeddings);
     return masking ? { z, masking } : { z };
@@ -325,7 +327,7 @@ export class Flip {
 
   /** Unit text embeddings `[batch, proj]` (the first token, or the mean; with `maskPadding` the mean of valid tokens). */
   encodeTexts(p: FlipParams, txt: TokenIds, txtIsValid: TokenIds, ctx: ApplyContext): Embeddings {
-    const tokens = this.txt.apply(p.txt_encoder, txt, txtIsValid, fork(ctx, 1));
+    const tokens = this.txt.apply(p.txt_encoder, txt, txtIsValid, child(ctx, 'txt_encoder'));
     let pooled: Tensor<'f32', readonly ['batch', 'embed']>;
     if (!this.cfg.clr.txtAvgToken) pooled = first(tokens);
     else if (this.cfg.txt.maskPadding) {
@@ -385,13 +387,13 @@ export function trainLossAndGrads(params: FlipParams, batch: FlipBatch, rng: Key
 }
 
 /**
- * One training step's computation on one batch, up to the optimizer: training-mode forward (masking `maskRatio` of the
- * image patches, dropout), the contrastive loss and its gradient with respect to every param. The optimizer update
- * (AdamW, the learning-rate schedule) is the trainer's (train/step.ts applies it to trainLossAndGrads, which this is);
- * the model does not know it.
- * `flipc compile models/flip.ts --entry trainStep --config configs/flip_base.ts` prints it for a config.
+ * The model's part of a training step on one batch, up to the optimizer: training-mode forward (masking `maskRatio` of
+ * the image patches, dropout), the contrastive loss and its gradient with respect to every param. The optimizer update
+ * (AdamW, the learning-rate schedule) is the trainer's step (train/step.ts applies it to trainLossAndGrads, which this
+ * is); the model does not know it.
+ * `flipc compile models/flip.ts --entry lossAndGrads --config configs/flip_base.ts` prints it for a config.
  */
-export function trainStep(params: FlipParams, batch: FlipBatch, rng: Key, model: FlipModelConfig): ContrastiveOutput & { grads: FlipParams } {
+export function lossAndGrads(params: FlipParams, batch: FlipBatch, rng: Key, model: FlipModelConfig): ContrastiveOutput & { grads: FlipParams } {
   return trainLossAndGrads(params, batch, rng, model);
 }
 
@@ -445,16 +447,16 @@ export const trainLossInputs = (cfg?: CompileConfig) => {
 };
 export const trainLossAndGradsInputs = trainLossInputs;
 /**
- * trainStep's inputs: the config's params and a batch of TRAIN_STEP_BATCH examples, not the config's global batch (65536
- * for the official ones, split over hundreds of devices): the printed step is one small batch's, and every other size
- * in it comes from the config. The trainer compiles its step at its own (per-device) batch.
+ * lossAndGrads's inputs: the config's params and a batch of LOSS_AND_GRADS_BATCH examples, not the config's global
+ * batch (65536 for the official ones, split over hundreds of devices): the printed step is one small batch's, and every
+ * other size in it comes from the config. The trainer compiles its step at its own (per-device) batch.
  */
-export const trainStepInputs = (cfg?: CompileConfig) => {
+export const lossAndGradsInputs = (cfg?: CompileConfig) => {
   const c = need(cfg);
-  return { params: flipSpecs(c.model), batch: batchSpecs(c.model, TRAIN_STEP_BATCH), rng: keySpec(), model: c.model };
+  return { params: flipSpecs(c.model), batch: batchSpecs(c.model, LOSS_AND_GRADS_BATCH), rng: keySpec(), model: c.model };
 };
-/** The batch size of {@link trainStepInputs}. */
-export const TRAIN_STEP_BATCH = 2;
+/** The batch size of {@link lossAndGradsInputs}. */
+export const LOSS_AND_GRADS_BATCH = 2;
 export const forwardInputs = (cfg?: CompileConfig) => {
   const c = need(cfg);
   return { params: flipSpecs(c.model), batch: batchSpecs(c.model, c.train.batchSize), model: c.model };

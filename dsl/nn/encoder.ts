@@ -5,7 +5,7 @@ import { cast, userOp } from '../core.ts';
 import { add } from '../ops_elementwise.ts';
 import type { Tensor } from '../tensor.ts';
 import { checkpoint } from '../transforms.ts';
-import { dropout, fork, type ApplyContext } from './context.ts';
+import { child, dropout, type ApplyContext } from './context.ts';
 import { LayerNorm, MlpBlock, MultiHeadDotProductAttention } from './layers.ts';
 import { varianceScaling, xavierUniform, type Params } from './param.ts';
 
@@ -77,11 +77,11 @@ export class Encoder1DBlock {
   apply(p: Params<ReturnType<Encoder1DBlock['specs']>>, inputs: Tokens, ctx: ApplyContext, mask?: TokenMask): Tokens {
     return cast(userOp('Encoder1DBlock', () => {
       const droppath = { broadcast: ['length', 'embed'] };
-      let x: Tokens = this.attention.apply(p.MultiHeadDotProductAttention_0, this.ln0.apply(p.LayerNorm_0, inputs), fork(ctx, 0), mask);
-      x = dropout(x, this.o.dropoutRate, fork(ctx, 1));
-      x = add(dropout(x, this.o.droppathRate, fork(ctx, 2), droppath), inputs);
-      let y: Tokens = this.mlp.apply(p.MlpBlock_0, this.ln1.apply(p.LayerNorm_1, x), fork(ctx, 3));
-      y = dropout(y, this.o.droppathRate, fork(ctx, 4), droppath);
+      let x: Tokens = this.attention.apply(p.MultiHeadDotProductAttention_0, this.ln0.apply(p.LayerNorm_0, inputs), child(ctx, 'MultiHeadDotProductAttention_0'), mask);
+      x = dropout(x, this.o.dropoutRate, child(ctx, 'Dropout_0'));
+      x = add(dropout(x, this.o.droppathRate, child(ctx, 'droppath_msa'), droppath), inputs);
+      let y: Tokens = this.mlp.apply(p.MlpBlock_0, this.ln1.apply(p.LayerNorm_1, x), child(ctx, 'MlpBlock_0'));
+      y = dropout(y, this.o.droppathRate, child(ctx, 'droppath_mlp'), droppath);
       return add(x, y);
     }));
   }
@@ -114,7 +114,8 @@ export class Encoder {
       this.blocks.forEach((block, l) => {
         const run = (bp: Params<ReturnType<Encoder1DBlock['specs']>>, hin: Tokens, bctx: ApplyContext, m?: TokenMask) => block.apply(bp, hin, bctx, m);
         const bp = p[blockName(l)] as Params<ReturnType<Encoder1DBlock['specs']>>;
-        h = policy ? checkpoint(run, { policy })(bp, h, fork(ctx, l), mask) : run(bp, h, fork(ctx, l), mask);
+        const bctx = child(ctx, blockName(l));
+        h = policy ? checkpoint(run, { policy })(bp, h, bctx, mask) : run(bp, h, bctx, mask);
       });
       return this.norm.apply(p.encoder_norm, h);
     }));

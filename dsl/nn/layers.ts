@@ -13,7 +13,7 @@ import { take } from '../ops_index.ts';
 import { full } from '../ops_create.ts';
 import { shard } from '../shard.ts';
 import type { Tensor } from '../tensor.ts';
-import { dropout, fork, type ApplyContext } from './context.ts';
+import { child, dropout, type ApplyContext } from './context.ts';
 import { normalInit, ones, param, varianceScaling, xavierUniform, zeros, type Initializer, type ParamSpec, type Params } from './param.ts';
 
 type F32<A extends Axes = Axes> = Tensor<'f32', A>;
@@ -114,10 +114,10 @@ export class MlpBlock {
   }
   apply<A extends Axes>(p: Params<ReturnType<MlpBlock['specs']>>, x: F32<A>, ctx: ApplyContext): F32<A> {
     return cast(userOp('MlpBlock', () => {
-      let h = dropout(gelu(this.dense0.apply(p.Dense_0, x)), this.o.dropoutRate, fork(ctx, 0));
+      let h = dropout(gelu(this.dense0.apply(p.Dense_0, x)), this.o.dropoutRate, child(ctx, 'Dropout_0'));
       // official: with_sharding_constraint(x, ("batch", "length", "mlp")): the hidden is split over `model`.
       if (h.axes.join() === 'batch,length,mlp') h = shard(h);
-      return dropout(this.dense1.apply(p.Dense_1, h), this.o.dropoutRate, fork(ctx, 1));
+      return dropout(this.dense1.apply(p.Dense_1, h), this.o.dropoutRate, child(ctx, 'Dropout_1'));
     }));
   }
 }

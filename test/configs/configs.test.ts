@@ -16,7 +16,7 @@ import type { FlipConfig } from '../../configs/types.ts';
 import { configProblems, validateConfig } from '../../configs/validate.ts';
 import { FlipError } from '../../compiler/ir/index.ts';
 import { paramCount } from '../../dsl/nn/index.ts';
-import { flipSpecs, initParamsInputs, trainStepInputs } from '../../models/flip.ts';
+import { flipSpecs, initParamsInputs, lossAndGradsInputs } from '../../models/flip.ts';
 import { configPaths } from '../../configs/overrides.ts';
 import { DEFAULT_CONFIG, loadConfigModule } from '../../configs/load.ts';
 
@@ -198,7 +198,7 @@ describe('validateConfig', () => {
     const message = 'config: model.img.hiddenSize 100 is not divisible by model.img.transformer.numHeads 3; ' +
       'model.img.imageSize 100 is not divisible by model.img.patchSize 16x16';
     expect(() => flipSpecs(both.model)).toThrow(message);
-    expect(() => trainStepInputs(both)).toThrow(message);
+    expect(() => lossAndGradsInputs(both)).toThrow(message);
     expect(() => initParamsInputs(both)).toThrow(message);
   });
 });

@@ -1,10 +1,11 @@
 // dsl/random against jax.random: the same keys give the same bits (golden data from test/golden/random/make_golden.py).
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import {
-  bernoulli, foldIn, key, keyAt, normal, randomBits, randomBitsRows, split, splitKeys, truncatedNormal, uniform, nextAfterF32, type Key,
+  bernoulli, foldIn, foldInPath, key, keyAt, normal, randomBits, randomBitsRows, split, splitKeys, truncatedNormal, uniform, nextAfterF32, type Key,
 } from '../../dsl/random.ts';
 import { hostTensor, jit } from '../../programs/jit.ts';
 import type { Tensor } from '../../dsl/index.ts';
@@ -118,6 +119,26 @@ describe('dsl/random matches jax.random bit for bit (jax ' + golden.jax_version 
     for (const r of out.rows) expect(await numbers(r.rows)).toEqual((await Promise.all(r.each.map(numbers))).flat());
     expect((await numbers(out.keys)).slice(4, 6)).toEqual(c.out);
     expect(await f32Bits(out.u)).toEqual(c.uniform);
+  });
+
+  it('foldInPath: one foldIn of SHA-1 over the segments\' bytes (Flax\'s fold of a module path; Flax\'s own keys: test/models)', async () => {
+    const sha = (bytes: number[]) => createHash('sha1').update(Uint8Array.from(bytes)).digest().readUInt32BE(0);
+    const f = jit((k: Key) => ({
+      names: foldInPath(k, ['img_encoder', 'Dropout_0', 1]),
+      spelled: foldIn(k, sha([...Buffer.from('img_encoderDropout_0'), 1])),
+      // integers big-endian in as few bytes as they need (0 in none); strings UTF-8, joined without a separator
+      ints: foldInPath(k, [256, 0, 'ab', 'c']),
+      same: foldInPath(k, ['\u0001\u0000abc']),
+      ordered: foldInPath(k, ['c', 'ab']),
+      empty: foldInPath(k, []),
+    }));
+    const out = await f(hostTensor('u32', { key: 2 }, Uint32Array.of(0, 5)));
+    expect(await numbers(out.names)).toEqual(await numbers(out.spelled));
+    expect(await numbers(out.ints)).toEqual(await numbers(out.same));
+    expect(await numbers(out.ordered)).not.toEqual(await numbers(out.ints));
+    expect(await numbers(out.empty)).toEqual([0, 5]);
+    await expect(Promise.resolve().then(() => jit((k: Key) => foldInPath(k, [-1]))(hostTensor('u32', { key: 2 }, Uint32Array.of(0, 5)))))
+      .rejects.toThrow(/integer ≥ 0/);
   });
 
   it('nextAfterF32 steps one f32 ulp', () => {

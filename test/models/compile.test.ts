@@ -15,7 +15,7 @@ import tiny from '../../configs/flip_tiny.ts';
 import { override } from '../../configs/official.ts';
 import type { VisionConfig } from '../../configs/types.ts';
 import {
-  TRAIN_STEP_BATCH, VisionTransformer, batchSpecs, flipSpecs, forward, forwardInputs, trainLoss, trainLossInputs, trainStepInputs,
+  LOSS_AND_GRADS_BATCH, VisionTransformer, batchSpecs, flipSpecs, forward, forwardInputs, trainLoss, trainLossInputs, lossAndGradsInputs,
 } from '../../models/flip.ts';
 import type { Key } from '../../dsl/random.ts';
 
@@ -66,7 +66,7 @@ describe('flipc compile models/flip.ts', () => {
     const run = command.run({
       positionals: ['models/flip.ts'],
       values: {
-        entry: 'trainStep', config: 'configs/flip_tiny.ts', stage: 'stablehlo', target: 'cpu',
+        entry: 'lossAndGrads', config: 'configs/flip_tiny.ts', stage: 'stablehlo', target: 'cpu',
         'config.model.img.transformer.numHeads': '3', 'config.model.img.imageSize': '36',
       },
     });
@@ -129,7 +129,7 @@ describe('masking FLOPs of the image tower (from the traced IR)', () => {
   });
 });
 
-// ---- trainStep of flip_base: the image tower encodes 1 + ⌊196·(1 − r)⌋ tokens --------------------------------------------
+// ---- lossAndGrads of flip_base: the image tower encodes 1 + ⌊196·(1 − r)⌋ tokens ------------------------------------------------
 
 /** Each dot_general's operand and result shapes, keyed by the source line (of `file`) its loc names. */
 function dotShapesByLine(mlir: string, file: string): Map<number, number[][][]> {
@@ -154,19 +154,19 @@ function lineOf(file: string, text: string): number {
   return i + 1;
 }
 
-describe('flipc compile models/flip.ts --entry trainStep --config configs/flip_base.ts', () => {
-  // What flipc compile prints, traced in this process: the loader (type-check, trainStepInputs(config), trace), then
+describe('flipc compile models/flip.ts --entry lossAndGrads --config configs/flip_base.ts', () => {
+  // What flipc compile prints, traced in this process: the loader (type-check, lossAndGradsInputs(config), trace), then
   // the emitter. Mask 0 through the loader's config hook, as `--config.model.img.maskRatio=0` on the command line.
   const stepAt = async (overrides: Record<string, string>) => {
     const configure = Object.keys(overrides).length ? (c: unknown) => applyOverrides(c, overrides, officialAliases) : undefined;
-    const traced = await traceEntry('models/flip.ts', { entry: 'trainStep', config: 'configs/flip_base.ts', ...(configure ? { configure } : {}) });
+    const traced = await traceEntry('models/flip.ts', { entry: 'lossAndGrads', config: 'configs/flip_base.ts', ...(configure ? { configure } : {}) });
     return emitFunc(traced.func, { moduleName: traced.func.name });
   };
   // The image encoder's call site (the first encoder.apply in the file: VisionTransformer's) and the patch embedding's.
   const encoderLine = lineOf('models/flip.ts', 'this.encoder.apply(');
   const patchLine = lineOf('models/flip.ts', 'this.patchEmbed.apply(');
   const { hiddenSize: D, transformer: t } = base.model.img;
-  const n = TRAIN_STEP_BATCH;
+  const n = LOSS_AND_GRADS_BATCH;
 
   /** The token counts among the image encoder's dot_general activations (every size that is not batch, heads, kv, width, mlp). */
   const imageTokens = (mlir: string) => {
@@ -184,7 +184,7 @@ describe('flipc compile models/flip.ts --entry trainStep --config configs/flip_b
   it('mask 0.5 (the config): the image tower\'s dot_generals have 98 + 1 tokens; the patch embedding all 196', async () => {
     expect(base.model.img.maskRatio).toBe(0.5);
     const mlir = await stepAt({});
-    expect(mlir).toMatch(/^module @trainStep /m);
+    expect(mlir).toMatch(/^module @lossAndGrads /m);
     expect(mlir).toMatch(/stablehlo\.sort/); // argsort of the noise (ids_restore's is dead code here: no output reads the mask)
     const { tokens, patchEmbed } = imageTokens(mlir);
     expect(tokens).toEqual([98 + 1]);
@@ -197,8 +197,8 @@ describe('flipc compile models/flip.ts --entry trainStep --config configs/flip_b
     expect(imageTokens(mlir).tokens).toEqual([196 + 1]);
   });
 
-  it('trainStepInputs: the config\'s params, a batch of TRAIN_STEP_BATCH, the key and the model config', () => {
-    const inputs = trainStepInputs(base);
+  it('lossAndGradsInputs: the config\'s params, a batch of LOSS_AND_GRADS_BATCH, the key and the model config', () => {
+    const inputs = lossAndGradsInputs(base);
     expect(Object.keys(inputs)).toEqual(['params', 'batch', 'rng', 'model']);
     expect(inputs.batch.image.shape).toEqual([n, 224, 224, 3]);
     expect(inputs.batch.txt.shape).toEqual([n, 32]);

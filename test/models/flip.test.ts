@@ -12,7 +12,7 @@ import { override } from '../../configs/official.ts';
 import type { FlipModelConfig } from '../../configs/types.ts';
 import { concat, flatten, full, takeAlongAxis, type AnyTensor, type Tensor } from '../../dsl/index.ts';
 import type { MapLeaves } from '../../compiler/trace/index.ts';
-import { paramCount } from '../../dsl/nn/index.ts';
+import { child, makeRng, paramCount, type ApplyContext } from '../../dsl/nn/index.ts';
 import { valueAndGrad } from '../../dsl/transforms.ts';
 import { key, uniform, type Key } from '../../dsl/random.ts';
 import {
@@ -45,6 +45,8 @@ interface Golden {
   jax_version: string; batch: number; init_seed: number; image_seed: number;
   param_counts: Record<'flip_base' | 'flip_large' | 'flip_huge14', { total: number; img_encoder: number; txt_encoder: number; heads: number }>;
   cases: Record<'tiny' | 'tiny_mask75_dropout' | 'tiny_textmask', Case>;
+  /** The key Flax's make_rng("dropout") returns in a module at each path, from the root key `rng`. */
+  streams: { rng: number[]; paths: { path: string[]; key: number[] }[] };
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -245,6 +247,16 @@ describe('flip_tiny against the Flax reference', () => {
       expect(bad, `${name} gradients`).toEqual([]);
     });
   }
+});
+
+describe('random streams', () => {
+  it('the key of a module path (child contexts, then makeRng) is the one Flax\'s make_rng("dropout") returns there', async () => {
+    const s = golden.streams;
+    const f = jit((rng: Key) => s.paths.map(({ path: names }) =>
+      makeRng(names.reduce((ctx: ApplyContext, name) => child(ctx, name), { train: true, rng }))));
+    const got = await f(hostTensor('u32', { key: 2 }, Uint32Array.from(s.rng)));
+    for (const [i, { path: names, key: want }] of s.paths.entries()) expect(await numbers(got[i]!), names.join('/')).toEqual(want);
+  });
 });
 
 describe('randomMask', () => {

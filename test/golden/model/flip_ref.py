@@ -4,10 +4,11 @@ The architecture follows facebookresearch/flip (models_flip.py, t5x/layers.py, u
 utils/initializers_util.py): the same modules, parameter names and official parameter shapes (2-D q/k/v/out kernels
 [embed, heads*kv], a 4-D patch-conv kernel, position embeddings [1, L, D], cls [1, 1, D], logit_scale [1]).
 
-Two deliberate differences from the official code, both to make runs comparable bit for bit with ours:
-  * randomness is passed explicitly and derived as models/flip.ts derives it (fold_in per call site, see
-    dsl/nn/context.ts `fork`), instead of Flax's make_rng('dropout') path hashing;
-  * eval mode skips random_mask (the official code calls it with ratio 0, a mere token permutation).
+Randomness is the official code's: one 'dropout' rng collection (`apply(..., rngs={"dropout": key})`), drawn by Flax's
+own make_rng in modules named as the official ones (nn.Dropout `Dropout_0`/`Dropout_1`, `droppath_msa`, `droppath_mlp`;
+random_mask's key from the image tower `img_encoder` itself), so every stream is Flax's hash of its module path, which
+models/flip.ts derives the same way (dsl/nn/context.ts `makeRng`). One deliberate difference from the official code:
+eval mode skips random_mask (the official code calls it with ratio 0, a mere token permutation).
 `txt_mask_padding` (off officially) masks padding keys in the text encoder and averages valid tokens only.
 
 Written for this test only (our code, not the official one); see make_golden.py for how it is driven.
@@ -32,10 +33,6 @@ def patch_kernel_init(key, shape, dtype=jnp.float32):
     fan_in, fan_out = h * w * c, n
     variance = jnp.array(1.0 / ((fan_in + fan_out) / 2), dtype=dtype)
     return jax.random.uniform(key, shape, dtype, -1) * jnp.sqrt(3 * variance)
-
-
-def fold(rng, i):
-    return None if rng is None else jax.random.fold_in(rng, i)
 
 
 # ---- layers ---------------------------------------------------------------------------------------------------------
@@ -85,13 +82,13 @@ class MlpBlock(nn.Module):
     dropout_rate: float
 
     @nn.compact
-    def __call__(self, x, train, rng):
+    def __call__(self, x, train):
         d = x.shape[-1]
         y = nn.Dense(self.mlp_dim, kernel_init=xavier, bias_init=nn.initializers.zeros, name="Dense_0")(x)
         y = nn.gelu(y)
-        y = nn.Dropout(self.dropout_rate)(y, deterministic=not train, rng=fold(rng, 0))
+        y = nn.Dropout(self.dropout_rate, name="Dropout_0")(y, deterministic=not train)
         y = nn.Dense(d, kernel_init=xavier, bias_init=nn.initializers.zeros, name="Dense_1")(y)
-        return nn.Dropout(self.dropout_rate)(y, deterministic=not train, rng=fold(rng, 1))
+        return nn.Dropout(self.dropout_rate, name="Dropout_1")(y, deterministic=not train)
 
 
 class Encoder1DBlock(nn.Module):
@@ -101,15 +98,15 @@ class Encoder1DBlock(nn.Module):
     droppath_rate: float
 
     @nn.compact
-    def __call__(self, inputs, train, rng, mask=None):
+    def __call__(self, inputs, train, mask=None):
         x = nn.LayerNorm(epsilon=1e-6, name="LayerNorm_0")(inputs)
         x = Attention(self.num_heads, name="MultiHeadDotProductAttention_0")(x, mask)
-        x = nn.Dropout(self.dropout_rate)(x, deterministic=not train, rng=fold(rng, 1))
-        x = nn.Dropout(self.droppath_rate, broadcast_dims=(1, 2))(x, deterministic=not train, rng=fold(rng, 2))
+        x = nn.Dropout(self.dropout_rate, name="Dropout_0")(x, deterministic=not train)
+        x = nn.Dropout(self.droppath_rate, broadcast_dims=(1, 2), name="droppath_msa")(x, deterministic=not train)
         x = x + inputs
         y = nn.LayerNorm(epsilon=1e-6, name="LayerNorm_1")(x)
-        y = MlpBlock(self.mlp_dim, self.dropout_rate, name="MlpBlock_0")(y, train, fold(rng, 3))
-        y = nn.Dropout(self.droppath_rate, broadcast_dims=(1, 2))(y, deterministic=not train, rng=fold(rng, 4))
+        y = MlpBlock(self.mlp_dim, self.dropout_rate, name="MlpBlock_0")(y, train)
+        y = nn.Dropout(self.droppath_rate, broadcast_dims=(1, 2), name="droppath_mlp")(y, deterministic=not train)
         return x + y
 
 
@@ -121,11 +118,11 @@ class Encoder(nn.Module):
     droppath_rate: float = 0.0
 
     @nn.compact
-    def __call__(self, x, train, rng, mask=None):
+    def __call__(self, x, train, mask=None):
         for l in range(self.num_layers):
             dp = self.droppath_rate * l / (self.num_layers - 1) if self.droppath_rate > 0 and self.num_layers > 1 else 0.0
             x = Encoder1DBlock(self.mlp_dim, self.num_heads, self.dropout_rate, dp, name="encoderblock_{:02d}".format(l))(
-                x, train, fold(rng, l), mask)
+                x, train, mask)
         return nn.LayerNorm(epsilon=1e-6, name="encoder_norm")(x)
 
 
@@ -203,7 +200,7 @@ class VisionTransformer(nn.Module):
     cfg: Any
 
     @nn.compact
-    def __call__(self, imgs, train, rng):
+    def __call__(self, imgs, train):
         c = self.cfg
         p, q = c["patch_size"]
         x = nn.Conv(c["hidden_size"], (p, q), strides=(p, q), padding="VALID", kernel_init=patch_kernel_init,
@@ -213,12 +210,12 @@ class VisionTransformer(nn.Module):
         x = Add2DPositionEmbs(name="posembed_encoder")(x)
         mask = ids_restore = None
         if train and c["mask_ratio"] > 0:
-            x, mask, ids_restore = random_mask(jax.random.fold_in(rng, 0), x, c["mask_ratio"])
+            x, mask, ids_restore = random_mask(self.make_rng("dropout"), x, c["mask_ratio"])
         cls = self.param("cls", fixed_gaussian_init, (1, 1, d))
         x = jnp.concatenate([jnp.tile(cls, [n, 1, 1]), x], axis=1)
         t = c["transformer"]
         x = Encoder(t["num_layers"], t["mlp_dim"], t["num_heads"], t["dropout_rate"], t["droppath_rate"], name="Transformer")(
-            x, train, fold(rng, 1))
+            x, train)
         return x, mask, ids_restore
 
 
@@ -226,7 +223,7 @@ class LanguageTransformer(nn.Module):
     cfg: Any
 
     @nn.compact
-    def __call__(self, txt, is_valid, train, rng):
+    def __call__(self, txt, is_valid, train):
         c = self.cfg
         x = Embed(c["vocab_size"], c["hidden_size"], name="token_embedding")(txt)
         x = Add1DPositionEmbs(name="posembed_encoder")(x)
@@ -235,19 +232,18 @@ class LanguageTransformer(nn.Module):
             mask = jnp.broadcast_to(is_valid[:, None, None, :], (x.shape[0], 1, x.shape[1], x.shape[1]))
         t = c["transformer"]
         return Encoder(t["num_layers"], t["mlp_dim"], t["num_heads"], t["dropout_rate"], t["droppath_rate"], name="Transformer")(
-            x, train, fold(rng, 0), mask)
+            x, train, mask)
 
 
 class FLIP(nn.Module):
     cfg: Any
 
     @nn.compact
-    def __call__(self, inputs, train, rng=None):
+    def __call__(self, inputs, train):
         c = self.cfg
         clr = c["clr"]
-        rng_img, rng_txt = fold(rng, 0), fold(rng, 1)
-        x_img, mask, ids_restore = VisionTransformer(c["img"], name="img_encoder")(inputs["image"], train, rng_img)
-        x_txt = LanguageTransformer(c["txt"], name="txt_encoder")(inputs["txt"], inputs["txt_is_valid"], train, rng_txt)
+        x_img, mask, ids_restore = VisionTransformer(c["img"], name="img_encoder")(inputs["image"], train)
+        x_txt = LanguageTransformer(c["txt"], name="txt_encoder")(inputs["txt"], inputs["txt_is_valid"], train)
         z_img = x_img.mean(axis=1) if clr["img_avg_token"] else x_img[:, 0, :]
         if not clr["txt_avg_token"]:
             z_txt = x_txt[:, 0, :]

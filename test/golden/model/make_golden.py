@@ -7,9 +7,13 @@ Run: test/golden/.venv/bin/python test/golden/model/make_golden.py   (needs jax 
   * cases: for flip_tiny (and variants), params drawn with OUR init scheme (models/flip.ts initParams: the key split
     into one key per leaf in the param tree's order, each leaf drawn with its official initializer from its own key)
     using jax.random, so the TS test can check its init against these fingerprints; then the reference's forward
-    pass in eval and training mode (masking drawn from the key as models/flip.ts derives it) on fixed inputs, and
-    jax.grad of the training-mode loss with respect to every param, as a per-leaf summary (grad_fingerprint).
+    pass in eval and training mode (the key as Flax's 'dropout' rng collection: masking and dropout drawn by Flax's
+    make_rng, whose streams models/flip.ts derives alike) on fixed inputs, and jax.grad of the training-mode loss with
+    respect to every param, as a per-leaf summary (grad_fingerprint).
+  * streams: the key Flax's make_rng("dropout") returns in modules at a few paths, each also checked here against
+    flip's definition written out (stream_key: fold_in of SHA-1 of the path and the draw counter 1).
 """
+import hashlib
 import json
 import math
 import os
@@ -18,6 +22,7 @@ import sys
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax import linen as nn
 
 jax.config.update("jax_enable_x64", False)
 jax.config.update("jax_threefry_partitionable", False)  # flip's default threefry mode
@@ -226,9 +231,9 @@ def run_case(name, cfg):
     inputs = inputs_for(cfg)
     ev = model.apply({"params": params}, inputs, train=False)
     rng = jax.random.PRNGKey(TRAIN_RNG_SEED)
-    tr = model.apply({"params": params}, inputs, train=True, rng=rng)
+    tr = model.apply({"params": params}, inputs, train=True, rngs={"dropout": rng})
     # The gradient of the training-mode loss (same key: the same mask and dropout) with respect to every param.
-    loss_of = lambda p: model.apply({"params": p}, inputs, train=True, rng=rng)["loss"]
+    loss_of = lambda p: model.apply({"params": p}, inputs, train=True, rngs={"dropout": rng})["loss"]
     grad_loss, grads = jax.value_and_grad(loss_of)(params)
     grads = dict(R.flatten(grads))
     return {
@@ -247,12 +252,57 @@ def run_case(name, cfg):
     }
 
 
+# ---- random streams: Flax's make_rng against flip's definition -------------------------------------------------------
+
+class Probe(nn.Module):
+    """Nested modules named by `names`; the innermost one returns its first make_rng("dropout")."""
+    names: tuple
+
+    @nn.compact
+    def __call__(self):
+        if not self.names:
+            return self.make_rng("dropout")
+        return Probe(self.names[1:], name=self.names[0])()
+
+
+def flax_stream(rng, path):
+    return Probe(tuple(path)).apply({}, rngs={"dropout": rng})
+
+
+def stream_key(rng, path):
+    """flip's stream of a module path (dsl/nn/context.ts makeRng): fold_in(rng, the first 4 bytes, big-endian, of
+    SHA-1 over the path's names (UTF-8, no separator) and the draw counter 1 as one byte)."""
+    digest = hashlib.sha1(b"".join(s.encode("utf-8") for s in path) + bytes([1])).digest()
+    return jax.random.fold_in(rng, np.uint32(int.from_bytes(digest[:4], "big")))
+
+
+STREAM_PATHS = [
+    [],
+    ["img_encoder"],
+    ["img_encoder", "Transformer", "encoderblock_00", "Dropout_0"],
+    ["img_encoder", "Transformer", "encoderblock_00", "droppath_msa"],
+    ["img_encoder", "Transformer", "encoderblock_01", "droppath_mlp"],
+    ["txt_encoder", "Transformer", "encoderblock_01", "MlpBlock_0", "Dropout_1"],
+]
+
+
+def streams():
+    rng = jax.random.PRNGKey(TRAIN_RNG_SEED)
+    out = []
+    for path in STREAM_PATHS:
+        flax_key = np.asarray(flax_stream(rng, path))
+        assert (flax_key == np.asarray(stream_key(rng, path))).all(), path
+        out.append({"path": path, "key": [int(x) for x in flax_key]})
+    return {"rng": [int(x) for x in np.asarray(rng)], "paths": out}
+
+
 def main():
     golden = {
         "jax_version": jax.__version__,
         "flax_version": __import__("flax").__version__,
         "batch": BATCH, "init_seed": INIT_SEED, "image_seed": IMAGE_SEED,
         "param_counts": {k: counts(c) for k, c in OFFICIAL.items()},
+        "streams": streams(),
         "cases": {k: run_case(k, c) for k, c in CASES.items()},
     }
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden.json")
