@@ -64,18 +64,21 @@ export const DTYPE_INFO: { readonly [D in DType]: DTypeInfo<D> } = {
 export function isDType(s: string): s is DType {
   return (DTYPES as readonly string[]).includes(s);
 }
+// These answer false for an element type flip does not have (compiler/mlir checks MLIR's types, e.g. ui64, with the
+// IR's rules): only own keys of the table count, never Object.prototype's.
+const kindOf = (d: DType): DTypeInfo<DType>['kind'] | undefined => (Object.hasOwn(DTYPE_INFO, d) ? DTYPE_INFO[d].kind : undefined);
 export function isFloat(d: DType): d is FloatDType {
-  return DTYPE_INFO[d].kind === 'float';
+  return kindOf(d) === 'float';
 }
 export function isInteger(d: DType): d is IntDType {
-  const k = DTYPE_INFO[d].kind;
+  const k = kindOf(d);
   return k === 'signed' || k === 'unsigned';
 }
 export function isUnsigned(d: DType): boolean {
-  return DTYPE_INFO[d].kind === 'unsigned';
+  return kindOf(d) === 'unsigned';
 }
 export function isBool(d: DType): d is 'i1' {
-  return DTYPE_INFO[d].kind === 'bool';
+  return kindOf(d) === 'bool';
 }
 
 /** The dtype whose MLIR element type is `mlir` (`ui32` → u32), if flip has one. */

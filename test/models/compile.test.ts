@@ -43,12 +43,14 @@ const runs = {
 };
 
 describe('flipc compile models/flip.ts', () => {
-  it('--entry trainLoss --config configs/flip_tiny.ts: one argument per param leaf, batch tensor and the key; argsorts for masking', async () => {
+  it('--entry trainLoss --config configs/flip_tiny.ts: one argument per param leaf, batch tensor and the key; the argsort for masking', async () => {
     const r = await runs.trainLoss;
     expect(r.code, r.stderr).toBe(0);
     expect(tinyParams).toBe(77);
     expect(mainArgs(r.stdout)).toHaveLength(tinyParams + 3 + 1); // params, {image, txt, txtIsValid}, rng
-    expect(r.stdout.match(/stablehlo\.sort/g)).toHaveLength(2); // ids_shuffle = argsort(noise), ids_restore = argsort(ids_shuffle)
+    // ids_shuffle = argsort(noise); ids_restore = argsort(ids_shuffle) and the mask made from it feed no loss term, so
+    // the simplified module (what flip run compiles, and flipc prints) drops that second sort.
+    expect(r.stdout.match(/stablehlo\.sort/g)).toHaveLength(1);
     expect(r.stdout).toMatch(/loc\("models\/flip\.ts":\d+:\d+\)/);
   });
 

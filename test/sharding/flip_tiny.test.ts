@@ -62,17 +62,35 @@ async function leaves(tree: unknown): Promise<Leaves> {
   return out;
 }
 /**
- * Worst |got − want| / (2e-5 + 1e-4·|want|) over every leaf, and where. Except the attention key biases: their
- * gradient is zero up to rounding (see above), so it depends on the summation order, and AdamW's normalised update
- * turns that noise into steps of up to lr in either direction; no two reduction orders agree on them.
+ * The param entries whose first-step gradient is zero up to rounding: their first moment after step 1 (0.1·gradient,
+ * as the moments start at zero) is below 1e-5 of its leaf's RMS. AdamW's normalised update turns such rounding noise
+ * into a step of up to lr in either direction, which later steps carry along; no two reduction orders agree on them.
  */
-function worst(got: Leaves, want: Leaves): { ratio: number; where: string } {
+function roundingLevel(step1: Leaves): Map<string, Set<number>> {
+  const out = new Map<string, Set<number>>();
+  for (const [k, mu] of step1) {
+    if (!k.startsWith('state.mu.')) continue;
+    const floor = 1e-5 * Math.sqrt(mu.reduce((a, v) => a + v * v, 0) / mu.length);
+    const set = new Set<number>();
+    mu.forEach((v, i) => Math.abs(v) < floor && set.add(i));
+    if (set.size) out.set(k.replace('state.mu.', 'state.params.'), set);
+  }
+  return out;
+}
+
+/**
+ * Worst |got − want| / (2e-5 + 1e-4·|want|) over every leaf, and where. Except where the gradient is zero up to
+ * rounding (see roundingLevel): every attention key bias (see above), and the `skip` entries.
+ */
+function worst(got: Leaves, want: Leaves, skip: Map<string, Set<number>>): { ratio: number; where: string } {
   expect([...got.keys()].sort()).toEqual([...want.keys()].sort());
   let w = { ratio: 0, where: '' };
   for (const [k, g] of got) {
     if (k.endsWith('key.bias')) continue;
     const r = want.get(k)!;
+    const noise = skip.get(k);
     for (let i = 0; i < g.length; i++) {
+      if (noise?.has(i)) continue;
       const ratio = Math.abs(g[i]! - r[i]!) / (2e-5 + 1e-4 * Math.abs(r[i]!));
       if (ratio > w.ratio) w = { ratio, where: `${k}[${i}]: got ${g[i]}, want ${r[i]}` };
     }
@@ -82,6 +100,7 @@ function worst(got: Leaves, want: Leaves): { ratio: number; where: string } {
 
 describe('flip_tiny train step sharded over 8 CPU devices = on one device', () => {
   let reference: Leaves[];
+  let noise = new Map<string, Set<number>>();
   beforeAll(async () => {
     const one = jit(step, { client });
     let state = initialState();
@@ -93,6 +112,10 @@ describe('flip_tiny train step sharded over 8 CPU devices = on one device', () =
     }
     // The steps trained: a finite loss, and every trained param moved well past the tolerance below.
     expect(Number.isFinite(reference[0]!.get('metrics.loss')![0]!)).toBe(true);
+    noise = roundingLevel(reference[0]!);
+    // A handful of entries at most: the comparison still covers all but a few of every weight.
+    const skipped = [...noise.entries()].filter(([k]) => !k.endsWith('key.bias')).reduce((n, [, v]) => n + v.size, 0);
+    expect(skipped).toBeLessThan(10);
     const init = flatten(initialState(), { isLeaf: (x) => x instanceof HostTensor });
     init.leaves.forEach((l, i) => {
       const path = init.paths[i]!;
@@ -115,7 +138,7 @@ describe('flip_tiny train step sharded over 8 CPU devices = on one device', () =
     let state = initialState();
     for (const [k, s] of steps.entries()) {
       const [next, metrics] = await sharded(state as never, s.batch as never, s.n);
-      const w = worst(await leaves({ state: next, metrics }), reference[k]!);
+      const w = worst(await leaves({ state: next, metrics }), reference[k]!, noise);
       expect(w.ratio, `step ${k + 1}: ${w.where}`).toBeLessThanOrEqual(1);
       state = next;
     }
