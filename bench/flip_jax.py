@@ -8,7 +8,7 @@ difference in time is a difference between the compilers, not between two models
   * pre-LN encoder blocks (two-pass LayerNorm, eps 1e-6), q/k/v kernels [embed, heads, kv], q / sqrt(kv), softmax,
     tanh-GELU MLP, final LayerNorm; mean of the image tokens, first text token; bias-free projection heads;
   * the contrastive loss without the max shift (as the official one), learnable logit scale clipped to [0, ln 100];
-  * AdamW (b1 0.9, b2 0.95, eps 1e-8, weight decay 0.2 except biases, norm scales, cls and position embeddings) and
+  * AdamW (b1 0.9, b2 0.95, eps 1e-8, weight decay 0.2 except biases, norm scales and position embeddings) and
     the warmup-cosine lr evaluated in the step on the step counter, the gradient norm as a metric; state donated.
 
 Driven by bench/jax_half.ts: `python bench/flip_jax.py PLAN.json`, the plan holding flip's config numbers (its
@@ -190,9 +190,9 @@ def train_loss(params, batch, rng, m):
 # ---- the train step (train/step.ts, train/optimizer.ts, train/schedule.ts) -----------------------------------------
 
 def decays(path):
-    """train/optimizer.ts decays(): no decay on biases, norm scales, cls, position embeddings."""
+    """train/optimizer.ts decays(): no decay on biases, norm scales, position embeddings (cls is decayed)."""
     leaf, parent = path[-1], path[-2] if len(path) > 1 else ""
-    if leaf in ("bias", "scale", "cls"):
+    if leaf in ("bias", "scale"):
         return False
     if any("pos_embed" in s or "posembed" in s for s in path):
         return False

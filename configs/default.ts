@@ -1,7 +1,7 @@
 // The official FLIP defaults: facebookresearch/flip configs/default.py, every field with its value (the official
 // cfg_flip_*.py start from it, as configs/flip_*.ts start from officialDefaults()). A ViT-L/16 image tower on 224×224
 // images, 50% of the patches masked; a 12-layer 768-wide text tower on 32 BERT tokens; 768-d embeddings; AdamW (b1 0.9,
-// b2 0.95, weight decay 0.2 except biases, norm scales, cls and position embeddings) at 4e-6 per 256 samples × batch
+// b2 0.95, weight decay 0.2 except biases, norm scales and position embeddings) at 4e-6 per 256 samples × batch
 // 65536, 40 warmup and 10000 virtual ImageNet epochs. Not what `flip run` trains by default (that is
 // configs/synthetic_cpu.ts, which fits 2 CPU cores): this is the recipe the paper's configs change.
 //

@@ -27,14 +27,16 @@ export interface AdamWState<P> {
 
 /**
  * Whether the parameter at `path` (dotted pytree path) gets weight decay: everything except biases, norm
- * scales, the cls token and position embeddings (official utils/opt_util.py: filter_bias_and_norm,
- * filter_cls_and_posembed; exclude_wd = True). Norm parameters are recognised by a leaf named `scale`
- * (flax's LayerNorm) or by a parent whose name says norm, so either naming of a model's norms is covered.
+ * scales and position embeddings. That is the mask the official trainer builds with exclude_wd = True
+ * (t5x/train_state_initializer.py: filter_bias_and_norm AND filter_posembed), so the cls token IS decayed; a comment
+ * in configs/default.py and the unused filter_cls_and_posembed say otherwise, and flip follows the code. Norm
+ * parameters are recognised by a leaf named `scale` (flax's LayerNorm) or by a parent whose name says norm, so
+ * either naming of a model's norms is covered.
  */
 export function decays(path: string): boolean {
   const parts = path.split('.');
   const leaf = parts[parts.length - 1]!;
-  if (leaf === 'bias' || leaf === 'scale' || leaf === 'cls') return false;
+  if (leaf === 'bias' || leaf === 'scale') return false;
   if (/pos_?embed/i.test(path)) return false;
   const parent = parts[parts.length - 2] ?? '';
   if (/norm|^ln(_|\d|$)/i.test(parent)) return false;

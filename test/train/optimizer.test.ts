@@ -75,7 +75,7 @@ let seed = 7;
 const rand = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32) * 2 - 1;
 
 describe('AdamW', () => {
-  it('decays weights but not biases, norm scales, cls or position embeddings', () => {
+  it('decays weights and the cls token, not biases, norm scales or position embeddings (the official trainer\'s mask)', () => {
     expect(decays('img.block0.mlp.kernel')).toBe(true);
     expect(decays('txt.token_embedding.embedding')).toBe(true);
     expect(decays('logit_scale')).toBe(true); // the official mask keeps tau's parameter decayed
@@ -83,7 +83,7 @@ describe('AdamW', () => {
     expect(decays('img.encoder_norm.scale')).toBe(false);
     expect(decays('img.block0.ln1.scale')).toBe(false);
     expect(decays('img.block0.norm1.weight')).toBe(false);
-    expect(decays('img.cls')).toBe(false);
+    expect(decays('img.cls')).toBe(true); // filter_bias_and_norm AND filter_posembed: cls is decayed
     expect(decays('img.pos_embedding')).toBe(false);
     expect(decays('txt.posembed_input.pos_embedding')).toBe(false);
   });
@@ -139,6 +139,6 @@ describe('AdamW', () => {
       }
     }
     // The decay mask matters: a decayed and an undecayed leaf with the same gradient history would differ.
-    expect(Object.keys(p).filter(decays)).toEqual(['dense.kernel', 'logit_scale']);
+    expect(Object.keys(p).filter(decays)).toEqual(['dense.kernel', 'cls', 'logit_scale']);
   });
 });
