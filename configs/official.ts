@@ -33,6 +33,7 @@ export function officialDefaults(): FlipConfig {
         maskPadding: false,
       },
       clr: { projDimOut: 768, projOutBias: false, tau: 0.01, tauLearnable: true, imgAvgToken: true, txtAvgToken: false },
+      rngPartitionable: false,
     },
     partitioning: { numPartitions: 1, partitionStates: false },
     train: {

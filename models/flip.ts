@@ -85,6 +85,13 @@ export interface FlipModelConfig {
   img: VisionConfig;
   txt: TextConfig;
   clr: ContrastiveConfig;
+  /**
+   * Draw the masks and dropout with JAX's partitionable threefry (`jax_threefry_partitionable=True`, JAX's default
+   * since 0.5) instead of the classic bits (default false: what JAX drew when the official FLIP runs were made, so
+   * a run's masks are the reference's). The partitionable form hashes each element's own index, so XLA can draw a
+   * sharded tensor's bits on each device without gathering them: prefer it for big meshes.
+   */
+  rngPartitionable?: boolean;
 }
 
 /**
@@ -173,12 +180,12 @@ export interface MaskResult {
  * same values. Its mask is ones with the first len_keep entries zeroed, un-shuffled by ids_restore: that is
  * `ids_restore ≥ len_keep`, computed so here.
  */
-export function randomMask(x: Tokens, maskRatio: number, key: Key): MaskResult {
+export function randomMask(x: Tokens, maskRatio: number, key: Key, opts: { partitionable?: boolean } = {}): MaskResult {
   if (!(maskRatio >= 0 && maskRatio < 1)) throw new FlipError(`randomMask: mask ratio must be in [0, 1), got ${maskRatio}`);
   const n = x.size('batch'), L = x.size('length');
   const lenKeep = Math.trunc(L * (1 - maskRatio)); // Python's int(L * (1 - mask_ratio))
   type Ids = Tensor<'i32', readonly ['batch', 'length']>;
-  const noise = uniform(key, { batch: n, length: L }) as Tensor<'f32', readonly ['batch', 'length']>;
+  const noise = uniform(key, { batch: n, length: L }, { partitionable: opts.partitionable ?? false }) as Tensor<'f32', readonly ['batch', 'length']>;
   const idsShuffle: Ids = argsort(noise, 'length');
   const idsRestore: Ids = argsort(idsShuffle, 'length');
   const idsKeep = rename(slice(idsShuffle, 'length', 0, lenKeep), 'length', 'keep');
@@ -221,7 +228,7 @@ export class VisionTransformer {
     if (ctx.train && this.cfg.maskRatio > 0) {
       if (!ctx.rng) throw new FlipError('VisionTransformer: masking in training needs ctx.rng');
       // official: random_mask(self.make_rng("dropout"), ...) in the image tower's own module (`img_encoder`).
-      masking = randomMask(x, this.cfg.maskRatio, makeRng(ctx));
+      masking = randomMask(x, this.cfg.maskRatio, makeRng(ctx), { partitionable: ctx.partitionable ?? false });
       x = masking.x;
     }
     const n = x.size('batch');
@@ -370,16 +377,21 @@ export function initParams(rng: Key, model: FlipModelConfig): FlipParams {
   return init(flipSpecs(model), rng) as FlipParams;
 }
 
+/** The context of a training-mode call: the root key, and the config's choice of threefry bits. */
+function trainContext(rng: Key, model: FlipModelConfig): ApplyContext {
+  return { train: true, rng, ...(model.rngPartitionable ? { partitionable: true } : {}) };
+}
+
 /** Training-mode loss: random masking of the image patches, dropout/drop-path at the config's rates. */
 export function trainLoss(params: FlipParams, batch: FlipBatch, rng: Key, model: FlipModelConfig): ContrastiveOutput {
-  const { loss, tau } = new Flip(model).loss(params, batch, { train: true, rng });
+  const { loss, tau } = new Flip(model).loss(params, batch, trainContext(rng, model));
   return { loss, tau };
 }
 
 /** `trainLoss` and its gradient with respect to every param (what an optimizer step needs). */
 export function trainLossAndGrads(params: FlipParams, batch: FlipBatch, rng: Key, model: FlipModelConfig): ContrastiveOutput & { grads: FlipParams } {
   const lossOf = (p: FlipParams) => {
-    const { loss, tau } = new Flip(model).loss(p, batch, { train: true, rng });
+    const { loss, tau } = new Flip(model).loss(p, batch, trainContext(rng, model));
     return [loss, { tau }] as const;
   };
   const [[loss, aux], grads] = valueAndGrad(lossOf, { hasAux: true })(params);

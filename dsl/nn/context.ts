@@ -17,6 +17,8 @@ export interface ApplyContext {
   readonly rng?: Key;
   /** The module path of this call from the root (`['img_encoder', 'Transformer', 'encoderblock_00']`); empty at the root. */
   readonly path?: readonly string[];
+  /** Draw with JAX's partitionable threefry (`jax_threefry_partitionable`) instead of the classic bits; default false. */
+  readonly partitionable?: boolean;
 }
 
 /**
@@ -28,7 +30,7 @@ export interface ApplyContext {
 export function child(ctx: ApplyContext, name: string): ApplyContext {
   if (name === '') throw new FlipError('child(ctx, name): a module name is a nonempty string');
   const path = [...(ctx.path ?? []), name];
-  return ctx.rng ? { train: ctx.train, rng: ctx.rng, path } : { train: ctx.train, path };
+  return { train: ctx.train, path, ...(ctx.rng ? { rng: ctx.rng } : {}), ...(ctx.partitionable ? { partitionable: true } : {}) };
 }
 
 /**
@@ -59,7 +61,7 @@ export function dropout<A extends Axes>(x: Tensor<'f32', A>, rate: number, ctx: 
     const drawn = x.axes.filter((a) => !broadcast.includes(a));
     const sizes = Object.fromEntries(drawn.map((a) => [a, x.size(a)]));
     const keepProb = 1 - rate;
-    const keep = bernoulli(makeRng(ctx), keepProb, sizes);
+    const keep = bernoulli(makeRng(ctx), keepProb, sizes, { partitionable: ctx.partitionable ?? false });
     const dims = drawn.map((a) => x.axes.indexOf(a));
     const mask = dims.length === x.rank ? keep : emit('broadcast_in_dim', [keep], { shape: x.shape, axes: x.axes, dims });
     const scaled = emit('divide', [x, splat(keepProb, x.type)], {});

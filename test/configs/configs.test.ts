@@ -120,6 +120,7 @@ describe('configs/default.ts', () => {
       'model.img.channels': 3, // RGB (the input pipeline's)
       'model.txt.transformer.remat': 'none', // the text tower has no remat_policy
       'model.txt.maskPadding': false, // ours: off is the official text encoder
+      'model.rngPartitionable': false, // ours: the classic threefry bits the official runs drew (JAX < 0.5's default)
       'train.lrSchedule': 'warmup_cosine', // the official schedule (the only one of the FLIP trainer)
     });
   });
