@@ -135,8 +135,8 @@ export async function zeroShotEvaluator<P>(opts: {
           out.dispose();
           for (let i = 0; i < b.count; i++) {
             const label = b.label[i]!;
-            if (label < 0) continue;
-            if (label >= C) throw new FlipError(`zero-shot eval: image '${b.keys[i]}' has label ${label}, but there are ${C} classes`);
+            if (label === -1) continue; // no label (a caption-only sample)
+            if (label < 0 || label >= C) throw new FlipError(`zero-shot eval: image '${b.keys[i]}' has label ${label}, outside the ${C} classes of the class list (labels 0..${C - 1})`);
             const best = topK(logits.subarray(i * C, (i + 1) * C), Math.min(5, C));
             n++;
             if (best[0] === label) hit1++;

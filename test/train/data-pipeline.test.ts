@@ -303,7 +303,7 @@ describe('train/data: damaged data', () => {
     const empty = join(tmp, 'empty');
     await mkdir(empty, { recursive: true });
     await expect(openTrainLoader({ data: empty, batchSize: 2, vocab })).rejects.toThrow(FlipError);
-    await expect(openTrainLoader({ data: empty, batchSize: 2, vocab })).rejects.toThrow(/no \.tar shards in .*empty/);
+    await expect(openTrainLoader({ data: empty, batchSize: 2, vocab })).rejects.toThrow(/no \.tar shards or \.tfrecord files in .*empty/);
     const noSamples = join(tmp, 'nosamples');
     await mkdir(noSamples, { recursive: true });
     const w = await TarWriter.create(join(noSamples, 'shard-00000.tar'));

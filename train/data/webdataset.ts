@@ -1,5 +1,7 @@
 // Webdataset shards as a resumable sample stream: shards split across processes, files grouped
 // into samples by key, shuffled in blocks, repeated for epochs, with a position to continue from.
+// A shard may also be a TFRecord file of tf.train.Example records (img2dataset's tfrecord output, a TFDS split's
+// shards: tfrecord.ts), told apart by its name; a record is then one sample, and positions count records.
 //
 // Shuffling is a block shuffle (read `shuffleBuffer` samples, permute them with an RNG keyed by
 // where the block starts, emit), not tf.data's rolling buffer: a rolling buffer's state is its whole
@@ -9,6 +11,7 @@ import { join } from 'node:path';
 import { FlipError } from '../../compiler/ir/errors.ts';
 import { Rng } from './rng.ts';
 import { TarFormatError, TarReader } from './tar.ts';
+import { isTfRecordName, tfrecordSamples } from './tfrecord.ts';
 
 /**
  * Where a stream stands. The current shuffle block starts at raw sample `sampleOffset` of shard
@@ -34,9 +37,12 @@ export interface RawSample {
 /**
  * Why a sample (or the rest of a shard) was skipped: a tar cut short or with a damaged header, a sample lacking its
  * image or caption file, an image that does not decode, a caption with no token after tokenization (empty, or only
- * whitespace / control characters; words outside the vocab are [UNK] tokens, which count, as in the official pipeline).
+ * whitespace / control characters; words outside the vocab are [UNK] tokens, which count, as in the official pipeline);
+ * in a TFRecord file, a record cut short (the file's tail) or a CRC that does not match (a data CRC: that record; a
+ * length CRC: the file's tail).
  */
-export type WarningKind = 'truncated-tar' | 'bad-tar-header' | 'incomplete-sample' | 'corrupt-image' | 'empty-caption';
+export type WarningKind =
+  | 'truncated-tar' | 'bad-tar-header' | 'incomplete-sample' | 'corrupt-image' | 'empty-caption' | 'truncated-tfrecord' | 'bad-tfrecord-crc';
 
 export interface DataWarning {
   kind: WarningKind;
@@ -49,14 +55,22 @@ export interface DataWarning {
 export type SkipCounts = Record<WarningKind, number>;
 
 export function emptySkipCounts(): SkipCounts {
-  return { 'truncated-tar': 0, 'bad-tar-header': 0, 'incomplete-sample': 0, 'corrupt-image': 0, 'empty-caption': 0 };
+  return {
+    'truncated-tar': 0, 'bad-tar-header': 0, 'incomplete-sample': 0, 'corrupt-image': 0, 'empty-caption': 0, 'truncated-tfrecord': 0,
+    'bad-tfrecord-crc': 0,
+  };
 }
 
 export const IMAGE_EXTS = ['jpg', 'jpeg', 'png', 'webp'] as const;
 
+/** Whether a shard is read as a TFRecord file (by its name: `*.tfrecord`, TFDS's `*.tfrecord-00000-of-00064`) or a tar. */
+export function shardFormat(path: string): 'tfrecord' | 'tar' {
+  return isTfRecordName(path) ? 'tfrecord' : 'tar';
+}
+
 /**
- * The .tar shards of a dataset, sorted by name: a directory (its *.tar files, not recursing), a
- * single .tar file, or a list of paths. A missing path or no shard at all is a FlipError naming it.
+ * The shards of a dataset, sorted by name: a directory (its *.tar and TFRecord files, not recursing), a
+ * single file, or a list of paths. A missing path or no shard at all is a FlipError naming it.
  */
 export async function listShards(source: string | readonly string[]): Promise<string[]> {
   if (Array.isArray(source)) {
@@ -66,10 +80,10 @@ export async function listShards(source: string | readonly string[]): Promise<st
   }
   const path = source as string;
   const st = await stat(path).catch(() => null);
-  if (!st) throw new FlipError(`dataset not found: ${path} (expected a directory of webdataset .tar shards)`);
+  if (!st) throw new FlipError(`dataset not found: ${path} (expected a directory of webdataset .tar shards or .tfrecord files)`);
   if (st.isFile()) return [path];
-  const names = (await readdir(path)).filter((n) => n.endsWith('.tar')).sort();
-  if (!names.length) throw new FlipError(`no .tar shards in ${path}`);
+  const names = (await readdir(path)).filter((n) => n.endsWith('.tar') || isTfRecordName(n)).sort();
+  if (!names.length) throw new FlipError(`no .tar shards or .tfrecord files in ${path}`);
   return names.map((n) => join(path, n));
 }
 
@@ -191,7 +205,9 @@ class Cursor {
   async next(): Promise<RawSample | null> {
     while (this.shardIndex < this.order.length) {
       const path = this.order[this.shardIndex]!;
-      this.gen ??= shardSamples(path, this.sampleOffset, this.opts.want, this.opts.warn);
+      this.gen ??= shardFormat(path) === 'tfrecord'
+        ? tfrecordSamples(path, this.sampleOffset, this.opts.warn)
+        : shardSamples(path, this.sampleOffset, this.opts.want, this.opts.warn);
       const r = await this.gen.next();
       if (r.done) {
         this.gen = null;

@@ -1,5 +1,6 @@
-// A run's data: the training set (webdataset shards, or the synthetic set generated into the workdir), the zero-shot
-// eval set, the tokenizer, their loaders, and the warnings about skipped data.
+// A run's data: the training set (webdataset shards or img2dataset TFRecords, or the synthetic set generated into the
+// workdir), the zero-shot eval set (an image folder, labelled shards, or a TFDS-prepared split such as the official
+// ImageNet-1k validation), the tokenizer, their loaders, and the warnings about skipped data.
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { FlipError } from '../../compiler/ir/errors.ts';
@@ -7,6 +8,8 @@ import { loadClasses, type ZeroShotClasses } from '../data/classes.ts';
 import { imageFolderClasses, isImageFolder, scanImageFolder } from '../data/imagefolder.ts';
 import { openEvalLoader, openImageFolderLoader, openTrainLoader, type DataLoader, type LoaderOptions } from '../data/loader.ts';
 import { writeSynthDataset } from '../data/synth.ts';
+import { parseTfdsName, resolveTfdsSplit, tfdsClasses, tfdsDataDir } from '../data/tfds.ts';
+import { isTfRecordName } from '../data/tfrecord.ts';
 import type { DataWarning, StreamPosition, WarningKind } from '../data/webdataset.ts';
 import { WordPieceTokenizer, loadVocab } from '../tokenizer/wordpiece.ts';
 import type { RunOutput } from './output.ts';
@@ -15,7 +18,7 @@ import type { RunPlan } from './plan.ts';
 /** Samples in the synthetic set `flip run` generates when no training data is configured: one virtual epoch, capped. */
 export const SYNTH_MAX = 100_000;
 
-/** A zero-shot eval set: labelled shards with classes.json, or an image folder (`class_name/*.jpg`). */
+/** A zero-shot eval set: labelled shards with classes.json, an image folder (`class_name/*.jpg`), or a TFDS split. */
 export interface EvalSet {
   /** For messages: what and where. */
   describe: string;
@@ -67,7 +70,7 @@ async function dataPaths(plan: RunPlan, print: (s: string) => void): Promise<Dat
   const cfg = plan.config;
   const d = cfg.train.data;
   if (d.laionPath) {
-    if (!existsSync(d.laionPath)) throw new FlipError(`training data not found: ${d.laionPath} (config.train.data.laionPath: a directory of webdataset .tar shards)`);
+    if (!existsSync(d.laionPath)) throw new FlipError(`training data not found: ${d.laionPath} (config.train.data.laionPath: a directory of webdataset .tar shards or img2dataset .tfrecord files)`);
     const vocab = path.join(d.laionPath, 'vocab.txt');
     if (!existsSync(vocab)) throw new FlipError(`no vocab.txt in ${d.laionPath}: the tokenizer's WordPiece vocabulary is read from there`);
     return { train: d.laionPath, vocab, eval: await evalSet(d.evalDataset, print), synthetic: false };
@@ -89,29 +92,49 @@ async function dataPaths(plan: RunPlan, print: (s: string) => void): Promise<Dat
     const s = await writeSynthDataset({ out: dir, n, imageSize: want.imageSize, seed: want.seed });
     print(`data: wrote ${s.n} training and ${s.evalN} held-out samples in ${s.seconds.toFixed(1)}s`);
   }
-  // The synthetic set's own held-out split, unless the config names an eval folder (not a TFDS name such as the
-  // official 'imagenet2012:5.*.*', which configs derived from the official defaults carry).
-  const tfdsName = d.evalDataset.includes(':') && !existsSync(d.evalDataset);
+  // The synthetic set's own held-out split, unless the config names an eval folder or a TFDS split with `tfds:` (not
+  // the bare official 'imagenet2012:5.*.*' that configs derived from the official defaults carry: a synthetic run
+  // does not go looking for ImageNet).
+  const tfdsName = !d.evalDataset.startsWith('tfds:') && d.evalDataset.includes(':') && !existsSync(d.evalDataset);
   const evalDir = d.evalDataset && !tfdsName ? d.evalDataset : dir;
   return { train: dir, vocab: path.join(dir, 'vocab.txt'), eval: await evalSet(evalDir, print), synthetic: true };
 }
 
 /**
  * An eval set is a folder of labelled shards (`{key}.jpg` + `{key}.cls`, in eval/ or the folder itself) with
- * classes.json (class names, prompt templates), or an image folder (`class_name/*.jpg`). A path that does not exist
- * is an error; a name that is not a path (the official configs' TFDS name 'imagenet2012:5.*.*') skips the eval.
+ * classes.json (class names, prompt templates), an image folder (`class_name/*.jpg`), or a TFDS-prepared split:
+ * `tfds:imagenet2012[:VERSION]` reads the validation split under $TFDS_DATA_DIR (tfds.ts) with the official class
+ * names and templates. A path that does not exist is an error; so is a `tfds:` name whose files are not there. The
+ * official configs' bare 'imagenet2012:5.*.*' is read the same way when $TFDS_DATA_DIR holds it, else the eval is
+ * skipped with a line that says so.
  */
 async function evalSet(dir: string, print: (s: string) => void): Promise<EvalSet | null> {
   if (!dir) return null;
+  const what = 'config.train.data.evalDataset: a folder of class folders (class_name/*.jpg), of labelled .tar shards with classes.json, or tfds:imagenet2012';
+  const tfds = existsSync(dir) ? null : parseTfdsName(dir);
+  if (tfds) {
+    const dataDir = tfdsDataDir();
+    if (!dir.startsWith('tfds:') && !existsSync(path.join(dataDir, tfds.name))) {
+      print(`zero-shot eval: skipped, '${dir}' is a TFDS name and ${path.join(dataDir, tfds.name)} does not exist (set TFDS_DATA_DIR, or evalDataset=tfds:${tfds.name} to make it required)`);
+      return null;
+    }
+    const split = resolveTfdsSplit(dataDir, tfds, 'validation');
+    const classes = tfdsClasses(split); // checks the names against the split's label.labels.txt now, not at the first eval
+    return {
+      describe: `TFDS ${split.name} ${split.version} ${split.split} (${split.shards.length} shard(s) in ${split.dir}, ${classes.classes.length} classes)`,
+      classes: async (templates) => tfdsClasses(split, templates),
+      open: (opts) => openEvalLoader({ ...opts, data: split.shards }),
+    };
+  }
   const looksLikePath = /[/\\]|^\./.test(dir) || !dir.includes(':');
-  const what = 'config.train.data.evalDataset: a folder of class folders (class_name/*.jpg), or of labelled .tar shards with classes.json';
   if (!existsSync(dir)) {
     if (looksLikePath) throw new FlipError(`zero-shot eval data not found: ${dir} (${what})`);
-    print(`zero-shot eval: skipped, '${dir}' is not a folder (flip reads image folders and webdataset shards, not TFDS names)`);
+    print(`zero-shot eval: skipped, '${dir}' is not a folder nor a TFDS name (tfds:NAME[:VERSION])`);
     return null;
   }
   const shards = existsSync(path.join(dir, 'eval')) ? path.join(dir, 'eval') : dir;
-  const hasTars = (p: string) => statSync(p).isDirectory() ? readdirSync(p).some((f) => f.endsWith('.tar')) : p.endsWith('.tar');
+  const isShard = (f: string) => f.endsWith('.tar') || isTfRecordName(f);
+  const hasTars = (p: string) => statSync(p).isDirectory() ? readdirSync(p).some(isShard) : isShard(p);
   if (hasTars(shards)) {
     const classes = path.join(dir, 'classes.json');
     if (!existsSync(classes)) throw new FlipError(`no classes.json in ${dir}: the zero-shot eval needs the class names and prompt templates there`);
