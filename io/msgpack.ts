@@ -116,7 +116,8 @@ export function decodeFlaxMsgpack(bytes: Uint8Array, source: string): FlaxTree {
   } catch (e) {
     if (e instanceof MsgpackError) throw e;
     const m = (e as Error).message;
-    throw new MsgpackError(`${source}: not a complete msgpack file (${/insufficient data/i.test(m) ? 'it ends early: truncated?' : m})`);
+    const early = e instanceof RangeError || /insufficient data/i.test(m);
+    throw new MsgpackError(`${source}: not a complete msgpack file (${early ? 'it ends early: truncated?' : m})`);
   }
   if (!v || typeof v !== 'object' || Array.isArray(v) || v instanceof Uint8Array || v instanceof FlaxArray) {
     throw new MsgpackError(`${source}: the msgpack value is not a map (flax writes a dict)`);
