@@ -20,8 +20,8 @@ import type { FlipModelConfig } from '../models/flip.ts';
 import { FlaxArray, numpyName } from '../io/msgpack.ts';
 import type { TensorData, TensorMap } from '../io/safetensors.ts';
 import { writeSafetensors } from '../io/safetensors.ts';
-import { readT5xCheckpoint, writeT5xCheckpoint, ZarrLeaf, type T5xOut, type T5xTree, type T5xValue } from '../io/t5x.ts';
-import { CHECKPOINT_FORMAT, CheckpointError, type HostState, type LoadedCheckpoint } from './checkpoint.ts';
+import { isT5xCheckpoint, readT5xCheckpoint, writeT5xCheckpoint, ZarrLeaf, type T5xOut, type T5xTree, type T5xValue } from '../io/t5x.ts';
+import { CHECKPOINT_FORMAT, CheckpointError, loadCheckpoint, type HostState, type LoadedCheckpoint } from './checkpoint.ts';
 import { specLeaves } from './compiled.ts';
 import { paramSpecs } from './step.ts';
 
@@ -225,4 +225,20 @@ export function exportOfficialSafetensors(state: HostState, step: number, file: 
   };
   walk(t5xStateDict(state, step, opts) as T5xOut, []);
   writeSafetensors(path.resolve(file), flat, { format: 't5x-state-dict', step: String(step) });
+}
+
+/**
+ * `flip export`: flip's checkpoint at `where` (a workdir, its checkpoints/ folder or a checkpoint JSON: the newest)
+ * written in the official layout: `t5x` → `<out>/checkpoint_<step>/` (t5x's Checkpointer restores it; `out` is the
+ * t5x model dir), `safetensors` → the file `out`. Nothing existing is overwritten. Returns what was written.
+ */
+export function exportCheckpoint(where: string, format: 't5x' | 'safetensors', out: string): { written: string; step: number; tensors: number } {
+  if (isT5xCheckpoint(where)) throw new CheckpointError(`${where} is a t5x checkpoint already; flip export converts flip's own checkpoints`);
+  const ck = loadCheckpoint(where);
+  const cfg = ck.meta.config as { train?: { optimizer?: { excludeWd?: unknown } } } | null;
+  const excludeWd = cfg?.train?.optimizer?.excludeWd !== false;
+  const tensors = Object.keys(ck.state.params).length * 3 + 3;
+  if (format === 't5x') return { written: exportT5x(ck.state, ck.meta.step, out, { excludeWd }), step: ck.meta.step, tensors };
+  exportOfficialSafetensors(ck.state, ck.meta.step, out, { excludeWd });
+  return { written: path.resolve(out), step: ck.meta.step, tensors };
 }

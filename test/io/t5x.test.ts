@@ -21,7 +21,7 @@ const tmp = mkdtempSync(path.join(tmpdir(), 'flip-t5x-io-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 /** sha256 of the values as little-endian f32 (floats) or i32 (ints), as make_fixtures.py's sha(). */
-export function sha(t: TensorData): string {
+function sha(t: TensorData): string {
   let a: Float32Array | Int32Array;
   if (t.dtype === 'f32') a = t.data as Float32Array;
   else if (t.dtype === 'bf16') a = Float32Array.from(t.data as Uint16Array, bf16ToF32);
