@@ -4,6 +4,7 @@ import { main } from './cli.ts';
 await main('flip', {
   data: () => import('./commands/data.ts').then((m) => m.default),
   eval: () => import('./commands/eval.ts').then((m) => m.default),
+  export: () => import('./commands/export.ts').then((m) => m.default),
   plot: () => import('./commands/plot.ts').then((m) => m.default),
   plugins: () => import('./commands/plugins.ts').then((m) => m.default),
   run: () => import('./commands/train_run.ts').then((m) => m.default),

@@ -1,7 +1,8 @@
 // `flip eval`: which config and workdir a checkpoint's zero-shot eval runs with. Without --config the checkpoint's own
 // config (saved in its JSON) is the base, so `flip eval runs/x` evaluates a run as it was trained; overrides apply on
 // top (e.g. another eval set). The run is `flip run` with config.train.evalOnly: params only, nothing written.
-// Checkpoints are train/'s: the caller hands in their reader (train/checkpoint.ts `readCheckpointMeta`).
+// Checkpoints are train/'s: the caller hands in their reader (train/checkpoint.ts `readAnyCheckpointMeta`: flip's own
+// or a t5x checkpoint folder, which carries no config, so the default or --config is the base).
 import path from 'node:path';
 import { ConfigError } from './errors.ts';
 import { loadConfigModule } from './load.ts';

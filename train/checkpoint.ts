@@ -10,6 +10,7 @@ import { FlipError } from '../compiler/ir/errors.ts';
 import type { StreamPosition } from './data/webdataset.ts';
 import { readSafetensors, writeSafetensors, type TensorMap } from '../io/safetensors.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
+import { findT5xCheckpoint, isT5xCheckpoint, readT5xCheckpoint } from '../io/t5x.ts';
 
 export class CheckpointError extends FlipError {
   override name = 'CheckpointError';
@@ -31,6 +32,8 @@ export interface CheckpointMeta {
   tensors: string;
   /** Wall-clock time of the save (ISO 8601). */
   saved: string;
+  /** Set when the state was read from another format (train/t5x_checkpoint.ts): no config, no data position. */
+  origin?: 't5x';
 }
 
 /** Host copies of the train state, by dotted path. */
@@ -43,8 +46,10 @@ export interface HostState {
 export interface LoadedCheckpoint {
   meta: CheckpointMeta;
   state: HostState;
-  /** The JSON file it was read from. */
+  /** The JSON file it was read from (a t5x checkpoint: its checkpoint_<step> folder). */
   file: string;
+  /** What the run should print about how it was read (e.g. a dropped position embedding). */
+  notes?: string[];
 }
 
 
@@ -125,6 +130,18 @@ export function readCheckpointMeta(where: string): { file: string; meta: Checkpo
     throw new CheckpointError(`${file}: not a flip checkpoint (expected "format": "${CHECKPOINT_FORMAT}" and the name of its safetensors file)`);
   }
   return { file, meta };
+}
+
+/**
+ * A checkpoint's step and config (null for a t5x checkpoint, which carries none) for `flip eval`: flip's own
+ * (see {@link readCheckpointMeta}) or a t5x checkpoint_<step> folder or its parent (the official format, detected by
+ * its `checkpoint` msgpack file). `file` is what --config.train.pretrainDir then names.
+ */
+export function readAnyCheckpointMeta(where: string): { file: string; meta: { config: unknown; step: number } } {
+  if (!isT5xCheckpoint(where)) return readCheckpointMeta(where);
+  const dir = findT5xCheckpoint(where);
+  const ck = readT5xCheckpoint(dir);
+  return { file: dir, meta: { config: null, step: ck.dirStep ?? 0 } };
 }
 
 /**

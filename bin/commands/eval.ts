@@ -4,7 +4,7 @@ import { FlipError } from '../../compiler/ir/errors.ts';
 import { resolveEvalConfig } from '../../configs/eval.ts';
 import { configOptionsIn, overridesFrom } from '../../configs/overrides.ts';
 import { TARGETS, type Target } from '../../runtime-native/index.ts';
-import { readCheckpointMeta } from '../../train/checkpoint.ts';
+import { readAnyCheckpointMeta } from '../../train/checkpoint.ts';
 import { resolveTemplates } from '../../train/data/templates.ts';
 import { runTraining } from '../../train/run/index.ts';
 import type { Command } from '../cli.ts';
@@ -16,7 +16,9 @@ Loads a checkpoint's params and evaluates them zero-shot: class prompts embedded
 class, the eval images embedded without masking, top-1 and top-5 printed next to chance. Nothing is written (a
 synthetic run's data is read from its folder, and generated there if it is missing).
 
-CHECKPOINT is a run folder (its newest checkpoint), its checkpoints/ folder, or a checkpoint_<step>.json; it can also
+CHECKPOINT is a run folder (its newest checkpoint), its checkpoints/ folder, or a checkpoint_<step>.json, or a t5x
+checkpoint (the official format and the released FLIP weights: a checkpoint_<step>/ folder or its parent, the newest
+step; give its model with --config, e.g. configs/flip_large.ts, as a t5x checkpoint carries no config); it can also
 be given as --config.train.resumeDir=DIR (the official --config.resume_dir, with --config.eval_only=true). Without
 --config the model config is the one saved in the checkpoint.
 
@@ -70,7 +72,7 @@ const command: Command = {
       overrides,
       ...(values.config ? { configFile: values.config as string } : {}),
       ...(checkpoint ? { checkpoint } : {}),
-    }, readCheckpointMeta);
+    }, readAnyCheckpointMeta);
     console.log(`config: ${e.source}`);
     await runTraining({
       config: e.config, workdir: path.resolve((values.workdir as string | undefined) ?? e.runDir), target: target as Target, fastCompile: values['fast-compile'] === true,

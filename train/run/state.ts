@@ -9,6 +9,8 @@ import { compileFunction, specLeaves } from '../compiled.ts';
 import type { StreamPosition } from '../data/webdataset.ts';
 import type { TensorMap } from '../../io/safetensors.ts';
 import { initState, paramSpecs, stateSpecs } from '../step.ts';
+import { isT5xCheckpoint } from '../../io/t5x.ts';
+import { loadT5xCheckpoint } from '../t5x_checkpoint.ts';
 import type { RunOutput } from './output.ts';
 import type { RunPlan } from './plan.ts';
 
@@ -36,8 +38,13 @@ export interface StartCheckpoints {
 export function readStartCheckpoints(plan: RunPlan): StartCheckpoints {
   const t = plan.train;
   const want = specLeaves(paramSpecs(plan.model));
-  const resumed = t.resumeDir ? loadCheckpoint(t.resumeDir) : null;
-  const pretrained = t.pretrainDir ? loadCheckpoint(t.pretrainDir) : null;
+  // The official format (a t5x checkpoint folder) is converted to flip's layout and checked as it is read.
+  const load = (where: string, pretrain: boolean) =>
+    isT5xCheckpoint(where)
+      ? loadT5xCheckpoint(where, plan.model, { moments: !pretrain && !t.evalOnly, pretrain, configName: plan.config.name, batchSize: t.batchSize })
+      : loadCheckpoint(where);
+  const resumed = t.resumeDir ? load(t.resumeDir, false) : null;
+  const pretrained = t.pretrainDir ? load(t.pretrainDir, true) : null;
   if (resumed) checkCheckpointFits(resumed, want, { moments: !t.evalOnly, configName: plan.config.name });
   if (pretrained) checkCheckpointFits(pretrained, want, { moments: false, configName: plan.config.name });
   return { resumed, pretrained };
@@ -76,6 +83,7 @@ export async function startState(plan: RunPlan, client: Client, from: StartCheck
       nu: upload(client, specs.nu, ck.state.nu, ck.file),
     };
     const { step, samples, position } = ck.meta;
+    for (const n of ck.notes ?? []) out.print(n);
     out.print(`resumed from ${ck.file}: step ${step}, ${samples} samples seen`);
     return { state, step, samples, position };
   }
@@ -83,6 +91,7 @@ export async function startState(plan: RunPlan, client: Client, from: StartCheck
     const ck = pretrained;
     const zeros = zerosMap(specs.params);
     const state = { params: upload(client, specs.params, ck.state.params, ck.file), mu: upload(client, specs.mu, zeros, 'zeros'), nu: upload(client, specs.nu, zeros, 'zeros') };
+    for (const n of ck.notes ?? []) out.print(n);
     out.print(`params from ${ck.file} (step ${ck.meta.step}); optimizer state, step and data position start fresh`);
     return { state, step: 0, samples: 0, position: null };
   }
