@@ -122,6 +122,8 @@ if [ "$MODE" = gpu ]; then
     fi
   done
   export FLIP_BENCH_PYTHON="$PY"
+  # nvidia-smi has seen the GPU: flip's own pre-load check (/dev/nvidia*, /proc/driver/nvidia) must not say otherwise.
+  export FLIP_SKIP_DEVICE_CHECK=1
   PLUGIN_ARGS=(--plugin "$PJRT_PLUGIN_PATH")
   {
     echo "gpu: $GPU"
@@ -129,6 +131,7 @@ if [ "$MODE" = gpu ]; then
     echo "plugin: $PJRT_PLUGIN_PATH"
     echo "LD_LIBRARY_PATH: ${LD_LIBRARY_PATH:-}"
     echo "XLA_FLAGS: ${XLA_FLAGS:-}"
+    echo "device nodes: $(ls /dev/nvidia* 2>/dev/null | tr '\n' ' ')"
     echo "ldd of the plugin (missing libraries):"
     ldd "$PJRT_PLUGIN_PATH" 2>&1 | grep -i 'not found' || echo "  none"
   } >>"$SETUP"
@@ -136,7 +139,7 @@ if [ "$MODE" = gpu ]; then
 else
   MACHINE="CPU ($(nproc) cores), the PJRT CPU plugin from flip's cache"
 fi
-node bin/flip.js plugins >>"$SETUP" 2>&1 || echo "(flip plugins failed)" >>"$SETUP"
+node bin/flip.js plugins --target "$TARGET" ${PLUGIN_ARGS[@]+"${PLUGIN_ARGS[@]}"} >>"$SETUP" 2>&1 || echo "(flip plugins failed)" >>"$SETUP"
 {
   echo "machine: $MACHINE"
   echo "kit: node $NODE_V, flip $(node -p "const m=require('$KIT/manifest.json'); m.flip.commit.slice(0,12)+(m.flip.dirty?' + uncommitted edits':'')+', built '+m.created")"
@@ -179,7 +182,7 @@ for s in "${STEPS[@]}"; do
       ;;
     train)
       if [ "$MODE" = gpu ]; then
-        step train 120 node bin/flip.js run --target gpu "${PLUGIN_ARGS[@]}" --workdir "$SCRATCH/run"
+        step train 120 node bin/flip.js run --target gpu ${PLUGIN_ARGS[@]+"${PLUGIN_ARGS[@]}"} --workdir "$SCRATCH/run"
       else
         step train 120 node bin/flip.js run --config configs/flip_tiny.ts --config.model.txt.vocabSize=128 \
           --config.train.samplesPerEpoch=16 --config.train.numEpochs=1 --config.train.warmupEpochs=0 \
