@@ -219,7 +219,9 @@ function prebuiltAddon(nodeTarXz, header, dir) {
   const kitCache = path.join(work, 'cache');
   fs.mkdirSync(path.dirname(path.join(kitCache, header.rel)), { recursive: true });
   fs.copyFileSync(header.file, path.join(kitCache, header.rel));
+  // From the flip folder: node-addon-api gives its include dir relative to the working directory.
   run(path.join(nodeDir, 'bin', 'node'), [path.join(flip, 'scripts', 'install.mjs'), '--addon-only'], {
+    cwd: flip,
     env: { ...process.env, FLIP_CACHE_DIR: kitCache, FLIP_SKIP_INSTALL: '' },
   });
   return path.join(flip, 'build');
@@ -361,7 +363,9 @@ function check(kitDir) {
     const sysbin = pathWithoutNode(path.join(tmp, 'sysbin'));
     fs.mkdirSync(path.join(tmp, 'home'));
     const out = path.join(tmp, 'out');
-    const env = offlineEnv(path.join(tmp, 'home'), sysbin, { OUT: out, FLIP_CACHE_DIR: cacheDir() });
+    // The steps' timeouts are sized for a GPU machine; on a busy 2-core CPU the compiles alone can take minutes.
+    const slow = { FLIP_KIT_TIMEOUT_OPS: '600', FLIP_KIT_TIMEOUT_BENCH: '600', FLIP_KIT_TIMEOUT_TRAIN: '600' };
+    const env = offlineEnv(path.join(tmp, 'home'), sysbin, { OUT: out, FLIP_CACHE_DIR: cacheDir(), ...slow });
     log(`checking the kit from ${copy}: run.sh --cpu with no node/npm on PATH and no network ...`);
     const r = spawnSync('bash', [path.join(copy, 'run.sh'), '--cpu'], { env, stdio: 'inherit', cwd: tmp });
     console.log(fs.readFileSync(path.join(out, 'summary.txt'), 'utf8'));

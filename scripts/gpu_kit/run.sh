@@ -169,7 +169,7 @@ step() { # name timeout command...
 for s in "${STEPS[@]}"; do
   case "$s" in
     ops)
-      step ops 90 env FLIP_TEST_TARGET="$TARGET" node node_modules/vitest/vitest.mjs run test/runtime-native/ops.test.ts
+      step ops 90 env FLIP_TEST_TARGET="$TARGET" NO_COLOR=1 node node_modules/vitest/vitest.mjs run test/runtime-native/ops.test.ts
       grep -E '^ *(Tests|Test Files) ' "$OUTDIR/ops.log" | sed 's/^ */  ops /' >>"$SUMMARY"
       ;;
     bench)
