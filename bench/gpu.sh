@@ -12,4 +12,5 @@ if ! command -v nvidia-smi >/dev/null 2>&1 || ! nvidia-smi -L >/dev/null 2>&1; t
   exit 2
 fi
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
-exec npx tsx bench/run.ts --target gpu "$@"
+# node --import tsx rather than npx: the GPU kit (docs/runtime.md) carries Node but no npm.
+exec node --import tsx bench/run.ts --target gpu "$@"
