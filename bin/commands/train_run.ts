@@ -34,7 +34,8 @@ options:
   --mesh <axes>              shard the train step over this device mesh, e.g. data=4,model=2 (instead of --devices ×
                              config.partitioning.numPartitions; on cpu it also sets the device count); see
                              docs/distributed.md
-  --workdir <dir>            default ./runs/<config name>
+  --workdir <dir>            default ./runs/<config name>; one run's: a workdir holding another run's checkpoints is
+                             refused unless this run resumes from them (--config.train.resumeDir=DIR)
   --workers <n>              data decode threads (default: cpus - 1)
   --fast-compile             compile at XLA's lowest backend optimization level: several times faster
                              compiles, slower steps (quick checks of a config)
