@@ -1,4 +1,5 @@
 // `flip run`: argument parsing for training and zero-shot evaluation (the work is in train/run/).
+import { accessSync, constants, statSync } from 'node:fs';
 import path from 'node:path';
 import { FlipError } from '../../compiler/ir/errors.ts';
 import { parseMesh } from '../../compiler/passes/index.ts';
@@ -53,6 +54,31 @@ function positiveInt(v: unknown, name: string): number | undefined {
   return n;
 }
 
+/** The workdir, or the folder it will be made in, must be a folder flip can write into: checked before anything runs. */
+function checkWorkdir(workdir: string): void {
+  let at = workdir;
+  for (;;) {
+    let st;
+    try {
+      st = statSync(at);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if ((code === 'ENOENT' || code === 'ENOTDIR') && path.dirname(at) !== at) {
+        at = path.dirname(at);
+        continue;
+      }
+      throw new FlipError(`--workdir ${workdir}: ${code ?? (e as Error).message}`);
+    }
+    if (!st.isDirectory()) throw new FlipError(`--workdir ${workdir}: ${at} is a file, not a folder; give another --workdir`);
+    try {
+      accessSync(at, constants.W_OK);
+    } catch (e) {
+      throw new FlipError(`--workdir ${workdir}: ${at} is not writable (${(e as NodeJS.ErrnoException).code}); give another --workdir`);
+    }
+    return;
+  }
+}
+
 const command: Command = {
   summary: 'train FLIP and evaluate it zero-shot (default: a small model on synthetic data, on CPU)',
   help,
@@ -78,6 +104,7 @@ const command: Command = {
     if (workers !== undefined && !(Number.isInteger(workers) && workers >= 0)) throw new FlipError(`--workers must be an integer >= 0, got '${String(values.workers)}'`);
     const config = await resolveConfig(values.config as string | undefined, overridesFrom(values));
     const workdir = path.resolve((values.workdir as string | undefined) ?? path.join('runs', config.name));
+    checkWorkdir(workdir);
 
     const stop = new AbortController();
     const onSigint = () => {
