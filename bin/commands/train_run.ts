@@ -29,6 +29,7 @@ options:
   --config.<field>=<value>   override one field: our paths (--config.train.learningRate=1e-3,
                              --config.model.img.maskRatio=0) or the official names (--config.learning_rate=1e-3,
                              --config.model.model_img.mask_ratio=0.0); values are parsed as the field's type
+                             (a list as 0.9,0.95 or [0.9, 0.95]; a patch size as one number: patchSize=16 is 16×16)
   --target <t>               cpu (default), gpu or tpu: which installed PJRT plugin to run on
   --plugin <path>            a PJRT plugin .so instead of the target's installed one
   --devices <n>              cpu only: the CPU client's device count
