@@ -18,6 +18,17 @@ const USER_SYSTEM_ERRORS: Record<string, string> = {
   ENAMETOOLONG: 'name too long', EMFILE: 'too many open files',
 };
 
+/**
+ * A device out of memory (PJRT's RESOURCE_EXHAUSTED, e.g. "Out of memory allocating 4e10 bytes"): the program is too
+ * big for the device, which the user changes, not a bug. One line with what to do; null for any other error.
+ */
+export function outOfMemory(e: unknown): string | null {
+  const err = e as { name?: unknown; code?: unknown; message?: unknown } | null;
+  if (!err || typeof err !== 'object' || err.name !== 'PjrtError' || err.code !== 'RESOURCE_EXHAUSTED') return null;
+  return `out of device memory: ${String(err.message).replace(/\.?\s*$/, '')}; the program needs more memory than the device has ` +
+    '(make it smaller: a smaller batch or model; or spread it over more devices)';
+}
+
 /** `cannot <syscall> <path>: <what> (<CODE>)` for a Node system error of the kinds above, else null. */
 export function systemError(e: unknown): string | null {
   const err = e as NodeJS.ErrnoException | null;
@@ -57,7 +68,7 @@ export async function main(prog: string, commands: Record<string, () => Promise<
     process.exit(code ?? 0);
   } catch (e) {
     const argError = e instanceof TypeError && (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
-    const sys = systemError(e);
+    const sys = systemError(e) ?? outOfMemory(e);
     if (!verbose && sys) {
       // The machine said no (a read-only or full disk, a path through a file, no permission): the user's to fix.
       console.error(`${prog} ${name}: ${sys}`);

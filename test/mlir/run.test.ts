@@ -1,6 +1,6 @@
 // Every golden module, run through `flipc run` on the CPU plugin with JAX's inputs, reproduces JAX's outputs.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -103,6 +103,21 @@ describe('runMlir', () => {
     const d = flipc('run', mlir, '--random-inputs', '--seed', '3');
     expect([d.code, d.stderr]).toEqual([0, '']);
     expect(d.stdout).toMatch(/^output\.0: f32\[/);
+  });
+
+  it('flipc run: out of device memory is one line and exit 2', () => {
+    const big = path.join(tmp, 'big.mlir');
+    writeFileSync(big, `module @m {
+  func.func public @main(%a: tensor<f32>) -> tensor<100000x100000xf32> {
+    %0 = stablehlo.broadcast_in_dim %a, dims = [] : (tensor<f32>) -> tensor<100000x100000xf32>
+    return %0 : tensor<100000x100000xf32>
+  }
+}
+`);
+    const r = flipc('run', big, '--random-inputs');
+    expect([r.code, r.stdout]).toEqual([2, '']);
+    expect(r.stderr.replace(/^(I0000|W0000|WARNING: All log).*\n/gm, '')).toBe('flipc run: out of device memory: Out of memory allocating 40000000000 bytes; ' +
+      'the program needs more memory than the device has (make it smaller: a smaller batch or model; or spread it over more devices)\n');
   });
 
   it('refuses inputs of the wrong shape, naming both', async () => {
