@@ -11,6 +11,31 @@ export interface Command {
   run(args: { values: Record<string, unknown>; positionals: string[] }): Promise<number | void>;
 }
 
+// Errors of the file system that a user fixes (not bugs of flip): one line instead of a stack trace.
+const USER_SYSTEM_ERRORS: Record<string, string> = {
+  EROFS: 'read-only file system', EACCES: 'permission denied', EPERM: 'operation not permitted', ENOSPC: 'no space left on the device',
+  EDQUOT: 'disk quota exceeded', EEXIST: 'a file is in the way', ENOTDIR: 'a file is in the way (not a folder)', EISDIR: 'is a folder, not a file',
+  ENAMETOOLONG: 'name too long', EMFILE: 'too many open files',
+};
+
+/**
+ * A device out of memory (PJRT's RESOURCE_EXHAUSTED, e.g. "Out of memory allocating 4e10 bytes"): the program is too
+ * big for the device, which the user changes, not a bug. One line with what to do; null for any other error.
+ */
+export function outOfMemory(e: unknown): string | null {
+  const err = e as { name?: unknown; code?: unknown; message?: unknown } | null;
+  if (!err || typeof err !== 'object' || err.name !== 'PjrtError' || err.code !== 'RESOURCE_EXHAUSTED') return null;
+  return `out of device memory: ${String(err.message).replace(/\.?\s*$/, '')}; the program needs more memory than the device has ` +
+    '(make it smaller: a smaller batch or model; or spread it over more devices)';
+}
+
+/** `cannot <syscall> <path>: <what> (<CODE>)` for a Node system error of the kinds above, else null. */
+export function systemError(e: unknown): string | null {
+  const err = e as NodeJS.ErrnoException | null;
+  if (!err || typeof err !== 'object' || typeof err.code !== 'string' || !(err.code in USER_SYSTEM_ERRORS) || typeof err.syscall !== 'string') return null;
+  return `cannot ${err.syscall}${err.path ? ` ${err.path}` : ''}: ${USER_SYSTEM_ERRORS[err.code]} (${err.code})`;
+}
+
 export async function main(prog: string, commands: Record<string, () => Promise<Command>>, argv = process.argv.slice(2)): Promise<never> {
   const verbose = argv.includes('--verbose');
   const name = argv[0];
@@ -43,6 +68,12 @@ export async function main(prog: string, commands: Record<string, () => Promise<
     process.exit(code ?? 0);
   } catch (e) {
     const argError = e instanceof TypeError && (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
+    const sys = systemError(e) ?? outOfMemory(e);
+    if (!verbose && sys) {
+      // The machine said no (a read-only or full disk, a path through a file, no permission): the user's to fix.
+      console.error(`${prog} ${name}: ${sys}`);
+      process.exit(2);
+    }
     if (!verbose && (isFlipError(e) || argError)) {
       console.error(`${prog} ${name}: ${(e as Error).message}`);
       if (argError) console.error(`(${prog} ${name} --help lists the options)`);

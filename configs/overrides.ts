@@ -45,6 +45,9 @@ function describe(v: unknown): string {
   return `a ${typeof v}`;
 }
 
+/** List fields that are a square size, where one number N means N×N (the official configs write patches.size = (16, 16)). */
+const SQUARE_FIELD = /(^|\.)(patchSize|patches\.size|patch_size)$/;
+
 /** Parse `text` as a value of the same type as `current`. */
 export function parseValue(field: string, text: string, current: unknown): unknown {
   const bad = (): never => {
@@ -67,6 +70,8 @@ export function parseValue(field: string, text: string, current: unknown): unkno
       break;
   }
   if (Array.isArray(current)) {
+    // A square size (a patch's height and width) given as one number: N means N×N.
+    if (SQUARE_FIELD.test(field) && /^\d+$/.test(t)) return current.map(() => Number(t));
     // JSON (`[0.5, 1]`) or a comma list (`0.5,1`); elements typed as the current ones.
     let items: unknown[];
     if (t.startsWith('[')) {

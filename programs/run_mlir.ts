@@ -1,5 +1,5 @@
-// Runs any StableHLO module's @main on a PJRT plugin with inputs from safetensors (or seeded random
-// ones of the declared types) and returns its outputs: what `flipc run` does, and how the golden
+// Runs any StableHLO module's @main on a PJRT plugin with inputs from safetensors (or, when asked,
+// seeded random ones of the declared types) and returns its outputs: what `flipc run` does, and how the golden
 // corpus is checked against JAX.
 import { FlipError } from '../compiler/ir/errors.ts';
 import { DTYPES, DTYPE_INFO, dtypeOfMlir, f32ToBf16, newHostArray, type DType } from '../compiler/ir/dtype.ts';
@@ -12,8 +12,10 @@ export interface RunMlirOptions {
   target?: Target;
   /** A PJRT plugin path overriding the target's installed one. */
   plugin?: string;
-  /** Inputs named `input.0`, `input.1`, ... in @main's parameter order; missing: random ones. */
+  /** Inputs named `input.0`, `input.1`, ... in @main's parameter order; a missing one is an error unless `randomInputs`. */
   inputs?: TensorMap;
+  /** Fill the inputs that `inputs` lacks (all of them without `inputs`) with seeded random numbers. */
+  randomInputs?: boolean;
   /** Seed of the random inputs. */
   seed?: number;
   /** Run a sharded module whole on one device (its shardings ignored) instead of SPMD over its partitions. */
@@ -98,10 +100,20 @@ export async function runMlir(text: string, filename: string, opts: RunMlirOptio
   const params = main.args.map((a, i) => specOf(a.type, `argument #${i} of @${main.name}`));
   const results = main.results.map((r, i) => specOf(r.type, `result #${i} of @${main.name}`));
 
+  const names = params.map((_, i) => `input.${i}`);
+  const range = params.length ? `input.0 .. input.${params.length - 1}` : 'no inputs';
+  if (!opts.inputs && !opts.randomInputs && params.length) {
+    throw new FlipError(`pass --inputs <file.safetensors> with ${range}, or --random-inputs [--seed N] for seeded random ones`);
+  }
+  const missing = names.filter((n) => !opts.inputs?.[n]);
+  if (opts.inputs && !opts.randomInputs && missing.length) {
+    const list = missing.map((n) => `${n} (${show(params[names.indexOf(n)]!)})`).join(', ');
+    throw new FlipError(`the inputs file lacks ${list} of @${main.name} (--random-inputs fills missing ones with seeded random numbers)`);
+  }
   const next = random(opts.seed ?? 0);
   const inputs: TensorMap = {};
   params.forEach((p, i) => {
-    const name = `input.${i}`;
+    const name = names[i]!;
     const given = opts.inputs?.[name];
     if (!given) {
       inputs[name] = randomTensor(p, next);

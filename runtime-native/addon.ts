@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isMainThread } from 'node:worker_threads';
 import { PjrtError, PluginError, type PjrtCode } from './errors.ts';
 
 export type NamedValue = string | number | boolean | number[];
@@ -68,10 +69,31 @@ export interface NativeAddon {
   Plugin: new (path: string) => NativePlugin;
   preload(path: string): string | null;
   setErrorFactory(f: (message: string, code: PjrtCode, kind: 'pjrt' | 'plugin' | 'usage') => Error): void;
+  /** Asynchronous work (executions, transfers, compiles) started and not yet delivered, in all threads. */
+  inFlight(): number;
+  /** Ends the process now with `code`, skipping exit handlers and static destructors (stdio flushed). */
+  exitNow(code: number): never;
   /** The PJRT C API version of the header the addon was built against. */
   headerApiVersion: string;
   /** The oldest plugin API version it accepts. */
   minApiVersion: string;
+}
+
+// Exiting (process.exit(), e.g. on a second Ctrl-C, or the end of the program) while PJRT still
+// runs work on its threads would run the plugin's static destructors under them: a segfault. With
+// work in flight, the process ends here instead, after the 'exit' listeners registered after this
+// one, with the same status.
+function exitGuard(this: unknown, code: number): void {
+  if (!loaded || loaded.inFlight() === 0) return;
+  const listeners = process.listeners('exit');
+  for (const l of listeners.slice(listeners.indexOf(exitGuard) + 1)) {
+    try {
+      (l as (code: number) => void).call(process, code);
+    } catch {
+      // an exit listener's error does not change the status
+    }
+  }
+  loaded.exitNow(typeof process.exitCode === 'number' ? process.exitCode : code);
 }
 
 export const addonPath = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'build', 'flip_pjrt.node');
@@ -85,6 +107,7 @@ export function addon(): NativeAddon {
   }
   const a = createRequire(import.meta.url)(addonPath) as NativeAddon;
   a.setErrorFactory((message, code, kind) => (kind === 'plugin' ? new PluginError(message, code) : new PjrtError(message, code)));
+  if (isMainThread) process.on('exit', exitGuard);
   loaded = a;
   return a;
 }

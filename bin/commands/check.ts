@@ -11,7 +11,8 @@ definitions and uses, function signatures against returns and calls, and the ope
 of every StableHLO op. Prints one line of summary and exits 0 when it is valid; otherwise prints one
 line per problem as file:line:col: message and exits 2.
 
-Ops of dialects it does not verify (sdy, mhlo, custom ones) are accepted as written, with a note.
+An op the StableHLO dialect does not have (stablehlo.frobnicate) is an error. Ops of dialects it does not
+verify (sdy, mhlo, chlo, custom ones) are accepted as written, with a note.
 
 options:
   --strict     treat ops it cannot verify as errors`;

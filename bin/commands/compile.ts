@@ -1,5 +1,5 @@
 // `flipc compile`: argument parsing for compiling one exported function of a .ts file to StableHLO (logic in compiler/load, compiler/stablehlo).
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from '../cli.ts';
 import { FlipError } from '../../compiler/ir/errors.ts';
@@ -67,6 +67,29 @@ options:
 Errors (type errors as file:line:col, an unknown entry, a bad spec, shapes that do not fit) print one message each
 and exit with code 2.`;
 
+const MODULE_EXTENSIONS = ['.ts', '.mts', '.cts', '.js', '.mjs', '.cjs'];
+
+/** A model or config file the loader can take: an existing TypeScript/JavaScript module. */
+function checkModule(file: string, what: string): void {
+  let st;
+  try {
+    st = statSync(file);
+  } catch (e) {
+    throw new FlipError(`${what} ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  if (!st.isFile()) throw new FlipError(`${what} ${file} is not a file`);
+  if (!MODULE_EXTENSIONS.includes(path.extname(file))) throw new FlipError(`${what} ${file} is not a TypeScript or JavaScript module (${MODULE_EXTENSIONS.join(', ')})`);
+}
+
+/** An output folder: absent (made later) or a folder, never a file. */
+function checkFolder(dir: string, option: string): void {
+  try {
+    if (!statSync(dir).isDirectory()) throw new FlipError(`${option} ${dir} is a file; give a folder`);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e instanceof FlipError ? e : new FlipError(`${option} ${dir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
+
 const compile: Command = {
   summary: 'compile an exported function of a .ts file to StableHLO text',
   help,
@@ -92,6 +115,16 @@ const compile: Command = {
     const verbose = values['verbose'] === true;
     const log = verbose ? (line: string) => process.stderr.write(`flipc compile: ${line}\n`) : undefined;
     const config = values['config'];
+    checkModule(file, 'model file');
+    if (typeof config === 'string') checkModule(config, '--config');
+    if (typeof values['dump-partitioned'] === 'string') checkFolder(values['dump-partitioned'], '--dump-partitioned');
+    if (typeof values['out'] === 'string') {
+      try {
+        if (statSync(values['out']).isDirectory()) throw new FlipError(`-o ${values['out']} is a folder; give a file name`);
+      } catch (e) {
+        if (e instanceof FlipError) throw e;
+      }
+    }
     const overrides = overridesFrom(values);
     const configure = Object.keys(overrides).length ? (c: unknown) => applyOverrides(c, overrides, officialAliases) : undefined;
     const loaded = await loadEntry(file, {
@@ -121,13 +154,20 @@ const compile: Command = {
     const dumpDir = values['dump-partitioned'];
     if (typeof dumpDir === 'string') {
       const { dumpPartitioned } = await import('../../programs/sharded.ts');
-      const files = await dumpPartitioned(program, dumpDir);
+      const files = await dumpPartitioned(program, dumpDir).catch((e: unknown) => {
+        const code = (e as NodeJS.ErrnoException).code;
+        throw code ? new FlipError(`--dump-partitioned ${dumpDir}: cannot write there (${code})`) : e;
+      });
       process.stderr.write(`flipc compile: partitioned HLO in ${files.map((f) => path.relative(process.cwd(), f)).join(', ')}\n`);
     }
     const out = values['out'];
     if (typeof out === 'string') {
-      mkdirSync(path.dirname(path.resolve(out)), { recursive: true });
-      writeFileSync(out, text);
+      try {
+        mkdirSync(path.dirname(path.resolve(out)), { recursive: true });
+        writeFileSync(out, text);
+      } catch (e) {
+        throw new FlipError(`cannot write ${out}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      }
       log?.(`wrote ${out}`);
     } else {
       // Wait for the write: the CLI exits right after, and a pipe may still hold a large module (async on macOS).

@@ -9,7 +9,9 @@ const HELP = `usage:
   flip data synth --out DIR --n N [--shards K] [--seed S] [--image-size 64] [--eval-n M]
       Writes a synthetic image-caption set: DIR/shard-00000.tar ... ({key}.jpg + {key}.txt),
       a held-out DIR/eval/shard-*.tar (with {key}.cls labels), DIR/classes.json (zero-shot
-      classes and prompts) and DIR/vocab.txt (WordPiece vocab of the captions).
+      classes and prompts) and DIR/vocab.txt (WordPiece vocab of the captions). DIR must be new, empty,
+      or a set flip data synth wrote (listed in DIR/.flip-synth.json, replaced); files flip did not
+      write are never deleted or replaced: such a folder is refused.
   flip data bench --data DIR [--vocab DIR/vocab.txt] [--batch-size 256] [--image-size 64]
                   [--workers W] [--batches 20]
       Images per second read, decoded, augmented and tokenized into batches (no device).`;

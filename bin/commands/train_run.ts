@@ -1,4 +1,5 @@
 // `flip run`: argument parsing for training and zero-shot evaluation (the work is in train/run/).
+import { accessSync, constants, statSync } from 'node:fs';
 import path from 'node:path';
 import { FlipError } from '../../compiler/ir/errors.ts';
 import { parseMesh } from '../../compiler/passes/index.ts';
@@ -28,13 +29,15 @@ options:
   --config.<field>=<value>   override one field: our paths (--config.train.learningRate=1e-3,
                              --config.model.img.maskRatio=0) or the official names (--config.learning_rate=1e-3,
                              --config.model.model_img.mask_ratio=0.0); values are parsed as the field's type
+                             (a list as 0.9,0.95 or [0.9, 0.95]; a patch size as one number: patchSize=16 is 16×16)
   --target <t>               cpu (default), gpu or tpu: which installed PJRT plugin to run on
   --plugin <path>            a PJRT plugin .so instead of the target's installed one
   --devices <n>              cpu only: the CPU client's device count
   --mesh <axes>              shard the train step over this device mesh, e.g. data=4,model=2 (instead of --devices ×
                              config.partitioning.numPartitions; on cpu it also sets the device count); see
                              docs/distributed.md
-  --workdir <dir>            default ./runs/<config name>
+  --workdir <dir>            default ./runs/<config name>; one run's: a workdir holding another run's checkpoints is
+                             refused unless this run resumes from them (--config.train.resumeDir=DIR)
   --workers <n>              data decode threads (default: cpus - 1)
   --fast-compile             compile at XLA's lowest backend optimization level: several times faster
                              compiles, slower steps (quick checks of a config)
@@ -50,6 +53,31 @@ function positiveInt(v: unknown, name: string): number | undefined {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1) throw new FlipError(`--${name} must be a positive integer, got '${String(v)}'`);
   return n;
+}
+
+/** The workdir, or the folder it will be made in, must be a folder flip can write into: checked before anything runs. */
+function checkWorkdir(workdir: string): void {
+  let at = workdir;
+  for (;;) {
+    let st;
+    try {
+      st = statSync(at);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if ((code === 'ENOENT' || code === 'ENOTDIR') && path.dirname(at) !== at) {
+        at = path.dirname(at);
+        continue;
+      }
+      throw new FlipError(`--workdir ${workdir}: ${code ?? (e as Error).message}`);
+    }
+    if (!st.isDirectory()) throw new FlipError(`--workdir ${workdir}: ${at} is a file, not a folder; give another --workdir`);
+    try {
+      accessSync(at, constants.W_OK);
+    } catch (e) {
+      throw new FlipError(`--workdir ${workdir}: ${at} is not writable (${(e as NodeJS.ErrnoException).code}); give another --workdir`);
+    }
+    return;
+  }
 }
 
 const command: Command = {
@@ -77,6 +105,7 @@ const command: Command = {
     if (workers !== undefined && !(Number.isInteger(workers) && workers >= 0)) throw new FlipError(`--workers must be an integer >= 0, got '${String(values.workers)}'`);
     const config = await resolveConfig(values.config as string | undefined, overridesFrom(values));
     const workdir = path.resolve((values.workdir as string | undefined) ?? path.join('runs', config.name));
+    checkWorkdir(workdir);
 
     const stop = new AbortController();
     const onSigint = () => {

@@ -225,7 +225,12 @@ class Verifier {
     }
     const dialect = op.name.includes('.') ? op.name.slice(0, op.name.indexOf('.')) : 'builtin';
     if (dialect === 'stablehlo' && KNOWN_STABLEHLO_OPS.has(op.name.slice('stablehlo.'.length))) return;
-    const what = dialect === 'stablehlo' ? `unknown op ${op.name}` : `${op.name} is not verified (dialect '${dialect}')`;
+    // An op the StableHLO dialect does not have is a mistake (a typo, a made-up name): no plugin compiles it.
+    if (dialect === 'stablehlo') {
+      this.error(`unknown op ${op.name}: StableHLO has no such op`, op.pos);
+      return;
+    }
+    const what = `${op.name} is not verified (dialect '${dialect}')`;
     if (this.opts.strict) this.error(what, op.pos);
     else if (!this.unverified.has(op.name)) {
       this.unverified.add(op.name);

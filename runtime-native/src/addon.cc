@@ -1,5 +1,8 @@
 // Module entry of flip_pjrt.node: per-instance data and the JS classes.
 #include <dlfcn.h>
+#include <unistd.h>
+
+#include <cstdio>
 
 #include "common.h"
 
@@ -13,6 +16,19 @@ namespace {
 Napi::Value SetErrorFactory(const Napi::CallbackInfo& info) {
   Data(info.Env()).error_factory = Napi::Persistent(info[0].As<Napi::Function>());
   return info.Env().Undefined();
+}
+
+// inFlight(): asynchronous work started and not yet delivered (see InFlight in common.h).
+Napi::Value InFlightCount(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(InFlight().load()));
+}
+
+// exitNow(code): ends the process at once with that status, without running static destructors
+// or exit handlers (which crash while PJRT threads still run work). stdio is flushed first.
+Napi::Value ExitNow(const Napi::CallbackInfo& info) {
+  int code = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : 0;
+  fflush(nullptr);
+  _exit(code);
 }
 
 // Node dlcloses an addon when the last environment that loaded it goes (a worker thread exiting),
@@ -31,6 +47,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   auto* data = new AddonData{{}, {}, {}, {}, *Completer::Create(env)};
   env.SetInstanceData(data);
   exports.Set("setErrorFactory", Napi::Function::New(env, SetErrorFactory, "setErrorFactory"));
+  exports.Set("inFlight", Napi::Function::New(env, InFlightCount, "inFlight"));
+  exports.Set("exitNow", Napi::Function::New(env, ExitNow, "exitNow"));
   exports.Set("headerApiVersion", Napi::String::New(env, std::to_string(PJRT_API_MAJOR) + "." + std::to_string(PJRT_API_MINOR)));
   exports.Set("minApiVersion", Napi::String::New(env, "0." + std::to_string(kMinApiMinor)));
   InitPlugin(env, exports);

@@ -26,6 +26,7 @@ class CompileWorker : public Napi::AsyncWorker {
         code_(std::move(code)),
         options_(std::move(options)) {}
   Napi::Promise Promise() { return deferred_.Promise(); }
+  InFlightToken in_flight;
 
   void Execute() override {
     const PJRT_Api* api = client_->api;

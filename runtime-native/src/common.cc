@@ -1,6 +1,11 @@
 // Status/error conversion, dtype tables, the JS-thread completion bridge, and state teardown.
 #include "common.h"
 
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <cstdio>
+
 namespace flip {
 
 const char* CodeName(int code) {
@@ -83,6 +88,28 @@ std::string DTypeName(PJRT_Buffer_Type type) {
   return d ? d->name : "pjrt_type_" + std::to_string(static_cast<int>(type));
 }
 
+// ---- work in flight ----
+
+std::atomic<long>& InFlight() {
+  static std::atomic<long>* n = new std::atomic<long>(0);  // never destroyed: read during exit
+  return *n;
+}
+
+void GuardExit() {
+  // exit() runs handlers newest first; PJRT registers static destructors lazily (oneDNN's JIT
+  // kernels on first use, during an execution), so this is registered as late as possible: when
+  // an environment goes away with work still in flight (the main one at its natural exit, after
+  // the JS 'exit' event; a worker's when it is terminated). process.exit() with work in flight is
+  // handled before that, by exitNow from the JS 'exit' listener (runtime-native/addon.ts).
+  on_exit(
+      [](int status, void*) {
+        if (InFlight().load() == 0) return;
+        fflush(nullptr);
+        _exit(status);
+      },
+      nullptr);
+}
+
 // ---- Completer ----
 
 Completer* Completer::Create(Napi::Env env) {
@@ -92,7 +119,13 @@ Completer* Completer::Create(Napi::Env env) {
   // When the environment goes (process exit, worker termination), PJRT threads still finishing
   // work must stop posting to it. Cleanup hooks run in reverse order of registration, so this
   // runs before N-API tears down the thread-safe function and the instance data.
-  napi_add_env_cleanup_hook(env, [](void* arg) { static_cast<Completer*>(arg)->closing_.store(true); }, self);
+  napi_add_env_cleanup_hook(
+      env,
+      [](void* arg) {
+        static_cast<Completer*>(arg)->closing_.store(true);
+        if (InFlight().load() > 0) GuardExit();
+      },
+      self);
   return self;
 }
 

@@ -75,12 +75,31 @@ const DTypeInfo* DTypeByName(const std::string& name);
 const DTypeInfo* DTypeByType(PJRT_Buffer_Type type);
 std::string DTypeName(PJRT_Buffer_Type type);
 
+// ---- work in flight ----
+
+// How many pieces of asynchronous work (executions, transfers, compiles, client creations) have
+// started and not yet been delivered to JS, over every environment of the process. Work that a
+// torn-down environment (a terminated worker) orphaned stays counted: PJRT may still run it.
+// Exiting while it is non-zero must not run the process's static destructors, since PJRT threads
+// still run code and touch state they would free (a segfault at exit): see ExitNow.
+std::atomic<long>& InFlight();
+struct InFlightToken {
+  InFlightToken() { InFlight().fetch_add(1); }
+  ~InFlightToken() { InFlight().fetch_sub(1); }
+  InFlightToken(const InFlightToken&) = delete;
+  InFlightToken& operator=(const InFlightToken&) = delete;
+};
+// Registers an exit handler that ends the process with _exit(status), skipping the static
+// destructors registered before it, when work is still in flight at exit().
+void GuardExit();
+
 // ---- JS-thread completions ----
 
 // Work that finishes on the JS thread: Complete() runs there, then the object is deleted there,
 // so the last references to PJRT objects (and so their destruction) drop on the JS thread.
 struct Completion {
   virtual ~Completion() = default;
+  InFlightToken in_flight;
   virtual void Complete(Napi::Env env) = 0;
 };
 

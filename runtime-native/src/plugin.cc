@@ -150,6 +150,7 @@ class CreateClientWorker : public Napi::AsyncWorker {
   CreateClientWorker(Napi::Env env, std::shared_ptr<PluginState> plugin)
       : Napi::AsyncWorker(env, "flip.pjrt.createClient"), deferred_(env), plugin_(std::move(plugin)) {}
   NamedValues options;
+  InFlightToken in_flight;
   Napi::Promise Promise() { return deferred_.Promise(); }
 
   void Execute() override {

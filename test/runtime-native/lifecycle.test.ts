@@ -1,7 +1,7 @@
 // Resource lifetime and asynchrony: no leak over many round trips (explicit dispose or finalizers),
 // many executions in flight, an event loop that keeps turning during a long computation, and
 // teardown while work is in flight.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -164,6 +164,44 @@ describe('teardown', () => {
     expect([r.status, r.signal]).toEqual([0, null]);
     expect(r.stdout.trim()).toBe('result 2,4');
   });
+
+  it('process.exit while executions run ends with its status, never a segfault (the plugin\'s static destructors would run under them)', async () => {
+    // What a second Ctrl-C to `flip run` does mid-step. Before the fix 1 in 3-4 such exits crashed (SIGSEGV in
+    // oneDNN's JIT kernels, destroyed by exit() while an execution ran them); 6 tries, 2 at a time.
+    const here = import.meta.dirname;
+    const script = `
+      const { openClient } = await import(${JSON.stringify(path.resolve(here, '../../runtime-native/index.ts'))});
+      const { longLoop } = await import(${JSON.stringify(path.join(here, 'modules.ts'))});
+      const client = await openClient({ target: 'cpu', devices: 1 });
+      const exe = await client.compile(longLoop(256, 2000));
+      for (let i = 0; i < 2; i++) void exe.run([client.toDevice(new Float32Array(256 * 256).fill(0.5), [256, 256], 'f32')]);
+      process.on('exit', (code) => console.log('exit listener', code));
+      setTimeout(() => process.exit(130), 100);
+    `;
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flip-exit-'));
+    const file = path.join(dir, 'main.mts');
+    fs.writeFileSync(file, script);
+    const once = () => new Promise<{ status: number | null; signal: string | null; stdout: string }>((resolve) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', file], { cwd: path.resolve(here, '../..'), stdio: ['ignore', 'pipe', 'ignore'] });
+      let stdout = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+      child.on('close', (status, signal) => {
+        clearTimeout(timer);
+        resolve({ status, signal, stdout });
+      });
+    });
+    try {
+      for (let round = 0; round < 3; round++) {
+        for (const r of await Promise.all([once(), once()])) {
+          expect([r.status, r.signal]).toEqual([130, null]);
+          expect(r.stdout).toBe('exit listener 130\n'); // 'exit' listeners registered after the addon's still run
+        }
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 180_000);
 
   it('many clients opened and disposed in turn', async () => {
     for (let i = 0; i < 5; i++) {

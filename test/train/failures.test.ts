@@ -140,6 +140,19 @@ describe('flip run with bad checkpoints and a diverging loss', () => {
     expect(snapshot(good)).toEqual(before);
   });
 
+  it("a run never mixes with another run's checkpoints: a fresh run (or one resuming from elsewhere) in their workdir is refused; nothing is written", async () => {
+    const before = snapshot(good);
+    const fresh = await run({ config: await config({}), workdir: good }).catch((e: unknown) => e);
+    expect(fresh).toBeInstanceOf(FlipError);
+    expect((fresh as Error).message).toBe(`${path.join(good, 'checkpoints')} holds another run's checkpoints (steps 3) and this run starts fresh: ` +
+      `continue that run with --config.train.resumeDir=${good}, or give this one another --workdir (nothing was written)`);
+    const elsewhere = path.join(tmp, 'elsewhere');
+    cpSync(path.join(good, 'checkpoints'), path.join(elsewhere, 'checkpoints'), { recursive: true });
+    const mixed = await run({ config: await config({ 'train.resumeDir': elsewhere }), workdir: good }).catch((e: unknown) => e);
+    expect((mixed as Error).message).toMatch(/holds another run's checkpoints \(steps 3\) and this run resumes from .*elsewhere\/checkpoints\/checkpoint_00000003\.json: continue that run with/);
+    expect(snapshot(good)).toEqual(before);
+  });
+
   it('a NaN / inf loss stops training at its step with the metric named; the last good checkpoint stays as it was', async () => {
     const before = snapshot(path.join(good, 'checkpoints'));
     // Resumed with a learning rate that blows the params up after one update: the next forward is not finite.

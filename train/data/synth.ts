@@ -3,7 +3,9 @@
 // templates; plus a held-out eval split (its own shards, with `.cls` labels), the zero-shot class
 // names and prompts (classes.json), and a vocab.txt built from the captions. Every pixel and word is
 // a function of (seed, split, index), so the same arguments give byte-identical shards.
-import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+// It only ever writes into a new or empty folder or over a set it wrote itself (listed in .flip-synth.json, written
+// before anything else): files flip did not write are never deleted or replaced.
+import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { FlipError } from '../../compiler/ir/errors.ts';
@@ -170,7 +172,7 @@ async function writeSplit(
   for (let k = 0; k < shards; k++) {
     const lo = Math.floor((k * n) / shards);
     const hi = Math.floor(((k + 1) * n) / shards);
-    const path = join(dir, `shard-${String(k).padStart(5, '0')}.tar`);
+    const path = join(dir, shardName(k));
     const tar = await TarWriter.create(path);
     const encoded: Array<{ key: string; jpg: Buffer; txt: string; label: number }> = new Array(hi - lo);
     let next = lo;
@@ -197,7 +199,51 @@ async function writeSplit(
   return paths;
 }
 
-/** Writes the dataset; an existing `out` keeps its other files, but its shards are replaced. */
+/** The file, written first, that lists every file of a synthetic set (paths relative to its folder). */
+export const SYNTH_MARKER = '.flip-synth.json';
+/** The largest --image-size: one image is size² × 3 bytes in memory, and a bigger one is no use for a synthetic set. */
+export const SYNTH_MAX_IMAGE_SIZE = 4096;
+
+const shardName = (k: number) => `shard-${String(k).padStart(5, '0')}.tar`;
+
+/** Every file under `dir` (relative paths), empty folders left out; [] when `dir` does not exist. */
+async function filesUnder(dir: string, rel = ''): Promise<string[]> {
+  const entries = await readdir(join(dir, rel), { withFileTypes: true }).catch((e: NodeJS.ErrnoException) => {
+    if (e.code === 'ENOENT') return [];
+    throw new FlipError(`cannot read ${join(dir, rel)}: ${e.code ?? e.message}`);
+  });
+  const out: string[] = [];
+  for (const e of entries) {
+    const r = rel ? `${rel}/${e.name}` : e.name;
+    if (e.isDirectory()) out.push(...(await filesUnder(dir, r)));
+    else out.push(r);
+  }
+  return out;
+}
+
+/**
+ * The files of `out` that flip wrote: those its marker lists, or, for a set written before the marker existed (its
+ * info.json says kind 'flip-synth'), the names such a set has. null: `out` is not a set flip wrote.
+ */
+async function ownedFiles(out: string): Promise<Set<string> | null> {
+  const json = async (f: string): Promise<Record<string, unknown> | null> => {
+    try {
+      return JSON.parse(await readFile(join(out, f), 'utf8')) as Record<string, unknown>;
+    } catch {
+      return null;
+    }
+  };
+  const marker = await json(SYNTH_MARKER);
+  if (marker?.kind === 'flip-synth' && Array.isArray(marker.files)) return new Set([SYNTH_MARKER, ...(marker.files as string[])]);
+  if ((await json('info.json'))?.kind !== 'flip-synth') return null;
+  const legacy = /^((eval\/)?shard-\d+\.tar|classes\.json|vocab\.txt|info\.json)$/;
+  return new Set((await filesUnder(out)).filter((f) => legacy.test(f)));
+}
+
+/**
+ * Writes the dataset into `out`: a new or empty folder, or one holding a synthetic set flip wrote (its files are
+ * replaced). A folder holding anything else (a user's shards, vocab.txt, ...) is refused, with nothing touched.
+ */
 export async function writeSynthDataset(opts: SynthOptions): Promise<SynthSummary> {
   const t0 = performance.now();
   const n = opts.n;
@@ -205,26 +251,57 @@ export async function writeSynthDataset(opts: SynthOptions): Promise<SynthSummar
   const shards = opts.shards ?? Math.max(1, Math.ceil(n / 1000));
   if (!(Number.isInteger(shards) && shards >= 1 && shards <= n)) throw new FlipError(`--shards must be in [1, n=${n}] (got ${opts.shards})`);
   const imageSize = opts.imageSize ?? 64;
-  if (!(Number.isInteger(imageSize) && imageSize >= 8)) throw new FlipError(`--image-size must be an integer >= 8 (got ${opts.imageSize})`);
+  if (!(Number.isInteger(imageSize) && imageSize >= 8 && imageSize <= SYNTH_MAX_IMAGE_SIZE)) {
+    throw new FlipError(`--image-size must be an integer in [8, ${SYNTH_MAX_IMAGE_SIZE}] (got ${opts.imageSize})`);
+  }
   const evalN = opts.evalN ?? Math.max(CLASSES.length, Math.round(n / 10));
+  if (!(Number.isInteger(evalN) && evalN >= 0)) throw new FlipError(`--eval-n must be an integer >= 0 (got ${opts.evalN})`);
   const evalShards = Math.min(opts.evalShards ?? 1, evalN);
   const o = { seed: opts.seed ?? 0, imageSize, jpegQuality: opts.jpegQuality ?? 90 };
-  await mkdir(opts.out, { recursive: true });
-  for (const dir of [opts.out, join(opts.out, 'eval')]) {
-    // stale shards from an earlier, larger run would otherwise join this dataset
-    const old = await readdir(dir).catch(() => [] as string[]);
-    await Promise.all(old.filter((f) => /^shard-\d+\.tar$/.test(f)).map((f) => rm(join(dir, f))));
+
+  const where = await stat(opts.out).catch((e: NodeJS.ErrnoException) => {
+    if (e.code === 'ENOENT') return null;
+    throw new FlipError(`cannot use ${opts.out}: ${e.code ?? e.message}`);
+  });
+  if (where && !where.isDirectory()) throw new FlipError(`${opts.out} is a file; give a folder (new or empty) for the synthetic set`);
+  const existing = await filesUnder(opts.out);
+  const owned = existing.length ? await ownedFiles(opts.out) : new Set<string>();
+  const foreign = existing.filter((f) => !owned?.has(f));
+  if (foreign.length) {
+    const some = foreign.slice(0, 3).join(', ') + (foreign.length > 3 ? `, ... (${foreign.length} files)` : '');
+    throw new FlipError(`${opts.out} holds files flip did not write (${some}); a synthetic set is written only into a new or empty folder ` +
+      `or over one flip wrote: give another folder (nothing was changed)`);
   }
-  const captions: string[] = [];
-  const trainShards = await writeSplit(opts.out, 'train', n, shards, o, captions);
-  const evalCaptions: string[] = [];
-  const evalShardPaths = evalN > 0 ? await writeSplit(join(opts.out, 'eval'), 'eval', evalN, evalShards, o, evalCaptions) : [];
-  const prompts = CLASSES.map((c) => PROMPT_TEMPLATES.map((t) => expandTemplate(t, c)));
-  const classesPath = join(opts.out, 'classes.json');
-  await writeFile(classesPath, JSON.stringify({ classes: CLASSES, templates: PROMPT_TEMPLATES, prompts }, null, 2) + '\n');
-  const vocabPath = join(opts.out, 'vocab.txt');
-  await writeVocab(vocabPath, buildVocab([...captions, ...prompts.flat()]));
-  const info = { kind: 'flip-synth', n, evalN, shards, evalShards, seed: o.seed, imageSize, jpegQuality: o.jpegQuality, classes: CLASSES.length };
-  await writeFile(join(opts.out, 'info.json'), JSON.stringify(info, null, 2) + '\n');
-  return { trainShards, evalShards: evalShardPaths, classesPath, vocabPath, n, evalN, seconds: (performance.now() - t0) / 1000 };
+  const planned = [
+    ...Array.from({ length: shards }, (_, k) => shardName(k)),
+    ...Array.from({ length: evalN > 0 ? evalShards : 0 }, (_, k) => `eval/${shardName(k)}`),
+    'classes.json', 'vocab.txt', 'info.json',
+  ];
+  try {
+    await mkdir(opts.out, { recursive: true });
+    // The marker first: a set cut short (Ctrl-C, disk full) is still known as flip's, and replaced next time.
+    await writeFile(join(opts.out, SYNTH_MARKER), JSON.stringify({ kind: 'flip-synth', files: [...new Set([...planned, ...existing.filter((f) => f !== SYNTH_MARKER)])] }, null, 2) + '\n');
+    // Stale files of an earlier, larger set of ours would otherwise join this one.
+    await Promise.all(existing.filter((f) => f !== SYNTH_MARKER && !planned.includes(f)).map((f) => rm(join(opts.out, f), { force: true })));
+    const captions: string[] = [];
+    const trainShards = await writeSplit(opts.out, 'train', n, shards, o, captions);
+    const evalCaptions: string[] = [];
+    const evalShardPaths = evalN > 0 ? await writeSplit(join(opts.out, 'eval'), 'eval', evalN, evalShards, o, evalCaptions) : [];
+    const prompts = CLASSES.map((c) => PROMPT_TEMPLATES.map((t) => expandTemplate(t, c)));
+    const classesPath = join(opts.out, 'classes.json');
+    await writeFile(classesPath, JSON.stringify({ classes: CLASSES, templates: PROMPT_TEMPLATES, prompts }, null, 2) + '\n');
+    const vocabPath = join(opts.out, 'vocab.txt');
+    await writeVocab(vocabPath, buildVocab([...captions, ...prompts.flat()]));
+    const info = { kind: 'flip-synth', n, evalN, shards, evalShards, seed: o.seed, imageSize, jpegQuality: o.jpegQuality, classes: CLASSES.length };
+    await writeFile(join(opts.out, 'info.json'), JSON.stringify(info, null, 2) + '\n');
+    await writeFile(join(opts.out, SYNTH_MARKER), JSON.stringify({ kind: 'flip-synth', files: planned }, null, 2) + '\n');
+    return { trainShards, evalShards: evalShardPaths, classesPath, vocabPath, n, evalN, seconds: (performance.now() - t0) / 1000 };
+  } catch (e) {
+    // A read-only folder, a full disk, a path through a file: one line. A folder this call made goes again; in one
+    // that held our set, what was written stays listed in the marker and is replaced next time.
+    if (!where) await rm(opts.out, { recursive: true, force: true }).catch(() => {});
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code && !(e instanceof FlipError)) throw new FlipError(`cannot write the synthetic set into ${opts.out}: ${code}`);
+    throw e;
+  }
 }

@@ -1,5 +1,6 @@
 // A run's saves: the device state copied to the host, refused when it holds NaN or inf (the last good checkpoint
 // stays the latest), and written with the step, data position and config (train/checkpoint.ts).
+import path from 'node:path';
 import { flatten } from '../../compiler/trace/index.ts';
 import { FlipError } from '../../compiler/ir/errors.ts';
 import { listCheckpoints, saveCheckpoint, type HostState, type LoadedCheckpoint } from '../checkpoint.ts';
@@ -19,6 +20,22 @@ async function toHostState(state: DeviceState): Promise<HostState> {
     return out;
   };
   return { params: await grab(state.params), mu: await grab(state.mu), nu: await grab(state.nu) };
+}
+
+/**
+ * A run never mixes with another run's checkpoints: it writes workdir/checkpoints, and a save there would overwrite
+ * the other run's checkpoint of the same step, prune its older ones, and leave a resume hint that continues the
+ * other run. So a run refuses (before anything is opened or written) a workdir whose checkpoints/ holds checkpoints,
+ * unless it resumes from one of them. Eval-only runs write no checkpoint.
+ */
+export function checkCheckpointDirFree(plan: RunPlan, resumed: LoadedCheckpoint | null): void {
+  if (plan.evalOnly) return;
+  if (resumed && path.resolve(path.dirname(resumed.file)) === path.resolve(plan.checkpointDir)) return;
+  const old = listCheckpoints(plan.checkpointDir);
+  if (!old.length) return;
+  const what = resumed ? `this run resumes from ${resumed.file}` : 'this run starts fresh';
+  throw new FlipError(`${plan.checkpointDir} holds another run's checkpoints (steps ${old.map((c) => c.step).join(', ')}) and ${what}: ` +
+    `continue that run with --config.train.resumeDir=${plan.workdir}, or give this one another --workdir (nothing was written)`);
 }
 
 /** The checkpoints a training run writes into workdir/checkpoints. */

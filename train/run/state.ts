@@ -4,7 +4,8 @@
 import { flatten, unflatten } from '../../compiler/trace/index.ts';
 import { FlipError } from '../../compiler/ir/errors.ts';
 import type { Client } from '../../runtime-native/index.ts';
-import { checkCheckpointFits, listCheckpoints, loadCheckpoint, type LoadedCheckpoint } from '../checkpoint.ts';
+import { checkCheckpointFits, loadCheckpoint, type LoadedCheckpoint } from '../checkpoint.ts';
+import { checkCheckpointDirFree } from './checkpoints.ts';
 import { compileFunction, specLeaves } from '../compiled.ts';
 import type { StreamPosition } from '../data/webdataset.ts';
 import type { TensorMap } from '../../io/safetensors.ts';
@@ -47,6 +48,7 @@ export function readStartCheckpoints(plan: RunPlan): StartCheckpoints {
   const pretrained = t.pretrainDir ? load(t.pretrainDir, true) : null;
   if (resumed) checkCheckpointFits(resumed, want, { moments: !t.evalOnly, configName: plan.config.name });
   if (pretrained) checkCheckpointFits(pretrained, want, { moments: false, configName: plan.config.name });
+  checkCheckpointDirFree(plan, resumed);
   return { resumed, pretrained };
 }
 
@@ -95,8 +97,6 @@ export async function startState(plan: RunPlan, client: Client, from: StartCheck
     out.print(`params from ${ck.file} (step ${ck.meta.step}); optimizer state, step and data position start fresh`);
     return { state, step: 0, samples: 0, position: null };
   }
-  const old = listCheckpoints(plan.checkpointDir);
-  if (old.length) out.print(`note: ${plan.workdir} has checkpoints up to step ${old[old.length - 1]!.step}; this run starts fresh (--config.train.resumeDir=${plan.workdir} continues one)`);
   // Run once: compiled at the lowest optimization level, which compiles several times faster.
   const init = await compileFunction(() => initState(plan.train.seed, plan.model), [], { client, name: 'init_state', log: out.log, optLevel: 0 });
   return { state: (await init.run([])) as DeviceState, step: 0, samples: 0, position: null };
