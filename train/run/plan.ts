@@ -113,7 +113,9 @@ export function planRun(o: RunOptions): RunPlan {
     throw new FlipError('config.train.evalOnly evaluates a checkpoint: give one with --config.train.resumeDir=DIR (or flip eval --checkpoint DIR)');
   }
   const notes: string[] = [];
-  if (t.optimizer.muDtype !== 'f32' && !t.evalOnly) notes.push(`note: optimizer.muDtype '${t.optimizer.muDtype}' is kept in f32 here`);
+  // The official utils/adamw.py makes mu zeros of mu_dtype but never casts the updated mu back (that line is commented
+  // out), so from the first step on its first moments are f32 too: flip keeps them f32 from the start (same numbers).
+  if (t.optimizer.muDtype !== 'f32' && !t.evalOnly) notes.push(`note: optimizer.muDtype '${t.optimizer.muDtype}': first moments stay f32, as the official adamw.py's are after its first update (models/README.md)`);
   const cpuDevices = o.devices ?? ((o.target ?? 'cpu') === 'cpu' ? o.mesh?.size : undefined);
   return {
     config: cfg, model, train: t, schedule, evalOnly: t.evalOnly,
