@@ -51,7 +51,7 @@ export function programCompileOptions(client: Client, p: Program, opts: ProgramC
  * Compile `p` on `client` (see {@link programCompileOptions}), through the persistent compilation cache unless
  * `opts.compileCache` is false or FLIP_COMPILE_CACHE=0 (and never for a compile asked to dump XLA's files).
  */
-export function compileProgram(client: Client, p: Program, opts: ProgramCompileOptions = {}): Promise<Executable> {
+export async function compileProgram(client: Client, p: Program, opts: ProgramCompileOptions = {}): Promise<Executable> {
   const options = programCompileOptions(client, p, opts);
   const disk = opts.compileCache === undefined ? defaultCompileCache() : opts.compileCache;
   if (!disk || dumpsFiles(options)) return client.compile(p.mlir, options);
