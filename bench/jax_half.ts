@@ -3,7 +3,8 @@
 // PJRT plugin that JAX uses, so that flip loads the very same one.
 import { createHash } from 'node:crypto';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -16,15 +17,52 @@ export const VENV = path.join(BENCH_DIR, '.venv');
 
 export class BenchError extends Error {}
 
-/** A Python ≥ 3.12 (JAX 0.11 needs it): $FLIP_BENCH_PYTHON, else python3.13, python3.12, python3 on PATH. */
-export function findPython(): string {
-  const candidates = process.env.FLIP_BENCH_PYTHON ? [process.env.FLIP_BENCH_PYTHON] : ['python3.13', 'python3.12', 'python3'];
-  for (const c of candidates) {
-    const r = spawnSync(c, ['-c', 'import sys; print(sys.version_info >= (3, 12))'], { encoding: 'utf8' });
-    if (r.status === 0 && r.stdout.trim() === 'True') return c;
+/**
+ * Where to look for a Python ≥ 3.12, in order: python3.12, python3.13, python3 on PATH, then the interpreters pyenv
+ * and uv keep outside PATH ($PYENV_ROOT or ~/.pyenv/versions/3.x*, ~/.local/share/uv/python/cpython-3.x*): 3.12 first
+ * (the version bench/results.json was measured with), then newer ones. A pyenv shim such as python3.12 is on PATH
+ * but fails unless that version is selected: hence the folders.
+ */
+export function pythonCandidates(env: NodeJS.ProcessEnv = process.env, home = os.homedir()): string[] {
+  const out = ['python3.12', 'python3.13', 'python3'];
+  const minor = (v: string) => Number(/^(?:cpython-)?3\.(\d+)/.exec(v)?.[1] ?? -1);
+  const patch = (v: string) => Number(/^(?:cpython-)?3\.\d+\.(\d+)/.exec(v)?.[1] ?? -1);
+  const order = (a: string, b: string) => minor(a) - minor(b) || patch(b) - patch(a);
+  const dirs: [string, string][] = [
+    [path.join(env.PYENV_ROOT || path.join(home, '.pyenv'), 'versions'), 'bin/python3'],
+    [path.join(env.XDG_DATA_HOME || path.join(home, '.local', 'share'), 'uv', 'python'), 'bin/python3'],
+  ];
+  for (const [dir, bin] of dirs) {
+    let names: string[] = [];
+    try {
+      names = readdirSync(dir);
+    } catch {
+      continue;
+    }
+    for (const v of names.filter((n) => minor(n) >= 12).sort(order)) {
+      const exe = path.join(dir, v, bin);
+      if (existsSync(exe)) out.push(exe);
+    }
   }
-  throw new BenchError(`the JAX side needs Python >= 3.12 (JAX 0.11.2 requires it); none of ${candidates.join(', ')} is one. ` +
-    'Set FLIP_BENCH_PYTHON to one, or run with --skip-jax for the flip half alone.');
+  return out;
+}
+
+const isPython312 = (c: string, env: NodeJS.ProcessEnv): boolean => {
+  const r = spawnSync(c, ['-c', 'import sys, venv; print(sys.version_info >= (3, 12))'], { encoding: 'utf8', env });
+  return r.status === 0 && r.stdout.trim() === 'True';
+};
+
+/** A Python ≥ 3.12 (JAX 0.11 needs it) with venv: $FLIP_BENCH_PYTHON, else the first of {@link pythonCandidates}. */
+export function findPython(env: NodeJS.ProcessEnv = process.env, home = os.homedir()): string {
+  const chosen = env.FLIP_BENCH_PYTHON;
+  if (chosen) {
+    if (isPython312(chosen, env)) return chosen;
+    throw new BenchError(`FLIP_BENCH_PYTHON=${chosen} is not a Python >= 3.12 with venv (JAX 0.11.2 requires 3.12): point it at one, or run with --skip-jax.`);
+  }
+  const candidates = pythonCandidates(env, home);
+  for (const c of candidates) if (isPython312(c, env)) return c;
+  throw new BenchError(`the JAX side needs Python >= 3.12 (JAX 0.11.2 requires it) and found none (looked for python3.12, python3.13, python3 on PATH, ` +
+    `pyenv's and uv's 3.12+): set FLIP_BENCH_PYTHON=/path/to/python3.12, or run with --skip-jax for the flip half alone.`);
 }
 
 function run(cmd: string, args: readonly string[], what: string, env?: NodeJS.ProcessEnv): Promise<void> {

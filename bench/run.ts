@@ -12,6 +12,9 @@ import { quietGate, type QuietGate } from './quiet.ts';
 import { cpuPlan, gpuPlan, quickPlan, type BenchPlan, type BenchTarget } from './plan.ts';
 import { figures, header, LEGEND, machineInfo, markdownTable, textTable, type BenchResults } from './report.ts';
 
+// The compile figures time XLA's compile: flip's persistent compilation cache (programs/cache.ts) stays off here.
+process.env.FLIP_COMPILE_CACHE = '0';
+
 const USAGE = `npm run bench [-- options]
 
 Measures flip against JAX on this machine: train-step time of a FLIP at mask 0, 0.5, 0.75 and the masking speedup,

@@ -2,6 +2,7 @@
 import { main } from './cli.ts';
 
 await main('flip', {
+  cache: () => import('./commands/cache.ts').then((m) => m.default),
   data: () => import('./commands/data.ts').then((m) => m.default),
   eval: () => import('./commands/eval.ts').then((m) => m.default),
   export: () => import('./commands/export.ts').then((m) => m.default),

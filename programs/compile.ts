@@ -6,6 +6,7 @@ import { showMesh, type Mesh } from '../compiler/passes/index.ts';
 import type { EnvOverride } from '../compiler/proto/index.ts';
 import { flatten, unflatten } from '../compiler/trace/index.ts';
 import type { Buffer, Client, CompileOptions, Executable } from '../runtime-native/index.ts';
+import { defaultCompileCache, dumpsFiles, loadedFromCache, type CompileCache } from './cache.ts';
 
 export interface ProgramCompileOptions {
   /**
@@ -17,6 +18,12 @@ export interface ProgramCompileOptions {
   envOverrides?: Readonly<Record<string, EnvOverride>>;
   /** Reuse an executable of the same module and options compiled earlier on this client (default true). */
   cache?: boolean;
+  /**
+   * The persistent compilation cache (programs/cache.ts): load the executable a compile of the same module, options
+   * and plugin build stored earlier, in this process or another, instead of compiling; store it after compiling.
+   * Default: {@link defaultCompileCache} (on, unless `FLIP_COMPILE_CACHE=0`); false: compile with XLA.
+   */
+  compileCache?: CompileCache | false;
 }
 
 /**
@@ -40,10 +47,18 @@ export function programCompileOptions(client: Client, p: Program, opts: ProgramC
   };
 }
 
-/** Compile `p` on `client` (see {@link programCompileOptions}). */
-export function compileProgram(client: Client, p: Program, opts: ProgramCompileOptions = {}): Promise<Executable> {
-  return client.compile(p.mlir, programCompileOptions(client, p, opts));
+/**
+ * Compile `p` on `client` (see {@link programCompileOptions}), through the persistent compilation cache unless
+ * `opts.compileCache` is false or FLIP_COMPILE_CACHE=0 (and never for a compile asked to dump XLA's files).
+ */
+export async function compileProgram(client: Client, p: Program, opts: ProgramCompileOptions = {}): Promise<Executable> {
+  const options = programCompileOptions(client, p, opts);
+  const disk = opts.compileCache === undefined ? defaultCompileCache() : opts.compileCache;
+  if (!disk || dumpsFiles(options)) return client.compile(p.mlir, options);
+  return disk.compile(client, p.mlir, options, p.name);
 }
+
+export { loadedFromCache };
 
 /** A one-device program with its executable: runs on pytrees of device Buffers in the traced arguments' structure. */
 export interface LoadedProgram {
@@ -51,6 +66,8 @@ export interface LoadedProgram {
   readonly executable: Executable;
   /** Seconds from the start of compiling to the executable. */
   readonly compileSeconds: number;
+  /** The executable was loaded from the persistent compilation cache (XLA did not compile). */
+  readonly cached: boolean;
   /** Run on argument pytrees whose leaves are device Buffers (flatten order = the traced arguments' order). */
   run(args: readonly unknown[]): Promise<unknown>;
 }
@@ -65,7 +82,7 @@ export async function loadProgram(client: Client, p: Program, opts: ProgramCompi
   const compileSeconds = (performance.now() - t0) / 1000;
   const n = p.params.length;
   return {
-    program: p, executable, compileSeconds,
+    program: p, executable, compileSeconds, cached: loadedFromCache(executable),
     async run(args) {
       const leaves = flatten<Buffer>(args, { isLeaf: isBuffer }).leaves;
       if (leaves.length !== n) throw new FlipError(`${p.name}: ${leaves.length} argument buffers for ${n} parameters`);

@@ -44,6 +44,8 @@ export interface NativeExecutable {
   costAnalysis(): Record<string, NamedValue> | null;
   memoryStats(): Record<string, number> | null;
   fingerprint(): string | null;
+  /** PJRT_Executable_Serialize: the plugin's own bytes for the compiled executable. */
+  serialize(): Uint8Array;
   dispose(): void;
 }
 
@@ -54,6 +56,8 @@ export interface NativeClient {
   memoryStats(device: number): Record<string, number> | null;
   defaultDeviceAssignment(numReplicas: number, numPartitions: number): number[];
   compile(code: string | Uint8Array, options: Uint8Array): Promise<NativeExecutable>;
+  /** PJRT_Executable_DeserializeAndLoad of serialize()'s bytes (same plugin build), with optional compile options. */
+  loadSerialized(bytes: Uint8Array, options?: Uint8Array): Promise<NativeExecutable>;
   bufferFromHost(data: ArrayBufferView, dtype: string, dims: readonly number[], device: number): NativeBuffer;
   dispose(): void;
 }

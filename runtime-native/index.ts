@@ -250,6 +250,24 @@ export class Client {
     return p;
   }
 
+  /**
+   * Load an executable from `executable.serialize()`'s bytes (PJRT_Executable_DeserializeAndLoad): no XLA compile.
+   * The bytes must come from the same plugin build (PJRT does not promise more); `options` are the ones the module
+   * was compiled with (they give the loaded executable its partitioning, device assignment and argument checks).
+   */
+  async loadSerialized(bytes: Uint8Array, options: CompileOptions = {}): Promise<Executable> {
+    const native = this.native();
+    const { cache: _cache, parameters, ...init } = options;
+    const portable = init.portable ?? (!init.deviceIds && (init.numPartitions ?? 1) * (init.numReplicas ?? 1) === 1);
+    let opts: Uint8Array;
+    try {
+      opts = compileOptions(init);
+    } catch (e) {
+      throw new PjrtError((e as Error).message, 'INVALID_ARGUMENT');
+    }
+    return new Executable(this, await native.loadSerialized(bytes, opts), portable, parameters ?? null);
+  }
+
   /** Copy a host array to a device (default device 0). The data is copied before this returns. */
   toDevice<D extends DType>(data: HostData<D>, shape: readonly number[], dtype: D, device = 0): Buffer<D> {
     const native = this.native();
@@ -402,6 +420,14 @@ export class Executable {
 
   fingerprint(): string | null {
     return this.#native.fingerprint();
+  }
+
+  /**
+   * The plugin's serialization of this executable (PJRT_Executable_Serialize), for `client.loadSerialized` on a client
+   * of the same plugin build. Throws a PjrtError (UNIMPLEMENTED) where the plugin cannot serialize.
+   */
+  serialize(): Uint8Array {
+    return this.#native.serialize();
   }
 
   dispose(): void {

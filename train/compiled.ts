@@ -54,7 +54,7 @@ export async function compileFunction(fn: (...args: never[]) => unknown, specs: 
   // Cached by module text and options on the client: a second run in the same process (tests, resume) reuses it.
   const loaded = await loadProgram(opts.client, program, opts.optLevel === undefined ? {} : { optLevel: opts.optLevel });
   const compileSeconds = (performance.now() - t0) / 1000;
-  log(`${opts.name}: compiled in ${compileSeconds.toFixed(1)}s`);
+  log(`${opts.name}: ${loaded.cached ? 'loaded from the compilation cache' : 'compiled'} in ${compileSeconds.toFixed(1)}s`);
   return {
     name: opts.name, func: program.func, mlir: program.mlir, executable: loaded.executable, inTree: program.inTree, outTree: program.outTree,
     donated: program.donated, compileSeconds, run: loaded.run,

@@ -7,6 +7,7 @@ import { lower } from '../compiler/lower/index.ts';
 import { axisSize, mesh as makeMesh, showMesh, type Mesh } from '../compiler/passes/index.ts';
 import { flatten, unflatten, type TensorSpec } from '../compiler/trace/index.ts';
 import { ShardedArray, meshProgram, type MeshInput } from '../programs/sharded.ts';
+import { loadedFromCache } from '../programs/cache.ts';
 import type { Buffer, Client } from '../runtime-native/index.ts';
 import { compileFunction } from './compiled.ts';
 import type { Batch } from './data/loader.ts';
@@ -105,7 +106,7 @@ export async function stepExecutor(o: ExecutorOptions): Promise<StepExecutor> {
   o.log(`train_step: sharded and lowered ${lowered.func.ops.length} ops; compiling for ${o.devices} devices`);
   const program = await meshProgram(client, lowered);
   const compileSeconds = (performance.now() - t0) / 1000;
-  o.log(`train_step: compiled in ${compileSeconds.toFixed(1)}s`);
+  o.log(`train_step: ${loadedFromCache(program.executable) ? 'loaded from the compilation cache' : 'compiled'} in ${compileSeconds.toFixed(1)}s`);
   const stepType = { dtype: 'i32' as const, shape: [], axes: [] };
   return {
     where: `mesh ${showMesh(m)}`,

@@ -17,6 +17,82 @@ std::string DeviceString(const PJRT_Api* api, PJRT_DeviceDescription* d) {
   return Str(a.to_string, a.to_string_size);
 }
 
+// The state of a loaded executable: its executable (for introspection), output count and devices.
+// Takes ownership of `loaded` whatever happens (the state destroys it).
+Status Wrap(const std::shared_ptr<ClientState>& client, PJRT_LoadedExecutable* loaded, std::shared_ptr<ExecState>* out) {
+  const PJRT_Api* api = client->api;
+  auto state = std::make_shared<ExecState>();
+  state->client = client;
+  state->loaded = loaded;
+  *out = state;
+
+  auto g = PJRT_ARGS(PJRT_LoadedExecutable_GetExecutable_Args);
+  g.loaded_executable = loaded;
+  Status s = TakeError(api, api->PJRT_LoadedExecutable_GetExecutable(&g));
+  if (!s.ok()) return s;
+  state->executable = g.executable;
+
+  auto n = PJRT_ARGS(PJRT_Executable_NumOutputs_Args);
+  n.executable = g.executable;
+  s = TakeError(api, api->PJRT_Executable_NumOutputs(&n));
+  if (!s.ok()) return s;
+  state->num_outputs = n.num_outputs;
+
+  auto d = PJRT_ARGS(PJRT_LoadedExecutable_AddressableDevices_Args);
+  d.executable = loaded;
+  s = TakeError(api, api->PJRT_LoadedExecutable_AddressableDevices(&d));
+  if (!s.ok()) return s;
+  for (size_t i = 0; i < d.num_addressable_devices; i++) state->devices.push_back(client->DeviceIndex(d.addressable_devices[i]));
+  return s;
+}
+
+// PJRT_Executable_DeserializeAndLoad on a worker thread: bytes from PJRT_Executable_Serialize of
+// the same plugin build, and optionally the compile options to load it with.
+class DeserializeWorker : public Napi::AsyncWorker {
+ public:
+  DeserializeWorker(Napi::Env env, std::shared_ptr<ClientState> client, std::string bytes, std::string options)
+      : Napi::AsyncWorker(env, "flip.pjrt.deserialize"),
+        deferred_(env),
+        client_(std::move(client)),
+        bytes_(std::move(bytes)),
+        options_(std::move(options)) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    const PJRT_Api* api = client_->api;
+    auto a = PJRT_ARGS(PJRT_Executable_DeserializeAndLoad_Args);
+    a.client = client_->client;
+    a.serialized_executable = bytes_.data();
+    a.serialized_executable_size = bytes_.size();
+    if (!options_.empty()) {
+      a.overridden_serialized_compile_options = options_.data();
+      a.overridden_serialized_compile_options_size = options_.size();
+    }
+    status_ = TakeError(api, api->PJRT_Executable_DeserializeAndLoad(&a));
+    if (!status_.ok()) return;
+    status_ = Wrap(client_, a.loaded_executable, &state_);
+  }
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (status_.ok() && client_->closed) status_ = Closed();
+    if (!status_.ok()) {
+      state_.reset();
+      deferred_.Reject(MakeError(env, status_).Value());
+      return;
+    }
+    deferred_.Resolve(NewExecutable(env, std::move(state_)));
+  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::shared_ptr<ClientState> client_;
+  std::string bytes_;
+  std::string options_;
+  std::shared_ptr<ExecState> state_;
+  Status status_;
+};
+
 class CompileWorker : public Napi::AsyncWorker {
  public:
   CompileWorker(Napi::Env env, std::shared_ptr<ClientState> client, std::string code, std::string options)
@@ -42,28 +118,7 @@ class CompileWorker : public Napi::AsyncWorker {
     a.compile_options_size = options_.size();
     status_ = TakeError(api, api->PJRT_Client_Compile(&a));
     if (!status_.ok()) return;
-    state_ = std::make_shared<ExecState>();
-    state_->client = client_;
-    state_->loaded = a.executable;
-
-    auto g = PJRT_ARGS(PJRT_LoadedExecutable_GetExecutable_Args);
-    g.loaded_executable = a.executable;
-    status_ = TakeError(api, api->PJRT_LoadedExecutable_GetExecutable(&g));
-    if (!status_.ok()) return;
-    state_->executable = g.executable;
-
-    auto n = PJRT_ARGS(PJRT_Executable_NumOutputs_Args);
-    n.executable = g.executable;
-    status_ = TakeError(api, api->PJRT_Executable_NumOutputs(&n));
-    if (!status_.ok()) return;
-    state_->num_outputs = n.num_outputs;
-
-    auto d = PJRT_ARGS(PJRT_LoadedExecutable_AddressableDevices_Args);
-    d.executable = a.executable;
-    status_ = TakeError(api, api->PJRT_LoadedExecutable_AddressableDevices(&d));
-    if (!status_.ok()) return;
-    for (size_t i = 0; i < d.num_addressable_devices; i++)
-      state_->devices.push_back(client_->DeviceIndex(d.addressable_devices[i]));
+    status_ = Wrap(client_, a.executable, &state_);
   }
   void OnOK() override {
     Napi::Env env = Env();
@@ -107,6 +162,7 @@ class Client : public Napi::ObjectWrap<Client> {
                            InstanceMethod<&Client::MemoryStats>("memoryStats"),
                            InstanceMethod<&Client::DefaultDeviceAssignment>("defaultDeviceAssignment"),
                            InstanceMethod<&Client::Compile>("compile"),
+                           InstanceMethod<&Client::LoadSerialized>("loadSerialized"),
                            InstanceMethod<&Client::BufferFromHost>("bufferFromHost"),
                            InstanceMethod<&Client::Dispose>("dispose"),
                        });
@@ -244,6 +300,25 @@ class Client : public Napi::ObjectWrap<Client> {
     std::string code = BytesOf(env, info[0], "program");
     std::string options = info.Length() > 1 ? BytesOf(env, info[1], "compile options") : std::string();
     auto* w = new CompileWorker(env, state_, std::move(code), std::move(options));
+    Napi::Promise p = w->Promise();
+    w->Queue();
+    return p;
+  }
+
+  // loadSerialized(bytes: Uint8Array, options?: Uint8Array) -> Promise<Executable>: an executable
+  // serialized by executable.serialize() on this plugin build, loaded on this client's devices.
+  Napi::Value LoadSerialized(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    ClientState& c = Live(env);
+    if (!PJRT_HAS(c.api, PJRT_Executable_DeserializeAndLoad)) {
+      Throw(env, Status::Error(PJRT_Error_Code_UNIMPLEMENTED, "this PJRT plugin does not implement PJRT_Executable_DeserializeAndLoad", "pjrt"));
+    }
+    if (!info[0].IsTypedArray()) {
+      Throw(env, Status::Error(PJRT_Error_Code_INVALID_ARGUMENT, "loadSerialized: the serialized executable must be a Uint8Array"));
+    }
+    std::string bytes = BytesOf(env, info[0], "serialized executable");
+    std::string options = info.Length() > 1 && !info[1].IsUndefined() && !info[1].IsNull() ? BytesOf(env, info[1], "compile options") : std::string();
+    auto* w = new DeserializeWorker(env, state_, std::move(bytes), std::move(options));
     Napi::Promise p = w->Promise();
     w->Queue();
     return p;

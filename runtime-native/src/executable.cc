@@ -146,6 +146,7 @@ class Executable : public Napi::ObjectWrap<Executable>, public Owner {
                            InstanceMethod<&Executable::CostAnalysis>("costAnalysis"),
                            InstanceMethod<&Executable::MemoryStats>("memoryStats"),
                            InstanceMethod<&Executable::Fingerprint>("fingerprint"),
+                           InstanceMethod<&Executable::Serialize>("serialize"),
                            InstanceMethod<&Executable::Dispose>("dispose"),
                        });
   }
@@ -359,6 +360,26 @@ class Executable : public Napi::ObjectWrap<Executable>, public Owner {
     Status s = TakeError(Api(), Api()->PJRT_Executable_Fingerprint(&a));
     if (!s.ok()) return env.Null();
     return Napi::String::New(env, Str(a.executable_fingerprint, a.executable_fingerprint_size));
+  }
+
+  // serialize() -> Uint8Array: the plugin's own serialization of the compiled executable
+  // (PJRT_Executable_Serialize), for PJRT_Executable_DeserializeAndLoad on a client of the same
+  // plugin build. Throws UNIMPLEMENTED where the plugin has no serializer.
+  Napi::Value Serialize(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    ExecState& e = Live(env);
+    if (!PJRT_HAS(Api(), PJRT_Executable_Serialize)) {
+      Throw(env, Status::Error(PJRT_Error_Code_UNIMPLEMENTED, "this PJRT plugin does not implement PJRT_Executable_Serialize", "pjrt"));
+    }
+    auto a = PJRT_ARGS(PJRT_Executable_Serialize_Args);
+    a.executable = e.executable;
+    ThrowIf(env, TakeError(Api(), Api()->PJRT_Executable_Serialize(&a)));
+    Napi::Uint8Array out = Napi::Uint8Array::New(env, a.serialized_bytes_size);
+    if (a.serialized_bytes_size > 0) std::memcpy(out.Data(), a.serialized_bytes, a.serialized_bytes_size);
+    if (a.serialized_executable_deleter != nullptr && a.serialized_executable != nullptr) {
+      a.serialized_executable_deleter(a.serialized_executable);
+    }
+    return out;
   }
 
   Napi::Value Dispose(const Napi::CallbackInfo& info) {
