@@ -126,6 +126,7 @@ export class CompileCache {
   readonly dir: string;
   readonly maxBytes: number;
   readonly #note: (line: string) => void;
+  #writeFailed = false; // noted once
   // Executables loaded or compiled through this cache in this process, per client (opts.cache: reuse them).
   readonly #live = new WeakMap<Client, Map<string, Promise<Executable>>>();
 
@@ -230,10 +231,11 @@ export class CompileCache {
     if (payload.byteLength > this.maxBytes) return;
     const meta: EntryMeta = { name, plugin: pluginName(client), flip: flipVersion(), created: new Date().toISOString(), bytes: payload.byteLength, sha256: hex(payload) };
     try {
-      fs.mkdirSync(this.dir, { recursive: true });
+      makeDirs(this.dir);
       writeFileAtomic(this.#file(key), encodeEntry(meta, payload), (reason) => new FlipError(reason));
     } catch (e) {
-      this.#note(`flip: not stored in the compilation cache (${firstLine(e)})`);
+      if (!this.#writeFailed) this.#note(`flip: not stored in the compilation cache (${firstLine(e)}); compiles still work, they are not kept`);
+      this.#writeFailed = true;
       return;
     }
     this.evict(key);
@@ -287,11 +289,30 @@ export class CompileCache {
 
   /** Remove least recently used entries until the folder is within the cap (never `keep`); returns how many went. */
   evict(keep?: string): number {
-    const entries = this.entries();
-    let total = entries.reduce((a, x) => a + x.size, 0);
+    // Sizes and mtimes only (no header reads): this runs after every store.
+    let names: string[];
+    try {
+      names = fs.readdirSync(this.dir);
+    } catch {
+      return 0;
+    }
+    const files: { key: string; file: string; size: number; used: number }[] = [];
+    for (const f of names) {
+      if (!f.endsWith(EXT) || f.startsWith('.')) continue;
+      const file = path.join(this.dir, f);
+      try {
+        const st = fs.statSync(file);
+        files.push({ key: f.slice(0, -EXT.length), file, size: st.size, used: st.mtimeMs });
+      } catch {
+        // removed meanwhile
+      }
+    }
+    let total = files.reduce((a, x) => a + x.size, 0);
+    if (total <= this.maxBytes) return 0;
+    files.sort((a, b) => a.used - b.used);
     let removed = 0;
-    for (let i = entries.length - 1; i >= 0 && total > this.maxBytes; i--) {
-      const e = entries[i]!;
+    for (const e of files) {
+      if (total <= this.maxBytes) break;
       if (e.key === keep) continue;
       fs.rmSync(e.file, { force: true });
       total -= e.size;
@@ -316,6 +337,16 @@ export class CompileCache {
     }
     return n;
   }
+}
+
+// mkdir -p one level at a time (Node's recursive mkdir can spin forever under /proc).
+function makeDirs(dir: string): void {
+  const missing: string[] = [];
+  for (let d = dir; !fs.existsSync(d); d = path.dirname(d)) {
+    missing.push(d);
+    if (path.dirname(d) === d) break;
+  }
+  for (const d of missing.reverse()) fs.mkdirSync(d);
 }
 
 function pluginName(client: Client): string {
