@@ -46,31 +46,24 @@ Status Wrap(const std::shared_ptr<ClientState>& client, PJRT_LoadedExecutable* l
   return s;
 }
 
-// PJRT_Executable_DeserializeAndLoad on a worker thread: bytes from PJRT_Executable_Serialize of
-// the same plugin build, and optionally the compile options to load it with.
-class DeserializeWorker : public Napi::AsyncWorker {
+// A worker thread that makes a loaded executable (compile, or load serialized bytes) and resolves a
+// promise with it. It counts as PJRT work in flight (InFlightToken) until it is delivered.
+class ExecutableWorker : public Napi::AsyncWorker {
  public:
-  DeserializeWorker(Napi::Env env, std::shared_ptr<ClientState> client, std::string bytes, std::string options)
-      : Napi::AsyncWorker(env, "flip.pjrt.deserialize"),
+  ExecutableWorker(Napi::Env env, const char* name, std::shared_ptr<ClientState> client, std::string input, std::string options)
+      : Napi::AsyncWorker(env, name),
         deferred_(env),
         client_(std::move(client)),
-        bytes_(std::move(bytes)),
+        input_(std::move(input)),
         options_(std::move(options)) {}
   Napi::Promise Promise() { return deferred_.Promise(); }
+  InFlightToken in_flight;
 
   void Execute() override {
-    const PJRT_Api* api = client_->api;
-    auto a = PJRT_ARGS(PJRT_Executable_DeserializeAndLoad_Args);
-    a.client = client_->client;
-    a.serialized_executable = bytes_.data();
-    a.serialized_executable_size = bytes_.size();
-    if (!options_.empty()) {
-      a.overridden_serialized_compile_options = options_.data();
-      a.overridden_serialized_compile_options_size = options_.size();
-    }
-    status_ = TakeError(api, api->PJRT_Executable_DeserializeAndLoad(&a));
+    PJRT_LoadedExecutable* loaded = nullptr;
+    status_ = Make(&loaded);
     if (!status_.ok()) return;
-    status_ = Wrap(client_, a.loaded_executable, &state_);
+    status_ = Wrap(client_, loaded, &state_);
   }
   void OnOK() override {
     Napi::Env env = Env();
@@ -84,31 +77,55 @@ class DeserializeWorker : public Napi::AsyncWorker {
   }
   void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
 
+ protected:
+  // Makes the loaded executable from input_ and options_ (both owned by this worker, so they outlive the call).
+  virtual Status Make(PJRT_LoadedExecutable** loaded) = 0;
+  std::shared_ptr<ClientState> client_;
+  std::string input_;
+  std::string options_;
+
  private:
   Napi::Promise::Deferred deferred_;
-  std::shared_ptr<ClientState> client_;
-  std::string bytes_;
-  std::string options_;
   std::shared_ptr<ExecState> state_;
   Status status_;
 };
 
-class CompileWorker : public Napi::AsyncWorker {
+// PJRT_Executable_DeserializeAndLoad: bytes from PJRT_Executable_Serialize of the same plugin build,
+// and optionally the compile options to load it with.
+class DeserializeWorker : public ExecutableWorker {
+ public:
+  DeserializeWorker(Napi::Env env, std::shared_ptr<ClientState> client, std::string bytes, std::string options)
+      : ExecutableWorker(env, "flip.pjrt.deserialize", std::move(client), std::move(bytes), std::move(options)) {}
+
+ protected:
+  Status Make(PJRT_LoadedExecutable** loaded) override {
+    const PJRT_Api* api = client_->api;
+    auto a = PJRT_ARGS(PJRT_Executable_DeserializeAndLoad_Args);
+    a.client = client_->client;
+    a.serialized_executable = input_.data();
+    a.serialized_executable_size = input_.size();
+    if (!options_.empty()) {
+      a.overridden_serialized_compile_options = options_.data();
+      a.overridden_serialized_compile_options_size = options_.size();
+    }
+    Status s = TakeError(api, api->PJRT_Executable_DeserializeAndLoad(&a));
+    *loaded = a.loaded_executable;
+    return s;
+  }
+};
+
+// PJRT_Client_Compile of MLIR text or bytecode with serialized CompileOptionsProto bytes.
+class CompileWorker : public ExecutableWorker {
  public:
   CompileWorker(Napi::Env env, std::shared_ptr<ClientState> client, std::string code, std::string options)
-      : Napi::AsyncWorker(env, "flip.pjrt.compile"),
-        deferred_(env),
-        client_(std::move(client)),
-        code_(std::move(code)),
-        options_(std::move(options)) {}
-  Napi::Promise Promise() { return deferred_.Promise(); }
-  InFlightToken in_flight;
+      : ExecutableWorker(env, "flip.pjrt.compile", std::move(client), std::move(code), std::move(options)) {}
 
-  void Execute() override {
+ protected:
+  Status Make(PJRT_LoadedExecutable** loaded) override {
     const PJRT_Api* api = client_->api;
     auto program = PJRT_ARGS(PJRT_Program);
-    program.code = code_.data();  // must outlive the call: owned by this worker
-    program.code_size = code_.size();
+    program.code = input_.data();
+    program.code_size = input_.size();
     program.format = "mlir";
     program.format_size = 4;
     auto a = PJRT_ARGS(PJRT_Client_Compile_Args);
@@ -116,29 +133,10 @@ class CompileWorker : public Napi::AsyncWorker {
     a.program = &program;
     a.compile_options = options_.data();
     a.compile_options_size = options_.size();
-    status_ = TakeError(api, api->PJRT_Client_Compile(&a));
-    if (!status_.ok()) return;
-    status_ = Wrap(client_, a.executable, &state_);
+    Status s = TakeError(api, api->PJRT_Client_Compile(&a));
+    *loaded = a.executable;
+    return s;
   }
-  void OnOK() override {
-    Napi::Env env = Env();
-    if (status_.ok() && client_->closed) status_ = Closed();
-    if (!status_.ok()) {
-      state_.reset();
-      deferred_.Reject(MakeError(env, status_).Value());
-      return;
-    }
-    deferred_.Resolve(NewExecutable(env, std::move(state_)));
-  }
-  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
-
- private:
-  Napi::Promise::Deferred deferred_;
-  std::shared_ptr<ClientState> client_;
-  std::string code_;
-  std::string options_;
-  std::shared_ptr<ExecState> state_;
-  Status status_;
 };
 
 std::string BytesOf(Napi::Env env, Napi::Value v, const char* what) {
