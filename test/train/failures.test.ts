@@ -169,5 +169,15 @@ describe('flip run with bad checkpoints and a diverging loss', () => {
     const last = JSON.parse(readFileSync(path.join(good, 'metrics.jsonl'), 'utf8').trim().split('\n').at(-1)!) as Record<string, unknown>;
     expect(last.step).toBe(Number(m![3]));
     expect(String(last[`train/${m![1]}`])).toBe(m![2]);
+    expect((err as Error).message).toMatch(new RegExp(`and resume from it \\(--config\\.train\\.resumeDir=${good.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\)$`));
+  });
+
+  it('a divergence before any checkpoint says to start again, not to resume from one', async () => {
+    const fresh = path.join(tmp, 'diverge-fresh');
+    const cfg = await config({ learning_rate: '1e30', 'train.warmupEpochs': '0' });
+    const err = await run({ config: cfg, workdir: fresh }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(FlipError);
+    expect((err as Error).message).toMatch(/the model diverged; no checkpoint was saved before it\. Lower --config\.train\.learningRate \(or raise warmupEpochs\) and start the run again$/);
+    expect((err as Error).message).not.toMatch(/resume/);
   });
 });

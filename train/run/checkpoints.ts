@@ -59,6 +59,18 @@ export class RunCheckpoints {
       : resumed ? `no checkpoint was saved in this run; the one it resumed from is ${resumed.file} (step ${resumed.meta.step})` : 'no checkpoint was saved before it';
   }
 
+  /**
+   * What to do after a divergence: resume from the last good checkpoint when there is one (this run's or the one it
+   * resumed from), else start again; never "resume" from nothing.
+   */
+  divergenceAdvice(): string {
+    const last = listCheckpoints(this.plan.checkpointDir).at(-1);
+    const lower = 'Lower --config.train.learningRate (or raise warmupEpochs)';
+    if (last) return `${lower} and resume from it (--config.train.resumeDir=${path.dirname(this.plan.checkpointDir)})`;
+    if (this.resumed) return `${lower} and resume from it (--config.train.resumeDir=${this.plan.config.train.resumeDir || this.resumed.file})`;
+    return `${lower} and start the run again`;
+  }
+
   async save(at: RunCursor, why: string): Promise<void> {
     const host = await toHostState(at.state);
     // A state with NaN or inf (an update that overflowed) is never written over a good checkpoint.
@@ -66,7 +78,7 @@ export class RunCheckpoints {
       for (const [name, tensor] of Object.entries(map as TensorMap)) {
         if (!(tensor.data as Float32Array).every(Number.isFinite)) {
           throw new FlipError(`${group}.${name} holds NaN or inf after step ${at.step}: training stopped, the model diverged; not saved, ${this.lastGood()}. ` +
-            'Lower --config.train.learningRate (or raise warmupEpochs) and resume from it');
+            this.divergenceAdvice());
         }
       }
     }

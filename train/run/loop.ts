@@ -61,7 +61,7 @@ export async function trainLoop(p: LoopParts): Promise<RunResult> {
           metrics.write(cursor.step + 1, { 'train/loss': loss, 'train/grad_norm': gradNorm, 'train/tau': tau, 'train/lr': lr });
           metrics.flush();
           throw new FlipError(`${bad[0]} is ${bad[1]} at step ${cursor.step + 1} (lr ${lr.toExponential(2)}): training stopped, the model diverged; ${checkpoints.lastGood()}. ` +
-            `Lower --config.train.learningRate (or raise warmupEpochs) and resume from it`);
+            checkpoints.divergenceAdvice());
         }
         cursor.step++;
         cursor.samples += batch.count;
