@@ -16,6 +16,8 @@ export interface RunCurves {
   top1: Point[];
   top5: Point[];
   chance: number | null;
+  /** Line numbers (1-based) that are not a JSON object with a numeric step: a line cut short by a kill, or damage. */
+  skippedLines: number[];
 }
 
 /**
@@ -32,16 +34,20 @@ export function readCurves(file: string): RunCurves {
   }
   const by = { loss: new Map<number, number>(), top1: new Map<number, number>(), top5: new Map<number, number>() };
   let chance: number | null = null;
-  for (const line of text.split('\n')) {
+  const skippedLines: number[] = [];
+  for (const [i, line] of text.split('\n').entries()) {
     if (!line.trim()) continue;
-    let r: Record<string, unknown>;
+    let r: Record<string, unknown> | null;
     try {
-      r = JSON.parse(line) as Record<string, unknown>;
+      r = JSON.parse(line) as Record<string, unknown> | null;
     } catch {
-      continue; // a line cut short by a kill
+      r = null; // a line cut short by a kill, or damage: counted, shown by the caller
     }
-    const step = r.step;
-    if (typeof step !== 'number') continue;
+    const step = r && typeof r === 'object' ? r.step : undefined;
+    if (!r || typeof step !== 'number') {
+      skippedLines.push(i + 1);
+      continue;
+    }
     const put = (m: Map<number, number>, v: unknown) => {
       if (typeof v === 'number' && Number.isFinite(v)) m.set(step, v);
     };
@@ -51,7 +57,7 @@ export function readCurves(file: string): RunCurves {
     if (typeof r['eval/chance'] === 'number') chance = r['eval/chance'];
   }
   const points = (m: Map<number, number>) => [...m].map(([step, value]) => ({ step, value })).sort((a, b) => a.step - b.step);
-  return { loss: points(by.loss), top1: points(by.top1), top5: points(by.top5), chance };
+  return { loss: points(by.loss), top1: points(by.top1), top5: points(by.top5), chance, skippedLines };
 }
 
 /** Round tick positions covering [lo, hi] (about `n` of them, steps of 1, 2 or 5 × 10^k). */

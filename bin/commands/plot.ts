@@ -18,6 +18,11 @@ const command: Command = {
   async run({ values, positionals }) {
     if (positionals.length !== 1) throw new FlipError('expected one WORKDIR (flip plot --help)');
     const { file, curves } = await plotRun(positionals[0]!, values.out as string | undefined);
+    const skipped = curves.skippedLines;
+    if (skipped.length) {
+      const shown = skipped.slice(0, 5).join(', ') + (skipped.length > 5 ? ', ...' : '');
+      console.error(`flip plot: skipped ${skipped.length} line${skipped.length > 1 ? 's' : ''} of metrics.jsonl that ${skipped.length > 1 ? 'are' : 'is'} not a metrics record (line ${shown}; a run killed mid-write leaves one cut short)`);
+    }
     const last = curves.top1.at(-1);
     console.log(`wrote ${file}: ${curves.loss.length} loss points${curves.top1.length ? `, ${curves.top1.length} evals (last top-1 ${(100 * last!.value).toFixed(1)}% at step ${last!.step})` : ''}`);
     return 0;

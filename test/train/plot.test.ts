@@ -33,6 +33,7 @@ describe('flip plot', () => {
     expect(c.loss[1]).toEqual({ step: 20, value: 9 }); // a resumed run redid step 20
     expect(c.top1.map((q) => q.step)).toEqual([100, 200, 300]);
     expect(c.chance).toBeCloseTo(1 / 30);
+    expect(c.skippedLines).toEqual([35]); // the cut line, counted for the caller to show (not silently dropped)
     expect(niceTicks(0, 300)).toEqual([0, 100, 200, 300]);
     expect(niceTicks(0, 1)).toEqual([0, 0.2, 0.4, 0.6, 0.8, 1]);
     expect(niceTicks(1.8, 6.2)).toEqual([2, 3, 4, 5, 6]);
@@ -78,6 +79,7 @@ describe('flip plot', () => {
     const ok = spawnSync(process.execPath, [path.join(root, 'bin/flip.js'), 'plot', dir, '-o', out], { encoding: 'utf8' });
     expect(ok.status, ok.stderr).toBe(0);
     expect(ok.stdout).toMatch(/^wrote .*curves\.png: 30 loss points, 3 evals \(last top-1 30\.0% at step 300\)/);
+    expect(ok.stderr.trim()).toBe('flip plot: skipped 1 line of metrics.jsonl that is not a metrics record (line 35; a run killed mid-write leaves one cut short)');
     const bad = spawnSync(process.execPath, [path.join(root, 'bin/flip.js'), 'plot', tmp], { encoding: 'utf8' });
     expect(bad.status).toBe(2);
     expect(bad.stderr.trim()).toMatch(/^flip plot: cannot read .*metrics\.jsonl: ENOENT/);
