@@ -116,6 +116,10 @@ export function planRun(o: RunOptions): RunPlan {
   // The official utils/adamw.py makes mu zeros of mu_dtype but never casts the updated mu back (that line is commented
   // out), so from the first step on its first moments are f32 too: flip keeps them f32 from the start (same numbers).
   if (t.optimizer.muDtype !== 'f32' && !t.evalOnly) notes.push(`note: optimizer.muDtype '${t.optimizer.muDtype}': first moments stay f32, as the official adamw.py's are after its first update (models/README.md)`);
+  if (!t.evalOnly && schedule.totalSteps > 0 && schedule.warmupSteps >= schedule.totalSteps) {
+    notes.push(`note: train.warmupEpochs (${t.warmupEpochs}) ≥ train.numEpochs (${t.numEpochs}): the whole run is warm-up; the lr climbs ` +
+      `towards ${schedule.peakLr.toExponential(2)} and never decays (lower warmupEpochs for a cosine phase)`);
+  }
   const cpuDevices = o.devices ?? ((o.target ?? 'cpu') === 'cpu' ? o.mesh?.size : undefined);
   return {
     config: cfg, model, train: t, schedule, evalOnly: t.evalOnly,
