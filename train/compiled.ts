@@ -48,7 +48,7 @@ export async function compileFunction(fn: (...args: never[]) => unknown, specs: 
   const log = opts.log ?? (() => {});
   const t0 = performance.now();
   log(`${opts.name}: tracing`);
-  const program = lower(fn, specs, { name: opts.name, ...(opts.donate ? { donate: opts.donate } : {}), ...(opts.loc ? { loc: opts.loc } : {}), log: (m) => (m.includes('lowering') ? log(m) : undefined) });
+  const program = lower(fn, specs, { name: opts.name, ...(opts.donate ? { donate: opts.donate } : {}), ...(opts.loc ? { loc: opts.loc } : {}), log });
   const t1 = performance.now();
   log(`${opts.name}: compiling with XLA (${opts.client.platform.name}), traced in ${((t1 - t0) / 1000).toFixed(1)}s`);
   // Cached by module text and options on the client: a second run in the same process (tests, resume) reuses it.

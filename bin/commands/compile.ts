@@ -3,8 +3,8 @@ import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from '../cli.ts';
 import { FlipError } from '../../compiler/ir/errors.ts';
-import { loadEntry } from '../../compiler/load/index.ts';
-import { lower, type Program } from '../../compiler/lower/index.ts';
+import { lowerEntry } from '../../compiler/load/index.ts';
+import type { Program } from '../../compiler/lower/index.ts';
 import { compileOptimized, formatOptimized } from '../../programs/inspect.ts';
 import type { Target } from '../../runtime-native/index.ts';
 import { describeSharding, parseMesh, type Mesh } from '../../compiler/passes/index.ts';
@@ -127,20 +127,15 @@ const compile: Command = {
     }
     const overrides = overridesFrom(values);
     const configure = Object.keys(overrides).length ? (c: unknown) => applyOverrides(c, overrides, officialAliases) : undefined;
-    const loaded = await loadEntry(file, {
-      entry, ...(typeof config === 'string' ? { config } : {}), ...(configure ? { configure } : {}), ...(log ? { log } : {}),
-    });
     const meshText = values['mesh'];
     const mesh: Mesh | undefined = typeof meshText === 'string' ? parseMesh(meshText) : undefined;
     if (values['partition-states'] && !mesh) throw new FlipError('--partition-states needs --mesh');
-    const t0 = performance.now();
     // The same pipeline and options flip run lowers with: the entry's own lowering options (`<entry>Lowering`, e.g.
     // donation) and, with --mesh, the sharding pass.
-    const program = lower(loaded.fn, loaded.args, {
-      ...loaded.lowering, name: loaded.entry.name, argNames: loaded.entry.params.map((p) => p.name), loc: loaded.entry.loc,
+    const { program } = await lowerEntry(file, {
+      entry, ...(typeof config === 'string' ? { config } : {}), ...(configure ? { configure } : {}), ...(log ? { log } : {}),
       ...(mesh ? { mesh, partitionStates: values['partition-states'] === true } : {}),
     });
-    log?.(`traced ${loaded.entry.name}: ${program.func.ops.length} ops in ${Math.round(performance.now() - t0)} ms`);
     let text: string;
     if (program.sharding) {
       for (const n of program.sharding.notes) process.stderr.write(`flipc compile: note: ${n}\n`);

@@ -19,8 +19,8 @@
 import { pathToFileURL } from 'node:url';
 import path from 'node:path';
 import { DTYPES, FlipError, ShapeError, isDType, showType, type TensorType } from '../ir/index.ts';
-import { flatten, isStaticLeaf, isTensorSpecLike, traceFunc, type Traced } from '../trace/index.ts';
-import type { LowerOptions } from '../lower/index.ts';
+import { flatten, isStaticLeaf, isTensorSpecLike } from '../trace/index.ts';
+import { lower, type LowerOptions, type Program } from '../lower/index.ts';
 import { exportedFunctions, relative, typeCheck, type ExportedFunction } from './check.ts';
 
 export { REPO_ROOT, TypeCheckError, declarationLoc, exportedFunctions, typeCheck, type DeclaredTensor, type ExportedFunction, type ParamInfo } from './check.ts';
@@ -212,12 +212,17 @@ function loweringOf(mod: ModuleRecord, entry: ExportedFunction, shown: string): 
   return donate ? { donate: donate as number[] } : {};
 }
 
-/** Load and trace: the IR Func of `entry` at its declared input shapes (named `entry`, params named by their paths). */
-export async function traceEntry(file: string, opts: LoadOptions): Promise<Traced & { loaded: LoadedEntry }> {
+/**
+ * Load and lower, as `flipc compile` does: the entry through compiler/lower with its own lowering options
+ * (`<entry>Lowering`), its parameter names, its declaration as the function's location, and optionally a mesh.
+ */
+export async function lowerEntry(file: string, opts: LoadOptions & Pick<LowerOptions, 'mesh' | 'partitionStates'>): Promise<{ program: Program; loaded: LoadedEntry }> {
   const loaded = await loadEntry(file, opts);
   const t0 = performance.now();
-  const traced = traceFunc(loaded.fn, loaded.args, { name: loaded.entry.name, argNames: loaded.entry.params.map((p) => p.name) });
-  opts.log?.(`traced ${loaded.entry.name}: ${traced.func.ops.length} ops in ${Math.round(performance.now() - t0)} ms`);
-  // The tracer's location for the function is its caller (this loader); the user's is the entry's declaration.
-  return { ...traced, func: { ...traced.func, loc: loaded.entry.loc }, loaded };
+  const program = lower(loaded.fn, loaded.args, {
+    ...loaded.lowering, name: loaded.entry.name, argNames: loaded.entry.params.map((p) => p.name), loc: loaded.entry.loc,
+    ...(opts.mesh ? { mesh: opts.mesh, ...(opts.partitionStates !== undefined ? { partitionStates: opts.partitionStates } : {}) } : {}),
+  });
+  opts.log?.(`traced ${loaded.entry.name}: ${program.func.ops.length} ops in ${Math.round(performance.now() - t0)} ms`);
+  return { program, loaded };
 }

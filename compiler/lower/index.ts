@@ -29,7 +29,7 @@ export interface LowerOptions extends Partial<Omit<ShardingOptions, 'mesh'>> {
    * (compiler/load's declarationLoc). Default: where lower() was called from.
    */
   loc?: Loc;
-  /** Called as the pipeline goes (tracing, lowering), for progress output. */
+  /** Progress output: called once tracing and simplification are done, before emitting (`<name>: lowering N ops`). */
   log?: (msg: string) => void;
 }
 
@@ -78,7 +78,6 @@ export function lower(fn: (...args: never[]) => unknown, args: readonly unknown[
   const traced = opts.loc ? { ...t, func: { ...t.func, loc: opts.loc } } : t;
   const name = traced.func.name;
   if (traced.captured.length) throw new FlipError(`${name}: the traced function closed over tensors of another trace`);
-  log(`${name}: tracing done`);
   let func = simplify(traced.func, { dropStopGradient: true });
 
   // Donated positional arguments → their tensor leaves (the flat order is func.params' order).

@@ -4,7 +4,13 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ShapeError } from '../../compiler/ir/index.ts';
-import { EntryError, InputSpecError, REPO_ROOT, TypeCheckError, traceEntry } from '../../compiler/load/index.ts';
+import { EntryError, InputSpecError, REPO_ROOT, TypeCheckError, lowerEntry, type LoadOptions } from '../../compiler/load/index.ts';
+
+/** The lowered entry's IR (what flipc compile prints) and what the loader found. */
+const traceEntry = async (file: string, opts: LoadOptions) => {
+  const { program, loaded } = await lowerEntry(file, opts);
+  return { func: program.func, loaded };
+};
 
 const dir = mkdtempSync(path.join(tmpdir(), 'flipc-load-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -4,8 +4,7 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { REPO_ROOT, traceEntry } from '../../compiler/load/index.ts';
-import { emitFunc } from '../../compiler/stablehlo/index.ts';
+import { REPO_ROOT, lowerEntry } from '../../compiler/load/index.ts';
 import { applyOverrides, officialAliases } from '../../configs/overrides.ts';
 import { FlipError, dotFlops, type Func, type PrimAttrs } from '../../compiler/ir/index.ts';
 import { flatten, spec, traceFunc } from '../../dsl/index.ts';
@@ -157,12 +156,11 @@ function lineOf(file: string, text: string): number {
 }
 
 describe('flipc compile models/flip.ts --entry lossAndGrads --config configs/flip_base.ts', () => {
-  // What flipc compile prints, traced in this process: the loader (type-check, lossAndGradsInputs(config), trace), then
-  // the emitter. Mask 0 through the loader's config hook, as `--config.model.img.maskRatio=0` on the command line.
+  // What flipc compile prints, lowered in this process: the loader (type-check, lossAndGradsInputs(config)), then
+  // compiler/lower. Mask 0 through the loader's config hook, as `--config.model.img.maskRatio=0` on the command line.
   const stepAt = async (overrides: Record<string, string>) => {
     const configure = Object.keys(overrides).length ? (c: unknown) => applyOverrides(c, overrides, officialAliases) : undefined;
-    const traced = await traceEntry('models/flip.ts', { entry: 'lossAndGrads', config: 'configs/flip_base.ts', ...(configure ? { configure } : {}) });
-    return emitFunc(traced.func, { moduleName: traced.func.name });
+    return (await lowerEntry('models/flip.ts', { entry: 'lossAndGrads', config: 'configs/flip_base.ts', ...(configure ? { configure } : {}) })).program.mlir;
   };
   // The image encoder's call site (the first encoder.apply in the file: VisionTransformer's) and the patch embedding's.
   const encoderLine = lineOf('models/flip.ts', 'this.encoder.apply(');

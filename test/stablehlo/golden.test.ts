@@ -2,8 +2,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { REPO_ROOT, traceEntry } from '../../compiler/load/index.ts';
-import { emitFunc } from '../../compiler/stablehlo/index.ts';
+import { REPO_ROOT, lowerEntry } from '../../compiler/load/index.ts';
 
 const GOLDEN_DIR = path.join(REPO_ROOT, 'test', 'golden', 'emitter');
 const update = process.env['UPDATE_GOLDEN'] === '1';
@@ -18,8 +17,7 @@ describe.each([
     process.chdir(REPO_ROOT);
     let text: string;
     try {
-      const { func } = await traceEntry(file, { entry });
-      text = emitFunc(func, { moduleName: func.name });
+      text = (await lowerEntry(file, { entry })).program.mlir;
     } finally {
       process.chdir(cwd);
     }
