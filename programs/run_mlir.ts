@@ -101,7 +101,7 @@ export async function runMlir(text: string, filename: string, opts: RunMlirOptio
   const results = main.results.map((r, i) => specOf(r.type, `result #${i} of @${main.name}`));
 
   const names = params.map((_, i) => `input.${i}`);
-  const range = params.length ? `input.0 .. input.${params.length - 1}` : 'no inputs';
+  const range = params.length > 1 ? `input.0 .. input.${params.length - 1}` : params.length ? 'input.0' : 'no inputs';
   if (!opts.inputs && !opts.randomInputs && params.length) {
     throw new FlipError(`pass --inputs <file.safetensors> with ${range}, or --random-inputs [--seed N] for seeded random ones`);
   }
