@@ -20,8 +20,13 @@ const MARK_NONSPACING = /\p{Mn}/u;
 const CONTROL = /[\p{Cc}\p{Cf}]/u;
 const SPACE = /\p{Zs}/u;
 
+/**
+ * Whitespace as BERT's cleaning sees it (space, tab, newline, CR, category Zs), plus the line and paragraph separators
+ * U+2028 / U+2029, which BERT keeps through cleaning but then splits words on (Python's str.split() treats them as
+ * whitespace; the other characters it splits on are Zs or control characters, already handled).
+ */
 function isWhitespace(ch: string): boolean {
-  return ch === ' ' || ch === '\t' || ch === '\n' || ch === '\r' || SPACE.test(ch);
+  return ch === ' ' || ch === '\t' || ch === '\n' || ch === '\r' || ch === '\u2028' || ch === '\u2029' || SPACE.test(ch);
 }
 
 function isControl(ch: string): boolean {
@@ -104,14 +109,17 @@ export const BERT_UNCASED_VOCAB = fileURLToPath(new URL('./bert-uncased/vocab.tx
 export const BERT_UNCASED_MD5 = '64800d5d8528ce344256daf115d4965e';
 export const BERT_UNCASED_TOKENS = 30522;
 
-/** The shipped default vocabulary (BERT uncased), its md5 checked: a damaged copy is a FlipError, not a silent other vocab. */
-export async function defaultVocab(): Promise<string[]> {
-  const bytes = await readFile(BERT_UNCASED_VOCAB).catch((e: NodeJS.ErrnoException) => {
-    throw new FlipError(`the shipped BERT vocabulary is missing: ${BERT_UNCASED_VOCAB} (${e.code ?? e.message}); reinstall flip or put a vocab.txt beside the shards`);
+/**
+ * The shipped default vocabulary (BERT uncased), its md5 checked: a damaged copy is a FlipError, never a silent other
+ * vocab. `file` is the shipped copy unless given (tests hand a damaged copy).
+ */
+export async function defaultVocab(file: string = BERT_UNCASED_VOCAB): Promise<string[]> {
+  const bytes = await readFile(file).catch((e: NodeJS.ErrnoException) => {
+    throw new FlipError(`the shipped BERT vocabulary is missing: ${file} (${e.code ?? e.message}); reinstall flip or put a vocab.txt beside the shards`);
   });
   const md5 = createHash('md5').update(bytes).digest('hex');
   if (md5 !== BERT_UNCASED_MD5) {
-    throw new FlipError(`the shipped BERT vocabulary is damaged: ${BERT_UNCASED_VOCAB} has md5 ${md5}, expected ${BERT_UNCASED_MD5}; reinstall flip or put a vocab.txt beside the shards`);
+    throw new FlipError(`the shipped BERT vocabulary is damaged: ${file} has md5 ${md5}, expected ${BERT_UNCASED_MD5}; reinstall flip or put a vocab.txt beside the shards`);
   }
   return parseVocab(bytes.toString('utf8'));
 }
