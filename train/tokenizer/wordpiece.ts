@@ -3,6 +3,10 @@
 // whitespace and punctuation, then greedy longest-match-first word pieces with '##' continuations.
 // Padding follows tftx.pad_model_inputs: ids padded with 0 ([PAD] in BERT vocabs) to max_len, and a
 // txt_is_valid mask of 1 for real tokens. The official config has cls_token=False: no [CLS], no [SEP].
+// The normalization is google-research/bert's (tokenization.py, as transformers' BertTokenizer): drop control
+// characters, lowercase, NFD, strip Mn. tensorflow_text's BertTokenizer folds case with NFKC_Casefold and splits at
+// control characters instead, so on rare text ('ß', '™', a final 'ς', NUL/DEL/ESC, U+2028) its ids differ from these;
+// test/train/bert-vocab.test.ts pins both against the real libraries.
 import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
