@@ -11,7 +11,7 @@ import { writeSynthDataset } from '../data/synth.ts';
 import { parseTfdsName, resolveTfdsSplit, tfdsClasses, tfdsDataDir } from '../data/tfds.ts';
 import { isTfRecordName } from '../data/tfrecord.ts';
 import type { DataWarning, StreamPosition, WarningKind } from '../data/webdataset.ts';
-import { WordPieceTokenizer, loadVocab } from '../tokenizer/wordpiece.ts';
+import { BERT_UNCASED_TOKENS, BERT_UNCASED_VOCAB, WordPieceTokenizer, loadVocab } from '../tokenizer/wordpiece.ts';
 import type { RunOutput } from './output.ts';
 import type { RunPlan } from './plan.ts';
 
@@ -71,8 +71,11 @@ async function dataPaths(plan: RunPlan, print: (s: string) => void): Promise<Dat
   const d = cfg.train.data;
   if (d.laionPath) {
     if (!existsSync(d.laionPath)) throw new FlipError(`training data not found: ${d.laionPath} (config.train.data.laionPath: a directory of webdataset .tar shards or img2dataset .tfrecord files)`);
-    const vocab = path.join(d.laionPath, 'vocab.txt');
-    if (!existsSync(vocab)) throw new FlipError(`no vocab.txt in ${d.laionPath}: the tokenizer's WordPiece vocabulary is read from there`);
+    let vocab = path.join(d.laionPath, 'vocab.txt');
+    if (!existsSync(vocab)) {
+      vocab = BERT_UNCASED_VOCAB;
+      print(`data: no vocab.txt in ${d.laionPath}: tokenizing with the shipped BERT uncased vocabulary (${BERT_UNCASED_TOKENS} tokens, the official one)`);
+    }
     return { train: d.laionPath, vocab, eval: await evalSet(d.evalDataset, print), synthetic: false };
   }
   // No training data configured: the synthetic shapes set, one virtual epoch of it, generated once per workdir.

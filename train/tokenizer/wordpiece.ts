@@ -3,7 +3,14 @@
 // whitespace and punctuation, then greedy longest-match-first word pieces with '##' continuations.
 // Padding follows tftx.pad_model_inputs: ids padded with 0 ([PAD] in BERT vocabs) to max_len, and a
 // txt_is_valid mask of 1 for real tokens. The official config has cls_token=False: no [CLS], no [SEP].
+// The normalization is google-research/bert's (tokenization.py, as transformers' BertTokenizer): drop control
+// characters, lowercase, NFD, strip Mn. tensorflow_text's BertTokenizer folds case with NFKC_Casefold and splits at
+// control characters instead, so on rare text ('ß', '™', a final 'ς', NUL/DEL/ESC, U+2028) its ids differ from these;
+// test/train/bert-vocab.test.ts pins both against the real libraries.
+import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { FlipError } from '../../compiler/ir/errors.ts';
 
 export const PAD = '[PAD]';
@@ -17,8 +24,13 @@ const MARK_NONSPACING = /\p{Mn}/u;
 const CONTROL = /[\p{Cc}\p{Cf}]/u;
 const SPACE = /\p{Zs}/u;
 
+/**
+ * Whitespace as BERT's cleaning sees it (space, tab, newline, CR, category Zs), plus the line and paragraph separators
+ * U+2028 / U+2029, which BERT keeps through cleaning but then splits words on (Python's str.split() treats them as
+ * whitespace; the other characters it splits on are Zs or control characters, already handled).
+ */
 function isWhitespace(ch: string): boolean {
-  return ch === ' ' || ch === '\t' || ch === '\n' || ch === '\r' || SPACE.test(ch);
+  return ch === ' ' || ch === '\t' || ch === '\n' || ch === '\r' || ch === '\u2028' || ch === '\u2029' || SPACE.test(ch);
 }
 
 function isControl(ch: string): boolean {
@@ -81,13 +93,39 @@ export function parseVocab(text: string): string[] {
   return lines;
 }
 
+/** A vocab.txt, one token a line; the shipped BERT vocabulary (BERT_UNCASED_VOCAB) is read with its md5 checked. */
 export async function loadVocab(path: string): Promise<string[]> {
+  if (resolve(path) === BERT_UNCASED_VOCAB) return defaultVocab();
   const text = await readFile(path, 'utf8').catch((e: NodeJS.ErrnoException) => {
     throw new FlipError(`vocab file not readable: ${path} (${e.code ?? e.message})`);
   });
   const vocab = parseVocab(text);
   if (!vocab.length) throw new FlipError(`vocab file is empty: ${path}`);
   return vocab;
+}
+
+/**
+ * BERT's uncased WordPiece vocabulary, the one the official FLIP pipeline tokenizes with (google-research/bert's
+ * uncased_L-12_H-768_A-12/vocab.txt, Apache-2.0), shipped in the repo: bert-uncased/README.md says where it came from.
+ * 30522 tokens; with tensorflow_text's one OOV bucket that is the official text tower's 30523 ids.
+ */
+export const BERT_UNCASED_VOCAB = fileURLToPath(new URL('./bert-uncased/vocab.txt', import.meta.url));
+export const BERT_UNCASED_MD5 = '64800d5d8528ce344256daf115d4965e';
+export const BERT_UNCASED_TOKENS = 30522;
+
+/**
+ * The shipped default vocabulary (BERT uncased), its md5 checked: a damaged copy is a FlipError, never a silent other
+ * vocab. `file` is the shipped copy unless given (tests hand a damaged copy).
+ */
+export async function defaultVocab(file: string = BERT_UNCASED_VOCAB): Promise<string[]> {
+  const bytes = await readFile(file).catch((e: NodeJS.ErrnoException) => {
+    throw new FlipError(`the shipped BERT vocabulary is missing: ${file} (${e.code ?? e.message}); reinstall flip or put a vocab.txt beside the shards`);
+  });
+  const md5 = createHash('md5').update(bytes).digest('hex');
+  if (md5 !== BERT_UNCASED_MD5) {
+    throw new FlipError(`the shipped BERT vocabulary is damaged: ${file} has md5 ${md5}, expected ${BERT_UNCASED_MD5}; reinstall flip or put a vocab.txt beside the shards`);
+  }
+  return parseVocab(bytes.toString('utf8'));
 }
 
 export async function writeVocab(path: string, vocab: readonly string[]): Promise<void> {
