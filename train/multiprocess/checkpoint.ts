@@ -70,15 +70,23 @@ export function processHolding(m: Mesh, processCount: number, processIndex: numb
   const mine = processPositions(m, processCount, processIndex);
   const out: ProcessHolding = {};
   for (const a of arrays) {
-    const local = localShape(a.spec, m, a.shape);
+    // Axes this mesh lacks split nothing (a state saved on data=4,model=2 restores on data=3).
+    const spec = a.spec.map((axes) => axes.filter((x) => m.axes.includes(x)));
+    if (spec.length !== a.shape.length) throw new ProcessCheckpointError(`${a.name}: spec of ${spec.length} dimension(s) for shape [${a.shape.join(', ')}]`);
+    let local: number[];
+    try {
+      local = localShape(spec, m, a.shape);
+    } catch (e) {
+      throw new ProcessCheckpointError(`${a.name} [${a.shape.join(', ')}] on mesh ${showMesh(m)}: ${(e as Error).message}`);
+    }
     const byStart = new Map<string, HeldBox>();
     for (const p of mine) {
-      const start = shardOrigin(a.spec, m, a.shape, p);
+      const start = shardOrigin(spec, m, a.shape, p);
       const key = start.join(',');
       let box = byStart.get(key);
       if (!box) byStart.set(key, (box = { start, shape: [...local], positions: [], writes: false }));
       box.positions.push(p);
-      if (replicaIndex(a.spec, m, p) === 0) box.writes = true;
+      if (replicaIndex(spec, m, p) === 0) box.writes = true;
     }
     out[a.name] = [...byStart.values()];
   }
@@ -140,7 +148,7 @@ export interface CheckpointIndex {
   run: unknown;
 }
 
-interface HeaderEntry {
+export interface HeaderEntry {
   dtype: DType;
   shape: number[];
   begin: number;
@@ -361,7 +369,7 @@ function copyRegion(src: Uint8Array, srcBox: Box, dst: Uint8Array, dstBox: Box, 
 }
 
 /** Reads block `box` of array `name` from the checkpoint in `folder`, assembled from whichever pieces overlap it. */
-export function readBlock(folder: string, index: CheckpointIndex, name: string, box: Box): TensorData {
+export function readBlock(folder: string, index: CheckpointIndex, name: string, box: Box, headers = new Map<string, Map<string, HeaderEntry>>()): TensorData {
   const a = index.arrays[name];
   if (!a) {
     const names = Object.keys(index.arrays);
@@ -385,6 +393,14 @@ export function readBlock(folder: string, index: CheckpointIndex, name: string, 
         if (!existsSync(file)) throw new ProcessCheckpointError(`${file}: missing (the index names it for ${name}; the checkpoint is damaged)`);
         fds.set(file, (fd = openSync(file, 'r')));
       }
+      // The bytes are read where the index says; the file's own header must agree (it is not another save's file).
+      let header = headers.get(file);
+      if (!header) headers.set(file, (header = readHeader(file, 'the index names it').entries));
+      const e = header.get(p.tensor);
+      if (!e) throw new ProcessCheckpointError(`${file}: no block '${p.tensor}', which ${INDEX_FILE} names for ${name} (the file is not the one the index was written with)`);
+      if (e.begin !== p.byteOffset || e.end - e.begin !== p.byteLength || e.dtype !== a.dtype || e.shape.join() !== p.shape.join()) {
+        throw new ProcessCheckpointError(`${file}: block '${p.tensor}' is not where or what ${INDEX_FILE} says (the file is not the one the index was written with)`);
+      }
       const src = new Uint8Array(p.byteLength);
       const got = readSync(fd, src, 0, p.byteLength, p.byteOffset);
       if (got !== p.byteLength) throw new ProcessCheckpointError(`${file}: ${p.tensor} ends past the end of the file (truncated?)`);
@@ -407,12 +423,13 @@ export function restoreProcessBlocks(folder: string, m: Mesh, processCount: numb
   const { index } = readCheckpointIndex(folder);
   const held = processHolding(m, processCount, processIndex, arrays);
   const out: Record<string, (HeldBox & { data: TensorData })[]> = {};
+  const headers = new Map<string, Map<string, HeaderEntry>>();
   for (const a of arrays) {
     const saved = index.arrays[a.name];
     if (saved && (saved.dtype !== a.dtype || saved.shape.join() !== a.shape.join())) {
       throw new ProcessCheckpointError(`${path.join(folder, INDEX_FILE)}: ${a.name} is ${saved.dtype} [${saved.shape.join(', ')}], this run's is ${a.dtype} [${a.shape.join(', ')}]`);
     }
-    out[a.name] = held[a.name]!.map((b) => ({ ...b, data: readBlock(folder, index, a.name, b) }));
+    out[a.name] = held[a.name]!.map((b) => ({ ...b, data: readBlock(folder, index, a.name, b, headers) }));
   }
   return out;
 }

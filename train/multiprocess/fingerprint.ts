@@ -28,8 +28,8 @@ function stableJson(v: unknown): string {
  * programs/compile.ts's programCompileOptions gives them; `cache`, which only says whether to reuse an executable,
  * is left out).
  */
-export function programFingerprint(mlir: string, compileOptions: Readonly<Record<string, unknown>> = {}): string {
-  const { cache: _cache, ...rest } = compileOptions;
+export function programFingerprint(mlir: string, compileOptions: object = {}): string {
+  const { cache: _cache, ...rest } = compileOptions as Record<string, unknown>;
   return createHash('sha256').update(mlir).update('\0').update(stableJson(rest)).digest('hex');
 }
 
