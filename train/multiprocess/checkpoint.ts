@@ -50,6 +50,8 @@ export interface HeldBox extends Box {
   positions: number[];
   /** Whether this process writes it (it holds the block's first replica). */
   writes: boolean;
+  /** When it writes: the position holding the first replica, whose buffer to download. */
+  replica0?: number;
 }
 
 /** Per array name, the distinct blocks one process holds. */
@@ -86,7 +88,10 @@ export function processHolding(m: Mesh, processCount: number, processIndex: numb
       let box = byStart.get(key);
       if (!box) byStart.set(key, (box = { start, shape: [...local], positions: [], writes: false }));
       box.positions.push(p);
-      if (replicaIndex(spec, m, p) === 0) box.writes = true;
+      if (replicaIndex(spec, m, p) === 0) {
+        box.writes = true;
+        box.replica0 = p;
+      }
     }
     out[a.name] = [...byStart.values()];
   }

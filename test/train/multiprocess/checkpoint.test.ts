@@ -99,6 +99,10 @@ describe('which process holds and writes which block', () => {
         for (const a of ARRAYS) for (const b of held[a.name]!) if (b.writes) writers.set(`${a.name}@${b.start}`, [...(writers.get(`${a.name}@${b.start}`) ?? []), pi]);
       }
       for (const [k, who] of writers) expect(who, k).toHaveLength(1);
+      // The position to download is the block's first replica: the lowest mesh position holding it.
+      for (let pi = 0; pi < pc; pi++) {
+        for (const boxes of Object.values(processHolding(m, pc, pi, ARRAYS))) for (const b of boxes) expect(b.replica0).toBe(b.writes ? b.positions[0] : undefined);
+      }
       // params.w is split over model only: data=2,model=2 on 2 processes → process 0 holds both halves and writes them.
       if (pc === 2) expect(processHolding(m, 2, 1, ARRAYS)['params.w']!.every((b) => !b.writes)).toBe(true);
       expect(writers.get('step@')).toEqual([0]);
