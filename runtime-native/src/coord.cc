@@ -258,7 +258,7 @@ class Service {
       b.code = PJRT_Error_Code_DEADLINE_EXCEEDED;
       if (name == kRegister) {
         b.error = "not all " + std::to_string(n_) + " processes connected to the coordinator within " + std::to_string(b.timeout_ms) +
-                  " ms: " + List(missing) + (missing.size() > 1 ? " did not" : " did not");
+                  " ms: " + List(missing) + " did not";
       } else if (name == kShutdown) {
         b.error = "the shutdown barrier timed out after " + std::to_string(b.timeout_ms) + " ms: " + List(missing) + " did not reach it";
       } else {
