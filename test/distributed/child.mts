@@ -25,9 +25,14 @@ if (scenario === 'ops') {
   } catch (e) {
     timeout = { ...errorOf(e), ms: Date.now() - t0 };
   }
-  // A barrier: nobody passes before the last arrives (process 2 arrives 500 ms late).
-  if (me === 2) await new Promise((r) => setTimeout(r, 500));
+  // A barrier: nobody passes before the last arrives (process 2 comes 500 ms after the others are there).
   const b0 = Date.now();
+  if (me === 2) {
+    await Promise.all([g.get('arriving/0', 10000), g.get('arriving/1', 10000)]);
+    await new Promise((r) => setTimeout(r, 500));
+  } else {
+    await g.put(`arriving/${me}`, '');
+  }
   await g.barrier('after-puts', 10000);
   emit('ops', { values: others, missing, present, timeout, barrierMs: Date.now() - b0 });
   await g.shutdown(10000);
@@ -63,6 +68,7 @@ if (scenario === 'ops') {
     devices: client.devices.map((d) => ({ id: d.id, processIndex: d.processIndex, addressable: d.addressable, index: d.index })),
     global: client.globalDevices.map((d) => ({ id: d.id, processIndex: d.processIndex, addressable: d.addressable, index: d.index })),
     missCode: client.devices[0]!.attributes.kv_miss_code,
+    timeoutCode: client.devices[0]!.attributes.kv_timeout_code,
     topologyKey: await g.tryGet(`cuda:topology/${me}`),
   });
   const exe = await client.native().compile('module @fake {}', new Uint8Array());

@@ -3,7 +3,8 @@
 // other processes' devices through the caller's key-value callbacks, called from a thread of its own: at client
 // creation (each node puts its device count, then gets every other node's) and at every execution (each node puts
 // and gets an "execution n" key, as NCCL clique ids are exchanged). Each process has 2 devices; the global ones are
-// every node's. Errors of the callbacks come back as the execution's or the creation's error.
+// every node's. Errors of the callbacks come back as the execution's or the creation's error; the codes of a try-get
+// miss and of a get that times out are reported as device attributes (kv_miss_code, kv_timeout_code).
 #include <cstring>
 #include <string>
 #include <thread>
@@ -38,7 +39,8 @@ struct PJRT_Client {
   void* put_arg = nullptr;
   std::vector<PJRT_Device*> devices, addressable;
   int executions = 0;
-  int64_t miss_code = -1;  // what try-get of an absent key gave (NOT_FOUND = 5)
+  int64_t miss_code = -1;     // what try-get of an absent key gave (NOT_FOUND = 5)
+  int64_t timeout_code = -1;  // what a 100 ms get of an absent key gave (DEADLINE_EXCEEDED = 4)
   std::string platform = "fake";
 };
 struct PJRT_Executable {
@@ -159,6 +161,9 @@ static PJRT_Error* ClientCreate(PJRT_Client_Create_Args* a) {
       PJRT_Error* miss = TryGet(c, "absent", &v);
       c->miss_code = miss ? miss->code : 0;
       delete miss;
+      PJRT_Error* late = Get(c, "absent", 100, &v);
+      c->timeout_code = late ? late->code : 0;
+      delete late;
       return nullptr;
     });
     if (err != nullptr) {
@@ -183,6 +188,10 @@ static PJRT_Error* ClientCreate(PJRT_Client_Create_Args* a) {
       nv.type = PJRT_NamedValue_kInt64;
       nv.int64_value = c->miss_code;
       nv.value_size = 1;
+      d->desc.attrs.push_back(nv);
+      nv.name = "kv_timeout_code";
+      nv.name_size = std::strlen(nv.name);
+      nv.int64_value = c->timeout_code;
       d->desc.attrs.push_back(nv);
       c->devices.push_back(d);
       if (d->addressable) c->addressable.push_back(d);

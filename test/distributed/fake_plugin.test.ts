@@ -46,6 +46,7 @@ describe('a multi-node plugin over the store', () => {
       }));
       expect(c.devices).toEqual([0, 1].map((k) => ({ id: 2 * p + k, processIndex: p, addressable: true, index: k })));
       expect(c.missCode).toBe(5); // the try-get of an absent key came back NOT_FOUND
+      expect(c.timeoutCode).toBe(4); // a get of it with a 100 ms timeout came back DEADLINE_EXCEEDED
       expect(c.topologyKey).toBe('2'); // the plugin's keys carry the platform prefix, as JAX's: "cuda:topology/<node>"
     });
     for (const c of cs) expect(await c.event('executed')).toMatchObject({ runs: 3, lastKey: 'ready' });

@@ -34,9 +34,9 @@ describe('the coordination store across 3 processes', () => {
       expect((r.timeout as { ms: number }).ms).toBeGreaterThanOrEqual(250);
       expect((r.timeout as { ms: number }).ms).toBeLessThan(5000);
     });
-    // processes 0 and 1 waited at the barrier for process 2, which came 500 ms late
-    expect(results[0]!.barrierMs).toBeGreaterThanOrEqual(300);
-    expect(results[1]!.barrierMs).toBeGreaterThanOrEqual(300);
+    // processes 0 and 1 waited at the barrier for process 2, which came 500 ms after them
+    expect(results[0]!.barrierMs).toBeGreaterThanOrEqual(450);
+    expect(results[1]!.barrierMs).toBeGreaterThanOrEqual(450);
     await Promise.all(cs.map((c) => c.event('done')));
     expect(await Promise.all(cs.map((c) => c.exited))).toEqual([0, 0, 0]);
   }, 40_000);
