@@ -89,7 +89,8 @@ export interface NativeCoordClient {
 
 export interface NativeCoordServer {
   readonly port: number;
-  stop(): void;
+  /** drain (default true): send what is queued and give the peers 2 s to close first. */
+  stop(drain?: boolean): void;
 }
 
 export interface NativeAddon {

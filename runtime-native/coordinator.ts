@@ -29,8 +29,11 @@ export interface CoordinatorOptions extends HeartbeatOptions {
 export interface Coordinator {
   readonly bind: string;
   readonly port: number;
-  /** Ends the service (after the shutdown barrier; peers still connected see the coordinator gone). */
-  stop(): void;
+  /**
+   * Ends the service. After the shutdown barrier (drain, the default) the last replies go out and the peers get 2 s
+   * to close; `stop(false)` closes every connection at once (peers still connected see the coordinator gone).
+   */
+  stop(drain?: boolean): void;
 }
 
 export interface ConnectOptions extends HeartbeatOptions {
@@ -98,7 +101,7 @@ export function startCoordinator(opts: CoordinatorOptions): Coordinator {
     timeout(opts.heartbeatIntervalMs, COORDINATION_DEFAULTS.heartbeatIntervalMs, 'heartbeatIntervalMs'),
     timeout(opts.heartbeatTimeoutMs, COORDINATION_DEFAULTS.heartbeatTimeoutMs, 'heartbeatTimeoutMs'),
   );
-  return { bind, port: server.port, stop: () => server.stop() };
+  return { bind, port: server.port, stop: (drain = true) => server.stop(drain) };
 }
 
 const decoder = new TextDecoder();
@@ -120,7 +123,7 @@ export async function connect(opts: ConnectOptions): Promise<Coordination> {
   return wrap(native);
 }
 
-function wrap(native: NativeCoordClient, onShutdown?: () => void): Coordination {
+function wrap(native: NativeCoordClient, onShutdown?: (graceful: boolean) => void): Coordination {
   const t = (ms: number | undefined) => timeout(ms, COORDINATION_DEFAULTS.timeoutMs, 'a timeout');
   return {
     processIndex: native.processId,
@@ -135,10 +138,12 @@ function wrap(native: NativeCoordClient, onShutdown?: () => void): Coordination 
     },
     barrier: (name, ms) => native.barrier(name, t(ms)),
     shutdown: async (ms) => {
+      let ok = false;
       try {
         await native.shutdown(t(ms));
+        ok = true;
       } finally {
-        onShutdown?.();
+        onShutdown?.(ok);
       }
     },
     failure: () => native.failure(),
@@ -156,7 +161,7 @@ function wrap(native: NativeCoordClient, onShutdown?: () => void): Coordination 
     },
     abort: () => {
       native.abort();
-      onShutdown?.();
+      onShutdown?.(false);
     },
   };
 }
@@ -189,9 +194,9 @@ export async function joinProcessGroup(plan: ProcessPlan, opts: JoinOptions = {}
   const server = plan.processId === 0 ? startCoordinator({ bind: opts.bind, port, numProcesses: plan.numProcesses, ...hb }) : undefined;
   try {
     const c = await connect({ address: plan.coordinator, processId: plan.processId, numProcesses: plan.numProcesses, timeoutMs: opts.timeoutMs, ...hb });
-    return wrap(c.native, server ? () => server.stop() : undefined);
+    return wrap(c.native, server ? (graceful) => server.stop(graceful) : undefined);
   } catch (e) {
-    server?.stop();
+    server?.stop(false);
     throw e;
   }
 }

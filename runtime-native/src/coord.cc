@@ -419,8 +419,9 @@ CoordServer::~CoordServer() {
   if (wake_[1] >= 0) close(wake_[1]);
 }
 
-void CoordServer::Stop() {
+void CoordServer::Stop(bool drain) {
   if (!thread_.joinable()) return;
+  drain_.store(drain);
   stop_.store(true);
   char b = 1;
   (void)!write(wake_[1], &b, 1);
@@ -435,7 +436,7 @@ void CoordServer::Loop() {
     if (stopping && drain_until == Clock::time_point{}) {
       // Stop: send what is queued, half-close, and give the peers a moment to close their ends
       // (closing with unread data would reset connections whose last replies are in flight).
-      drain_until = Clock::now() + std::chrono::seconds(2);
+      drain_until = Clock::now() + (drain_.load() ? std::chrono::milliseconds(2000) : std::chrono::milliseconds(0));
       for (auto& [id, c] : svc.conns)
         if (!c.closed && c.out.empty()) ::shutdown(c.fd, SHUT_WR);
     }

@@ -37,8 +37,9 @@ class CoordServer {
                                             std::string* error);
   ~CoordServer();
   int port() const { return port_; }
-  // Ends the service: connections are closed after a short drain (peers that already shut down).
-  void Stop();
+  // Ends the service. With `drain`, queued replies are sent and the peers get up to 2 s to close their ends (after
+  // the shutdown barrier); without, connections close at once (the run failed: peers see the coordinator gone).
+  void Stop(bool drain = true);
 
  private:
   CoordServer() = default;
@@ -49,6 +50,7 @@ class CoordServer {
   int num_processes_ = 0;
   CoordTiming timing_;
   std::atomic<bool> stop_{false};
+  std::atomic<bool> drain_{true};
   std::thread thread_;
 };
 

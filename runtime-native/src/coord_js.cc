@@ -165,8 +165,10 @@ class StoreServer : public Napi::ObjectWrap<StoreServer> {
 
  private:
   Napi::Value Port(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), port_); }
+  // stop(drain = true)
   Napi::Value Stop(const Napi::CallbackInfo& info) {
-    if (server_) server_->Stop();
+    bool drain = !(info.Length() > 0 && info[0].IsBoolean() && !info[0].As<Napi::Boolean>().Value());
+    if (server_) server_->Stop(drain);
     server_.reset();
     return info.Env().Undefined();
   }
