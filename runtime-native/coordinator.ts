@@ -200,3 +200,28 @@ export async function joinProcessGroup(plan: ProcessPlan, opts: JoinOptions = {}
     throw e;
   }
 }
+
+export interface AgreeOptions {
+  /** For every process's value to arrive (default 60000 ms). */
+  timeoutMs?: number;
+  /** What the value is, for the message (default the name), e.g. 'the compiled train step's fingerprint'. */
+  what?: string;
+}
+
+/**
+ * Every process puts its `value` under `name` and reads everyone's: resolves when all are equal, else every process
+ * fails alike with one line listing who has what (FAILED_PRECONDITION), never a hang (a missing one is a timeout or a
+ * process gone). Each name once per run. For checks such as "all processes compiled the same program".
+ */
+export async function agreeOn(group: Coordination, name: string, value: string, opts: AgreeOptions = {}): Promise<void> {
+  const key = (p: number) => `agree/${name}/${p}`;
+  await group.put(key(group.processIndex), value);
+  const values = await Promise.all(Array.from({ length: group.processCount }, (_, p) => group.get(key(p), opts.timeoutMs)));
+  const groups = new Map<string, number[]>();
+  values.forEach((v, p) => groups.set(v, [...(groups.get(v) ?? []), p]));
+  if (groups.size === 1) return;
+  const short = (v: string) => (v.length > 24 ? `${v.slice(0, 24)}…` : v);
+  const procs = (ps: number[]) => (ps.length === 1 ? `process ${ps[0]}` : `processes ${ps.join(', ')}`);
+  const parts = [...groups].map(([v, ps]) => `${procs(ps)} ${ps.length === 1 ? 'has' : 'have'} ${short(v)}`);
+  throw new CoordinationError(`${opts.what ?? name} differs between the processes: ${parts.join('; ')}`, 'FAILED_PRECONDITION');
+}

@@ -14,8 +14,8 @@ export type { DType, HostArray, HostArrayOf, HostData } from './dtype.ts';
 export { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16, DTYPES } from './dtype.ts';
 export { CoordinationError, PjrtError, PluginError, type PjrtCode } from './errors.ts';
 export {
-  COORDINATION_DEFAULTS, connect, joinProcessGroup, parseAddress, startCoordinator,
-  type ConnectOptions, type Coordination, type Coordinator, type CoordinatorOptions, type HeartbeatOptions, type JoinOptions, type ProcessPlan,
+  agreeOn, COORDINATION_DEFAULTS, connect, joinProcessGroup, parseAddress, startCoordinator,
+  type AgreeOptions, type ConnectOptions, type Coordination, type Coordinator, type CoordinatorOptions, type HeartbeatOptions, type JoinOptions, type ProcessPlan,
 } from './coordinator.ts';
 export type { ClientOptionValue, NamedValue } from './addon.ts';
 export {

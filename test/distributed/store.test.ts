@@ -4,7 +4,7 @@
 // one (SIGSTOP: alive, silent) is found by the missed heartbeats. In-process: registration errors.
 import os from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
-import { connect, CoordinationError, startCoordinator, type Coordinator } from '../../runtime-native/index.ts';
+import { agreeOn, connect, CoordinationError, startCoordinator, type Coordinator } from '../../runtime-native/index.ts';
 import { freePort } from '../../runtime-native/launch.ts';
 import { startChild, type Child } from './processes.ts';
 
@@ -115,5 +115,22 @@ describe('joining', () => {
 
     await expect(connect({ address, processId: 2, numProcesses: 2 })).rejects.toThrow('the process id must be an integer in 0..1 (2 processes), got 2');
     await expect(connect({ address: 'no-port', processId: 0, numProcesses: 2 })).rejects.toThrow("the coordinator address must be HOST:PORT with a port in 1..65535, got 'no-port'");
+  });
+});
+
+describe('agreeOn', () => {
+  it('passes when every process has the same value; otherwise every process fails alike, listing who has what', async () => {
+    const s = startCoordinator({ bind: '127.0.0.1', numProcesses: 3 });
+    servers.push(s);
+    const gs = await Promise.all([0, 1, 2].map((id) => connect({ address: `127.0.0.1:${s.port}`, processId: id, numProcesses: 3, timeoutMs: 5000 })));
+    await Promise.all(gs.map((g) => agreeOn(g, 'same', 'abc')));
+    const results = await Promise.allSettled(gs.map((g) => agreeOn(g, 'fp', g.processIndex === 1 ? 'other' : 'abc', { what: 'the compiled program' })));
+    for (const r of results) {
+      expect(r.status).toBe('rejected');
+      const e = (r as PromiseRejectedResult).reason as CoordinationError;
+      expect(e).toBeInstanceOf(CoordinationError);
+      expect([e.code, e.message]).toEqual(['FAILED_PRECONDITION', 'the compiled program differs between the processes: processes 0, 2 have abc; process 1 has other']);
+    }
+    await Promise.all(gs.map((g) => g.shutdown(5000)));
   });
 });
