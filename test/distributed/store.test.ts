@@ -114,6 +114,7 @@ describe('joining', () => {
     await expect(zero.put('k', 'v')).rejects.toThrow('this process already shut down its coordination client');
 
     await expect(connect({ address, processId: 2, numProcesses: 2 })).rejects.toThrow('the process id must be an integer in 0..1 (2 processes), got 2');
+    expect(() => startCoordinator({ bind: '127.0.0.1', port: s.port, numProcesses: 2 })).toThrow(`cannot listen on 127.0.0.1:${s.port} for the coordinator: Address already in use`);
     await expect(connect({ address: 'no-port', processId: 0, numProcesses: 2 })).rejects.toThrow("the coordinator address must be HOST:PORT with a port in 1..65535, got 'no-port'");
   });
 });
@@ -132,5 +133,20 @@ describe('agreeOn', () => {
       expect([e.code, e.message]).toEqual(['FAILED_PRECONDITION', 'the compiled program differs between the processes: processes 0, 2 have abc; process 1 has other']);
     }
     await Promise.all(gs.map((g) => g.shutdown(5000)));
+  });
+});
+
+describe('onFailure', () => {
+  it('tells a process that is waiting on nothing that a peer left without shutting down', async () => {
+    const s = startCoordinator({ bind: '127.0.0.1', numProcesses: 2 });
+    servers.push(s);
+    const [a, b] = await Promise.all([0, 1].map((id) => connect({ address: `127.0.0.1:${s.port}`, processId: id, numProcesses: 2, timeoutMs: 5000 })));
+    const seen = new Promise<CoordinationError>((resolve) => a!.onFailure(resolve));
+    expect(a!.failure()).toBeNull();
+    b!.abort();
+    const e = await seen;
+    expect([e.code, e.message]).toEqual(['UNAVAILABLE', `process 1 (${os.hostname()}) is gone: its connection closed (the process exited or was killed)`]);
+    expect(a!.failure()).toBe(e.message);
+    a!.abort();
   });
 });
