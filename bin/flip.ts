@@ -6,6 +6,7 @@ await main('flip', {
   data: () => import('./commands/data.ts').then((m) => m.default),
   eval: () => import('./commands/eval.ts').then((m) => m.default),
   export: () => import('./commands/export.ts').then((m) => m.default),
+  launch: () => import('./commands/launch.ts').then((m) => m.default),
   plot: () => import('./commands/plot.ts').then((m) => m.default),
   plugins: () => import('./commands/plugins.ts').then((m) => m.default),
   run: () => import('./commands/train_run.ts').then((m) => m.default),

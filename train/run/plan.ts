@@ -6,7 +6,7 @@ import { FlipError } from '../../compiler/ir/errors.ts';
 import type { Mesh } from '../../compiler/passes/index.ts';
 import type { FlipConfig, TrainerConfig } from '../../configs/types.ts';
 import type { FlipModelConfig } from '../../models/flip.ts';
-import type { Client, OpenClientOptions, Target } from '../../runtime-native/index.ts';
+import type { Client, Coordination, OpenClientOptions, ProcessPlan, Target } from '../../runtime-native/index.ts';
 import type { SkipCounts } from '../data/webdataset.ts';
 import type { TerminalOut } from '../metrics.ts';
 import { stepSettings } from '../step.ts';
@@ -49,6 +49,12 @@ export interface RunOptions {
   client?: Client;
   /** Compile every program at XLA's backend optimization level 0 (fast compiles, slower steps: tests). */
   fastCompile?: boolean;
+  /**
+   * A multi-process run (docs/distributed.md): this process's place in it, and the process group it joined
+   * (`joinProcessGroup(processes)`: the store for the plugin's key-value callbacks, barriers, shutdown). Absent: one process.
+   */
+  processes?: ProcessPlan;
+  group?: Coordination;
 }
 
 export interface RunResult {
@@ -108,6 +114,9 @@ export function planRun(o: RunOptions): RunPlan {
   const t = cfg.train;
   const model = cfg.model;
   const schedule = scheduleOf(cfg);
+  if (o.processes && o.processes.numProcesses > 1) {
+    throw new FlipError(`process ${o.processes.processId} of ${o.processes.numProcesses} joined the run, but the trainer does not run one program across processes yet (issue 13: per-process data shares and checkpoints); run one process (--devices / --mesh)`);
+  }
   if (t.optimizer.type !== 'adamw') throw new FlipError(`config.train.optimizer.type '${String(t.optimizer.type)}': only adamw is implemented`);
   if (t.evalOnly && !t.resumeDir && !t.pretrainDir) {
     throw new FlipError('config.train.evalOnly evaluates a checkpoint: give one with --config.train.resumeDir=DIR (or flip eval --checkpoint DIR)');
