@@ -117,6 +117,7 @@ const command: Command = {
       stop.abort();
     };
     process.on('SIGINT', onSigint);
+    process.on('SIGTERM', onSigint); // kill PID (or npm exec forwarding one): as a Ctrl-C, save and exit
     try {
       const r = await runTraining({
         config, workdir, target: target as Target, stop: stop.signal, fastCompile: values['fast-compile'] === true,
@@ -128,6 +129,7 @@ const command: Command = {
       return r.interrupted ? 130 : 0;
     } finally {
       process.off('SIGINT', onSigint);
+      process.off('SIGTERM', onSigint);
     }
   },
 };

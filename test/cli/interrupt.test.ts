@@ -1,8 +1,10 @@
 // Two Ctrl-Cs to `flip run`, 0.1 s apart, while a step runs: the second quits at once with status 130 and the
 // documented message, never a segfault (process.exit used to run the PJRT plugin's static destructors under the
-// execution still in flight; test/runtime-native/lifecycle.test.ts pins that cause directly).
+// execution still in flight; test/runtime-native/lifecycle.test.ts pins that cause directly). And `npx flip run`:
+// SIGINT or SIGTERM sent to the npx (npm exec) process stops training as a Ctrl-C does (npm forwards them to its child;
+// the repo's .npmrc makes that child flip itself, not a sh that would keep them).
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -46,4 +48,42 @@ describe('flip run: a second Ctrl-C', () => {
     expect(r.err).toContain('flip run: interrupted again; quitting without saving (the last checkpoint stays as it was)');
     expect(r.err).not.toMatch(/Segmentation|Error|at .*\.ts:\d+/);
   }, 180_000);
+});
+
+/** `npx flip run` on flip_tiny (batch 4: short steps) from the repo; `signal` to the npx process once step 1 is done. */
+function npxSignal(workdir: string, signal: 'SIGINT' | 'SIGTERM'): Promise<{ code: number | null; signal: string | null; out: string; err: string }> {
+  const tiny = ['run', '--config', path.join(root, 'configs/flip_tiny.ts'), '--config.model.txt.vocabSize=128', '--config.train.numEpochs=1000',
+    '--config.train.logEverySteps=1', '--config.train.visEveryEpochs=1000', '--workers', '0', '--fast-compile', '--workdir', workdir];
+  return new Promise((resolve, reject) => {
+    const child = spawn('npx', ['--no-install', 'flip', ...tiny], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '', err = '', sent = false;
+    const timer = setTimeout(() => child.kill('SIGKILL'), 170_000);
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (sent || !/^step +1\//m.test(out)) return;
+      sent = true;
+      child.kill(signal);
+    });
+    child.on('close', (code, sig) => {
+      clearTimeout(timer);
+      if (!sent) reject(new Error(`npx flip run ended (${code ?? sig}) before step 1:\n${out}\n${err}`));
+      else resolve({ code, signal: sig, out, err });
+    });
+  });
+}
+
+describe('npx flip run: a signal to the npx process', () => {
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    it(`${signal} stops training after the step, saves a checkpoint and exits 130`, async () => {
+      const workdir = path.join(tmp, `npx-${signal}`);
+      const r = await npxSignal(workdir, signal);
+      expect([r.code, r.signal], r.out + r.err).toEqual([130, null]);
+      expect(r.err).toContain('flip run: stopping after this step to save a checkpoint');
+      const step = Number(/^interrupted at step (\d+)$/m.exec(r.out)?.[1]);
+      expect(step, r.out).toBeGreaterThan(0);
+      expect(r.out).toContain(`checkpoint (interrupted): ${path.join(workdir, 'checkpoints', `checkpoint_${String(step).padStart(8, '0')}.json`)}`);
+      expect(existsSync(path.join(workdir, 'flip.lock'))).toBe(false);
+    }, 180_000);
+  }
 });
