@@ -2,7 +2,7 @@
 // seeded random ones of the declared types) and returns its outputs: what `flipc run` does, and how the golden
 // corpus is checked against JAX.
 import { FlipError } from '../compiler/ir/errors.ts';
-import { DTYPES, DTYPE_INFO, dtypeOfMlir, f32ToBf16, newHostArray, type DType } from '../compiler/ir/dtype.ts';
+import { DTYPES, DTYPE_INFO, dtypeOfMlir, f32ToBf16, f32ToF8, newHostArray, type DType } from '../compiler/ir/dtype.ts';
 import { functions, getAttr, parseModule, printType, verifyModule, MlirVerifyError, type FuncAst, type TypeAst } from '../compiler/mlir/index.ts';
 import { entryTilings, ShardingError, type Tiling } from '../compiler/mlir/sharding.ts';
 import { openClient, PjrtError, type Buffer, type Target } from '../runtime-native/index.ts';
@@ -78,8 +78,10 @@ export function randomTensor(spec: ArgSpec, next: () => number): TensorData {
       case 'f32': case 'f64': (data as Float32Array | Float64Array)[i] = u; break;
       case 'bf16': (data as Uint16Array)[i] = f32ToBf16(u); break;
       case 'f16': (data as Uint16Array)[i] = f32ToF16Bits(u); break;
-      case 'i32': case 'u32': case 'u8': (data as Int32Array)[i] = Math.floor(next() * 8); break;
-      case 'i64': (data as BigInt64Array)[i] = BigInt(Math.floor(next() * 8)); break;
+      case 'f8e4m3fn': case 'f8e5m2': case 'f8e4m3fnuz': case 'f8e5m2fnuz': (data as Uint8Array)[i] = f32ToF8(u, spec.dtype); break;
+      case 'f8e8m0fnu': (data as Uint8Array)[i] = f32ToF8(Math.abs(u), spec.dtype); break;
+      case 'i32': case 'u32': case 'u8': case 'i8': case 'i16': case 'u16': (data as Int32Array)[i] = Math.floor(next() * 8); break;
+      case 'i64': case 'u64': (data as BigInt64Array)[i] = BigInt(Math.floor(next() * 8)); break;
       case 'i1': (data as Uint8Array)[i] = next() < 0.5 ? 0 : 1; break;
     }
   }

@@ -854,7 +854,7 @@ export function printPrettyBody(op: OpAst, p: RegionPrinter): string {
 
 function printSig(s: SignatureAst): string {
   if (s.kind === 'list') return s.types.map(printType).join(', ');
-  const ins = s.bare && s.inputs.length === 1 ? printType(s.inputs[0]!) : `(${s.inputs.map(printType).join(', ')})`;
+  const ins = s.bare && s.inputs.length >= 1 ? s.inputs.map(printType).join(', ') : `(${s.inputs.map(printType).join(', ')})`;
   const outs = s.parenResults || s.results.length !== 1 ? `(${s.results.map(printType).join(', ')})` : printType(s.results[0]!);
   return `${ins} -> ${outs}`;
 }

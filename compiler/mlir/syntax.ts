@@ -32,7 +32,7 @@ export function printResults(results: TypeAst[]): string {
 
 export function printSignature(s: SignatureAst): string {
   if (s.kind === 'list') return s.types.map(printType).join(', ');
-  const ins = s.bare && s.inputs.length === 1 ? printType(s.inputs[0]!) : `(${s.inputs.map(printType).join(', ')})`;
+  const ins = s.bare && s.inputs.length >= 1 ? s.inputs.map(printType).join(', ') : `(${s.inputs.map(printType).join(', ')})`;
   const outs = s.parenResults ? `(${s.results.map(printType).join(', ')})` : printResults(s.results);
   return `${ins} -> ${outs}`;
 }
