@@ -4,7 +4,7 @@
 import type { AttrAst, BlockArg, NamedAttr, OpAst, Pos, RegionAst, SignatureAst, TypeAst, ValueUse } from './ast.ts';
 import { convDimsFromLayouts } from './dialect_attrs.ts';
 import type { ParenItem, Piece, Trailer } from './pieces.ts';
-import { printAttr, printAttrDict, printConvDims, printFunctionType, printType, printValue, typesEqual } from './syntax.ts';
+import { printAttr, printAttrDict, printConvDims, printFunctionType, printSymbol, printType, printValue, typesEqual } from './syntax.ts';
 
 export type Fail = (msg: string, p: Pos) => never;
 
@@ -433,7 +433,7 @@ function callLike(symbolProp: 'callee' | 'call_target_name'): Format {
     },
     print(op) {
       const v = getProp(op, symbolProp);
-      const name = v?.kind === 'symbol' ? v.path.map((x) => '@' + x).join('::') : v?.kind === 'string' ? '@' + v.value : '@?';
+      const name = v?.kind === 'symbol' ? v.path.map(printSymbol).join('::') : v?.kind === 'string' ? printSymbol(v.value) : '@?';
       return ` ${name}(${operandsText(op)})${dictText(op.attributes)} : ${printFn(op)}`;
     },
   };
@@ -648,7 +648,8 @@ const convolution: Format = {
     const rev = getProp(op, 'window_reversal');
     if (rev?.kind === 'dense_array') w.push(`reverse = [${rev.values.join(', ')}]`);
     const dn = d?.kind === 'conv' ? printConvDims(d.dims) : '?';
-    return `(${operandsText(op)}) dim_numbers = ${dn}${w.length ? `, window = {${w.join(', ')}}` : ''}${dictText(op.attributes)} : ${printFn(op)}`;
+    // `window = {}` too: MLIR's parser of the pretty form wants the keyword even with nothing in it.
+    return `(${operandsText(op)}) dim_numbers = ${dn}, window = {${w.join(', ')}}${dictText(op.attributes)} : ${printFn(op)}`;
   },
 };
 

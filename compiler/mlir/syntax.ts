@@ -90,7 +90,8 @@ export function printAttr(a: AttrAst): string {
     case 'dense_array':
       return `array<${printType(a.elementType)}${a.values.length ? `: ${a.values.join(', ')}` : ''}>`;
     case 'dense':
-      return typed(`dense<${printDense(a.value)}>`, a.type);
+      // No elements: `dense<>`, which fits a zero-element tensor of any rank (`dense<[]>` fits rank 1 only).
+      return typed(`dense<${a.value.kind === 'list' && !a.value.items.length ? '' : printDense(a.value)}>`, a.type);
     case 'type':
       return printType(a.type);
     case 'symbol':
