@@ -17,6 +17,19 @@ const STAGES: Record<string, (program: Program, target: Target, allCosts: boolea
   optimized: async (program, target, all) => formatOptimized(await compileOptimized(program, { target }), { all }),
 };
 
+/**
+ * A mesh that does not divide the batch: the sharding pass says `make the batch a multiple of N`; with a config, say
+ * how (flip's entries take their batch from the config's train.batchSize).
+ */
+function withBatchFlag(e: unknown): unknown {
+  if (!(e instanceof FlipError)) return e;
+  const m = /batch=(\d+)[^\n]*make the batch a multiple of (\d+)/.exec(e.message);
+  if (!m) return e;
+  const ways = Number(m[2]);
+  const next = Math.ceil(Number(m[1]) / ways) * ways;
+  return new FlipError(e.message.replace(`make the batch a multiple of ${ways}`, `make the batch a multiple of ${ways} (an entry that takes its batch from the config: --config.train.batchSize=${next})`));
+}
+
 const help = `usage: flipc compile <file.ts> --entry <exportedFunction> [--config <configs/x.ts> [--config.<field>=<value> ...]] [-o out.mlir] [--stage stablehlo|optimized [--target cpu|gpu|tpu]]
                      [--mesh data=4,model=2 [--partition-states]] [--dump-partitioned DIR] [--verbose]
 
@@ -139,6 +152,8 @@ const compile: Command = {
     const { program } = await lowerEntry(file, {
       entry, ...(typeof config === 'string' ? { config } : {}), ...(configure ? { configure } : {}), ...(log ? { log } : {}),
       ...(mesh ? { mesh, partitionStates: values['partition-states'] === true } : {}),
+    }).catch((e: unknown) => {
+      throw typeof config === 'string' ? withBatchFlag(e) : e;
     });
     let text: string;
     if (program.sharding) {
