@@ -262,6 +262,19 @@ function simple(style: 'same' | 'function'): Format {
   };
 }
 
+/** `stablehlo.complex %re, %im : tensor<2xcomplex<f32>>`: one type is the result's; the operands are its real parts. */
+const complexOp: Format = {
+  parse(c: Cursor, op: OpAst) {
+    simple('same').parse(c, op);
+    const t = op.resultTypes?.[0];
+    if (op.operandTypes && t?.kind === 'tensor' && t.element.kind === 'complex' && op.operandTypes.every((o) => o === t)) {
+      const part: TypeAst = { ...t, element: t.element.element };
+      op.operandTypes = op.operandTypes.map(() => part);
+    }
+  },
+  print: simple('same').print,
+};
+
 type KwKind = 'ints' | 'int' | 'ident' | 'bool';
 interface KwSpec {
   kw: string;
@@ -779,13 +792,14 @@ const SAME = [
   'exponential_minus_one', 'floor', 'imag', 'is_finite', 'log', 'log_plus_one', 'logistic', 'maximum', 'minimum', 'multiply',
   'negate', 'not', 'or', 'popcnt', 'power', 'real', 'remainder', 'round_nearest_afz', 'round_nearest_even', 'rsqrt',
   'shift_left', 'shift_right_arithmetic', 'shift_right_logical', 'sign', 'sine', 'sqrt', 'subtract', 'tan', 'tanh', 'xor',
-  'complex', 'uniform_quantize', 'uniform_dequantize', 'bitcast_convert',
+  'uniform_quantize', 'uniform_dequantize', 'bitcast_convert',
 ];
 const FUNCTION = ['reshape', 'dynamic_update_slice', 'dynamic_reshape', 'dynamic_broadcast_in_dim', 'dynamic_iota', 'dynamic_pad', 'dynamic_gather', 'dynamic_conv'];
 
 const FORMATS: Record<string, Format> = {
   ...Object.fromEntries(SAME.map((n) => [`stablehlo.${n}`, simple('same')])),
   ...Object.fromEntries(FUNCTION.map((n) => [`stablehlo.${n}`, simple('function')])),
+  'stablehlo.complex': complexOp,
   'stablehlo.compare': compare,
   'stablehlo.select': select,
   'stablehlo.constant': constant,

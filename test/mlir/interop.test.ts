@@ -62,6 +62,13 @@ describe('every byte-sized dtype safetensors carries', () => {
     }
   });
 
+  it('stablehlo.complex with one type (the result\'s, as stablehlo/testdata writes it) takes that type\'s real parts', () => {
+    const text = 'func.func public @main(%a: tensor<3xf32>, %b: tensor<3xf32>) -> tensor<3xf32> {\n' +
+      '  %c = stablehlo.complex %a, %b : tensor<3xcomplex<f32>>\n  %r = stablehlo.imag %c : (tensor<3xcomplex<f32>>) -> tensor<3xf32>\n  return %r : tensor<3xf32>\n}\n';
+    expect(checkText(text, 'c.mlir')).toEqual([]);
+    expect(checkText(text.replace('%b : tensor<3xcomplex<f32>>', '%b : tensor<3xf32>'), 'c.mlir').length).toBeGreaterThan(0);
+  });
+
   it('names the types it lacks in one line (complex: no host array for it)', () => {
     expect(DTYPES.map((d) => DTYPE_INFO[d].safetensors)).not.toContain('C64');
     const text = 'func.func public @main(%a: tensor<2xcomplex<f32>>) -> tensor<2xcomplex<f32>> {\n  return %a : tensor<2xcomplex<f32>>\n}\n';
