@@ -792,9 +792,10 @@ const SAME = [
   'exponential_minus_one', 'floor', 'imag', 'is_finite', 'log', 'log_plus_one', 'logistic', 'maximum', 'minimum', 'multiply',
   'negate', 'not', 'or', 'popcnt', 'power', 'real', 'remainder', 'round_nearest_afz', 'round_nearest_even', 'rsqrt',
   'shift_left', 'shift_right_arithmetic', 'shift_right_logical', 'sign', 'sine', 'sqrt', 'subtract', 'tan', 'tanh', 'xor',
-  'uniform_quantize', 'uniform_dequantize', 'bitcast_convert',
+  'uniform_quantize', 'uniform_dequantize',
 ];
-const FUNCTION = ['reshape', 'dynamic_update_slice', 'dynamic_reshape', 'dynamic_broadcast_in_dim', 'dynamic_iota', 'dynamic_pad', 'dynamic_gather', 'dynamic_conv'];
+// Printed `(T) -> R` even when T = R: MLIR's parser of bitcast_convert wants the function type.
+const FUNCTION = ['bitcast_convert', 'reshape', 'dynamic_update_slice', 'dynamic_reshape', 'dynamic_broadcast_in_dim', 'dynamic_iota', 'dynamic_pad', 'dynamic_gather', 'dynamic_conv'];
 
 const FORMATS: Record<string, Format> = {
   ...Object.fromEntries(SAME.map((n) => [`stablehlo.${n}`, simple('same')])),

@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DTYPES, DTYPE_INFO, f32ToF8, f8ToF32, isF8 } from '../../compiler/ir/dtype.ts';
-import { checkText } from '../../compiler/mlir/index.ts';
+import { checkText, parseModule, printModule } from '../../compiler/mlir/index.ts';
 import { readFileSync } from 'node:fs';
 import { runMlir } from '../../programs/run_mlir.ts';
 import { parseSafetensors, readSafetensors, serializeSafetensors, type TensorData } from '../../io/safetensors.ts';
@@ -67,6 +67,15 @@ describe('every byte-sized dtype safetensors carries', () => {
       '  %c = stablehlo.complex %a, %b : tensor<3xcomplex<f32>>\n  %r = stablehlo.imag %c : (tensor<3xcomplex<f32>>) -> tensor<3xf32>\n  return %r : tensor<3xf32>\n}\n';
     expect(checkText(text, 'c.mlir')).toEqual([]);
     expect(checkText(text.replace('%b : tensor<3xcomplex<f32>>', '%b : tensor<3xf32>'), 'c.mlir').length).toBeGreaterThan(0);
+  });
+
+  it('stablehlo.bitcast_convert to its own type prints back as a function type (MLIR\'s parser of it wants one)', async () => {
+    const text = 'func.func public @main(%a: tensor<2xui8>) -> tensor<2xui8> {\n  %b = stablehlo.bitcast_convert %a : (tensor<2xui8>) -> tensor<2xui8>\n' +
+      '  stablehlo.custom_call @check.expect_eq(%b, %a) {has_side_effect = true} : (tensor<2xui8>, tensor<2xui8>) -> ()\n  return %b : tensor<2xui8>\n}\n';
+    expect(printModule(parseModule(text, { filename: 'b.mlir' }))).toContain('stablehlo.bitcast_convert %a : (tensor<2xui8>) -> tensor<2xui8>');
+    // The check is taken out, so the module is printed again before XLA reads it.
+    const r = await runMlir(text, 'b.mlir', { inputs: { 'input.0': { dtype: 'u8', shape: [2], data: new Uint8Array([7, 255]) } } });
+    expect(r.checks.map((c) => c.ok)).toEqual([true]);
   });
 
   it('names the types it lacks in one line (complex: no host array for it)', () => {
