@@ -18,8 +18,8 @@ import { prepareData } from '../../train/run/data.ts';
 import { runOutput } from '../../train/run/output.ts';
 import { planRun } from '../../train/run/plan.ts';
 import {
-  BERT_UNCASED_MD5, BERT_UNCASED_TOKENS, BERT_UNCASED_VOCAB, WordPieceTokenizer, basicTokenize, bertTables, defaultVocab,
-  loadVocab, nfkcCasefold,
+  BERT_UNCASED_MD5, BERT_UNCASED_TOKENS, BERT_UNCASED_VOCAB, WordPieceTokenizer, BERT_TABLES, basicTokenize, bertTables, defaultVocab,
+  loadBertTables, loadVocab, nfkcCasefold,
 } from '../../train/tokenizer/wordpiece.ts';
 
 const root = path.resolve(import.meta.dirname, '../..');
@@ -126,6 +126,32 @@ describe('train/tokenizer: the shipped BERT uncased vocabulary', async () => {
     expect(/\p{Mn}/u.test('\u0897') && /\p{P}/u.test('\u1b4e')).toBe(true);
     expect([classes[0x0897], classes[0x1b4e], classes[0x0301], classes[0x21], classes[0x4e00], classes[0x2028], classes[0x20], classes[0]]).toEqual([0, 0, 1, 3, 3, 0, 2, 2]);
     expect(basicTokenize('a\u0897b a\u1b4eb a\u0000b a\u2028b')).toEqual(['a\u0897b', 'a\u1b4eb', 'a', 'b', 'a\u2028b']);
+  });
+
+  it('a missing or damaged tables file is one FlipError naming it', () => {
+    const good = JSON.parse(readFileSync(BERT_TABLES, 'utf8')) as { casefold: { runs: number[][] }; space: number[][] };
+    const cases: [string, string, RegExp][] = [
+      ['tables-missing.json', '', /tables-missing\.json \(ENOENT\)/],
+      ['tables-cut.json', readFileSync(BERT_TABLES, 'utf8').slice(0, 5000), /tables-cut\.json \(.*JSON/],
+      ['tables-short.json', JSON.stringify({ ...good, casefold: { ...good.casefold, runs: good.casefold.runs.slice(1) } }), /tables-short\.json \(\d+ code points case-fold, its header says 10554\)/],
+      ['tables-space.json', JSON.stringify({ ...good, space: [] }), /tables-space\.json \(the space, "!" or "a" is in the wrong class\)/],
+      ['tables-null.json', JSON.stringify({ ...good, mn: null }), /tables-null\.json \(.*not iterable/],
+    ];
+    for (const [name, text, re] of cases) {
+      const file = path.join(tmp, name);
+      if (text) writeFileSync(file, text);
+      let e: unknown;
+      try {
+        loadBertTables(file);
+      } catch (x) {
+        e = x;
+      }
+      expect(e, name).toBeInstanceOf(FlipError);
+      expect((e as Error).message).toMatch(/^the tokenizer's tables are missing or damaged: /);
+      expect((e as Error).message).toMatch(re);
+      expect((e as Error).message).not.toContain('\n');
+    }
+    expect(loadBertTables(BERT_TABLES).casefold.size).toBe(10554);
   });
 
   // google-research/bert's Python tokenizer (and transformers') lowercases where tensorflow_text case-folds with NFKC,

@@ -58,7 +58,7 @@ const MARK = 1;
 const BREAK = 2;
 const DELIMITER = 3;
 
-interface Tables {
+export interface Tables {
   casefold: Map<number, string>;
   /** One class per code point. */
   classes: Uint8Array;
@@ -66,36 +66,42 @@ interface Tables {
 
 let tables: Tables | undefined;
 
-function damaged(why: string): FlipError {
-  return new FlipError(`the tokenizer's tables are missing or damaged: ${BERT_TABLES} (${why}); reinstall flip`);
+/** The tables, read once (from the shipped file). */
+export function bertTables(): Tables {
+  tables ??= loadBertTables();
+  return tables;
 }
 
-/** The tables, read once. */
-export function bertTables(): Tables {
-  if (tables) return tables;
+/** Reads and checks a tables file: a missing or damaged one is one FlipError naming it. */
+export function loadBertTables(file: string = BERT_TABLES): Tables {
+  const damaged = (why: string) => new FlipError(`the tokenizer's tables are missing or damaged: ${file} (${why}); reinstall flip`);
   let t: TablesFile;
   try {
-    t = JSON.parse(readFileSync(BERT_TABLES, 'utf8')) as TablesFile;
+    t = JSON.parse(readFileSync(file, 'utf8')) as TablesFile;
   } catch (e) {
-    throw damaged((e as NodeJS.ErrnoException).code ?? (e as Error).message);
+    throw damaged((e as NodeJS.ErrnoException).code ?? (e as Error).message.split('\n')[0]!);
   }
   const casefold = new Map<number, string>();
-  for (const [first, last] of t.casefold.removed) for (let c = first; c <= last; c++) casefold.set(c, '');
-  for (const [first, count, step, delta] of t.casefold.runs) {
-    for (let k = 0; k < count; k++) casefold.set(first + k * step, String.fromCodePoint(first + k * step + delta));
-  }
-  for (const [c, m] of t.casefold.strings) casefold.set(c, m);
-  if (casefold.size !== t.casefold.mapped) throw damaged(`${casefold.size} code points case-fold, its header says ${t.casefold.mapped}`);
   const classes = new Uint8Array(0x110000);
-  const mark = (rs: [number, number][], k: number) => {
-    for (const [first, last] of rs) classes.fill(k, first, last + 1);
-  };
-  mark(t.mn, MARK);
-  mark(t.control, BREAK);
-  mark(t.space, BREAK);
-  mark(t.delim, DELIMITER);
-  tables = { casefold, classes };
-  return tables;
+  try {
+    for (const [first, last] of t.casefold.removed) for (let c = first; c <= last; c++) casefold.set(c, '');
+    for (const [first, count, step, delta] of t.casefold.runs) {
+      for (let k = 0; k < count; k++) casefold.set(first + k * step, String.fromCodePoint(first + k * step + delta));
+    }
+    for (const [c, m] of t.casefold.strings) casefold.set(c, m);
+    const mark = (rs: [number, number][], k: number) => {
+      for (const [first, last] of rs) classes.fill(k, first, last + 1);
+    };
+    mark(t.mn, MARK);
+    mark(t.control, BREAK);
+    mark(t.space, BREAK);
+    mark(t.delim, DELIMITER);
+  } catch (e) {
+    throw damaged((e as Error).message.split('\n')[0]!);
+  }
+  if (casefold.size !== t.casefold.mapped) throw damaged(`${casefold.size} code points case-fold, its header says ${t.casefold.mapped}`);
+  if (classes[0x20] !== BREAK || classes[0x21] !== DELIMITER || classes[0x61] !== WORD) throw damaged('the space, "!" or "a" is in the wrong class');
+  return { casefold, classes };
 }
 
 /** Printable ASCII only: NFKC_Casefold is lowercasing there, and NFD / Mn / Cc / Cf change nothing. */
