@@ -33,7 +33,7 @@ export const MASK = '[MASK]';
 /**
  * What the official tokenizer does with each code point, as data taken from tensorflow_text itself by make_tables.py
  * (its docstring gives the format): the NFKC_Casefold mapping, and the character classes of its regular expressions
- * as TensorFlow's RE2 sees them (V8's \\p{...} follow Node's newer Unicode version: they would split or drop characters
+ * as TensorFlow's RE2 sees them (V8's \p{...} follow Node's newer Unicode version: they would split or drop characters
  * that tensorflow_text keeps inside words).
  */
 export const BERT_TABLES = fileURLToPath(new URL('./bert-tables.json', import.meta.url));
