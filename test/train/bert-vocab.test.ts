@@ -1,7 +1,9 @@
 // The shipped BERT uncased vocabulary: what it is (30522 tokens, the published md5, the official text tower's 30523 ids
-// with the OOV bucket), that a damaged copy is refused, that flip's tokenizer makes of hard strings exactly the ids that
-// transformers' BERT tokenizer makes with it (expected ids written by test/fixtures/bert-vocab/make_fixtures.py), and
-// that `flip run` uses it when the training folder has no vocab.txt while a vocab.txt beside the shards still wins.
+// with the OOV bucket), that a damaged copy is refused, that flip's tokenizer makes with it exactly the ids of the
+// official pipeline's tensorflow_text.BertTokenizer(lower_case=True) on hard strings, on every BMP character that
+// case-folds otherwise than it lowercases, on characters newer than TensorFlow's RE2 and on 400 random strings (expected
+// ids written by test/fixtures/bert-vocab/make_fixtures.py), and that `flip run` uses it when the training folder has no
+// vocab.txt while a vocab.txt beside the shards still wins.
 import { createHash } from 'node:crypto';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,7 +18,8 @@ import { prepareData } from '../../train/run/data.ts';
 import { runOutput } from '../../train/run/output.ts';
 import { planRun } from '../../train/run/plan.ts';
 import {
-  BERT_UNCASED_MD5, BERT_UNCASED_TOKENS, BERT_UNCASED_VOCAB, WordPieceTokenizer, defaultVocab, loadVocab,
+  BERT_UNCASED_MD5, BERT_UNCASED_TOKENS, BERT_UNCASED_VOCAB, WordPieceTokenizer, BERT_TABLES, basicTokenize, bertTables, defaultVocab,
+  loadBertTables, loadVocab, nfkcCasefold,
 } from '../../train/tokenizer/wordpiece.ts';
 
 const root = path.resolve(import.meta.dirname, '../..');
@@ -24,11 +27,14 @@ const tmp = mkdtempSync(path.join(tmpdir(), 'flip-bertvocab-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 interface Expected {
-  made_by: string;
+  tf_ids_by: string;
+  bert_ids_by: string;
   vocab_md5: string;
   vocab_size: number;
-  tf_ids_by: string;
-  cases: { text: string; tokens: string[]; ids: number[]; tf_ids: number[]; tf_tokens?: string[] }[];
+  casefold_characters: number;
+  /** tensorflow_text's tokens and ids; google-research/bert's where they differ */
+  cases: { text: string; tf_tokens: string[]; tf_ids: number[]; bert_tokens?: string[]; bert_ids?: number[] }[];
+  generated: { group: 'casefold' | 'unicode' | 'long' | 'random'; text: string; tf_ids: number[] }[];
 }
 const expected = JSON.parse(readFileSync(path.join(root, 'test/fixtures/bert-vocab/expected.json'), 'utf8')) as Expected;
 
@@ -72,30 +78,88 @@ describe('train/tokenizer: the shipped BERT uncased vocabulary', async () => {
     await expect(defaultVocab(path.join(tmp, 'nope.txt'))).rejects.toThrow(/missing: .*nope\.txt \(ENOENT\)/);
   });
 
-  it(`tokenizes ${expected.cases.length} hard strings (accents, CJK, control characters, long words, ...) as transformers' BERT tokenizer does`, () => {
-    expect(expected.made_by).toMatch(/^transformers /);
+  it(`tokenizes ${expected.cases.length} hard strings (accents, CJK, control characters, long words, ...) as the official tensorflow_text BertTokenizer does`, () => {
+    expect(expected.tf_ids_by).toMatch(/^tensorflow_text 2\.21\.1 BertTokenizer\(lower_case=True/);
     expect(expected.cases.length).toBeGreaterThanOrEqual(30);
     for (const c of expected.cases) {
-      expect({ text: c.text, tokens: tok.tokenize(c.text) }).toEqual({ text: c.text, tokens: c.tokens });
-      expect({ text: c.text, ids: tok.encode(c.text) }).toEqual({ text: c.text, ids: c.ids });
+      expect({ text: c.text, tokens: tok.tokenize(c.text) }).toEqual({ text: c.text, tokens: c.tf_tokens });
+      expect({ text: c.text, ids: tok.encode(c.text) }).toEqual({ text: c.text, ids: c.tf_ids });
     }
-    // the cases cover what they claim: an [UNK] from a 101-character word, split CJK, stripped accents
+    // the cases cover what they claim: an [UNK] from a 101-byte word, split CJK, stripped accents
     const byText = new Map(expected.cases.map((c) => [c.text, c]));
-    expect(byText.get('a'.repeat(101))!.ids).toEqual([100]);
-    expect(byText.get('a'.repeat(100))!.ids).not.toContain(100);
+    expect(byText.get('a'.repeat(101))!.tf_ids).toEqual([100]);
+    expect(byText.get('a'.repeat(100))!.tf_ids).not.toContain(100);
     // one token per ideograph (those the vocab lacks are [UNK] each)
-    expect(byText.get('\u5317\u4eac\u6b22\u8fce\u4f60')!.tokens).toEqual(['\u5317', '\u4eac', '[UNK]', '[UNK]', '[UNK]']);
+    expect(byText.get('\u5317\u4eac\u6b22\u8fce\u4f60')!.tf_tokens).toEqual(['\u5317', '\u4eac', '[UNK]', '[UNK]', '[UNK]']);
     // decomposed accents are stripped as precomposed ones are
-    expect(byText.get('Cre\u0300me bru\u0302le\u0301e')!.tokens).toEqual(['cr', '##eme', 'br', '##ule', '##e']);
-    expect(byText.get('Cr\u00e8me br\u00fbl\u00e9e at the caf\u00e9 in M\u00fcnchen')!.tokens.slice(0, 5)).toEqual(['cr', '##eme', 'br', '##ule', '##e']);
+    expect(byText.get('Cre\u0300me bru\u0302le\u0301e')!.tf_tokens).toEqual(['cr', '##eme', 'br', '##ule', '##e']);
+    expect(byText.get('Cr\u00e8me br\u00fbl\u00e9e at the caf\u00e9 in M\u00fcnchen')!.tf_tokens.slice(0, 5)).toEqual(['cr', '##eme', 'br', '##ule', '##e']);
   });
 
-  // The official pipeline's tensorflow_text.BertTokenizer normalizes with NFKC case folding and splits on control
-  // characters, where google-research/bert (and flip) lowercase and drop them: on these strings, and only these, the
-  // ids differ. The list is pinned so that a change on either side shows here.
-  it('differs from the official tensorflow_text tokenizer only on the strings where its NFKC case folding or control-character handling differs', () => {
-    expect(expected.tf_ids_by).toMatch(/^tensorflow_text /);
-    const differ = expected.cases.filter((c) => JSON.stringify(tok.encode(c.text)) !== JSON.stringify(c.tf_ids)).map((c) => c.text);
+  it(`makes tensorflow_text's ids of ${expected.generated.length} generated strings: every BMP character that case-folds otherwise than it lowercases, characters newer than TF's RE2, 100-byte words, random strings`, () => {
+    const groups: Record<string, Expected['generated']> = {};
+    for (const g of expected.generated) (groups[g.group] ??= []).push(g);
+    expect(Object.keys(groups).sort()).toEqual(['casefold', 'long', 'random', 'unicode']);
+    expect(groups.random!.length).toBe(400);
+    expect(expected.casefold_characters).toBeGreaterThan(300);
+    const casefoldText = groups.casefold!.map((g) => g.text).join(' ');
+    // the characters the issue names are among them (alone and inside a word)
+    for (const ch of ['\u00df', '\u1e9e', '\u03c2', '\u03d0', '\u03d1', '\u03d5', '\u03d6', '\u03f0', '\u03f1', '\u03f5', '\u13f8', '\uab70', '\u1f80', '\u00ad', '\u200b', '\ufeff']) {
+      expect(casefoldText).toContain(` x${ch}y`);
+    }
+    const wrong = expected.generated.filter((g) => JSON.stringify(tok.encode(g.text)) !== JSON.stringify(g.tf_ids));
+    expect(wrong.map((g) => ({ group: g.group, text: g.text, flip: tok.encode(g.text), tf: g.tf_ids }))).toEqual([]);
+    // the long words: the limit is 100 UTF-8 bytes after case folding, not 100 characters
+    const long = new Map(groups.long!.map((g) => [g.text, g.tf_ids]));
+    expect(long.get(`the ${'\u0436'.repeat(50)} end`)).not.toContain(100);
+    expect(long.get(`the ${'\u0436'.repeat(51)} end`)).toEqual([1996, 100, 2203]);
+    expect(long.get(`the ${'\u00df'.repeat(50)} end`)).not.toContain(100); // 'ss' x 50
+    expect(long.get(`the ${'\u00df'.repeat(51)} end`)).toEqual([1996, 100, 2203]);
+    expect(long.get(`the ${'\u{1f600}'.repeat(26)} end`)).toEqual([1996, 100, 2203]);
+  });
+
+  it('case-folds with the NFKC_Casefold table taken from tensorflow_text, and classes characters as TF\'s RE2 does', () => {
+    expect(nfkcCasefold('Stra\u00dfe \u1e9e \u03bf\u03b4\u03cc\u03c2 \u2122 \u03d0 \uab70 \u13f8 a\u200bb\u00ad')).toBe('strasse ss \u03bf\u03b4\u03cc\u03c3 tm \u03b2 \u13a0 \u13f0 ab');
+    const { casefold, classes } = bertTables();
+    expect(casefold.size).toBe(10554);
+    // V8 (Node's Unicode 17) calls U+0897 a nonspacing mark and U+1B4E punctuation; TF's RE2 does not know them yet
+    expect(/\p{Mn}/u.test('\u0897') && /\p{P}/u.test('\u1b4e')).toBe(true);
+    expect([classes[0x0897], classes[0x1b4e], classes[0x0301], classes[0x21], classes[0x4e00], classes[0x2028], classes[0x20], classes[0]]).toEqual([0, 0, 1, 3, 3, 0, 2, 2]);
+    expect(basicTokenize('a\u0897b a\u1b4eb a\u0000b a\u2028b')).toEqual(['a\u0897b', 'a\u1b4eb', 'a', 'b', 'a\u2028b']);
+  });
+
+  it('a missing or damaged tables file is one FlipError naming it', () => {
+    const good = JSON.parse(readFileSync(BERT_TABLES, 'utf8')) as { casefold: { runs: number[][] }; space: number[][] };
+    const cases: [string, string, RegExp][] = [
+      ['tables-missing.json', '', /tables-missing\.json \(ENOENT\)/],
+      ['tables-cut.json', readFileSync(BERT_TABLES, 'utf8').slice(0, 5000), /tables-cut\.json \(.*JSON/],
+      ['tables-short.json', JSON.stringify({ ...good, casefold: { ...good.casefold, runs: good.casefold.runs.slice(1) } }), /tables-short\.json \(\d+ code points case-fold, its header says 10554\)/],
+      ['tables-space.json', JSON.stringify({ ...good, space: [] }), /tables-space\.json \(the space, "!" or "a" is in the wrong class\)/],
+      ['tables-null.json', JSON.stringify({ ...good, mn: null }), /tables-null\.json \(.*not iterable/],
+    ];
+    for (const [name, text, re] of cases) {
+      const file = path.join(tmp, name);
+      if (text) writeFileSync(file, text);
+      let e: unknown;
+      try {
+        loadBertTables(file);
+      } catch (x) {
+        e = x;
+      }
+      expect(e, name).toBeInstanceOf(FlipError);
+      expect((e as Error).message).toMatch(/^the tokenizer's tables are missing or damaged: /);
+      expect((e as Error).message).toMatch(re);
+      expect((e as Error).message).not.toContain('\n');
+    }
+    expect(loadBertTables(BERT_TABLES).casefold.size).toBe(10554);
+  });
+
+  // google-research/bert's Python tokenizer (and transformers') lowercases where tensorflow_text case-folds with NFKC,
+  // and drops control characters where tensorflow_text splits at them: on these strings, and only these, its ids differ
+  // from the official ones (flip makes the official ones, tested above). Pinned so that a change on either side shows.
+  it('google-research/bert\'s tokenizer differs from the official one on exactly the strings where NFKC case folding or control characters matter', () => {
+    expect(expected.bert_ids_by).toMatch(/^transformers /);
+    const differ = expected.cases.filter((c) => c.bert_ids).map((c) => c.text);
     expect(differ).toEqual([
       '\u03a3\u039f\u03a6\u039f\u03a3 \u03bf\u03b4\u03cc\u03c2', // final sigma: tf folds \u03c2 to \u03c3
       'STRASSE Stra\u00dfe \u1e9e', // tf folds \u00df to ss
@@ -103,7 +167,10 @@ describe('train/tokenizer: the shipped BERT uncased vocabulary', async () => {
       'tab\there\u00a0nbsp\u3000ideo\u2028line\rcr\u007fdel\u001bescape', // tf: U+2028 is no space, DEL / ESC split
       '\u00a9 2023 \u2122 \u20ac5 \u00a310 \u00b0C \u2192 \u2605', // tf: NFKC \u2122 -> tm
     ]);
-    expect(expected.cases.filter((c) => c.tf_tokens).map((c) => c.text)).toEqual(differ);
+    for (const c of expected.cases.filter((x) => x.bert_ids)) {
+      expect(c.bert_ids).not.toEqual(c.tf_ids);
+      expect(tok.encode(c.text)).toEqual(c.tf_ids);
+    }
   });
 
   it('pads and masks with the real ids ([PAD] 0), and [CLS] 101 when asked', () => {
