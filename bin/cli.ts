@@ -36,17 +36,26 @@ export function systemError(e: unknown): string | null {
   return `cannot ${err.syscall}${err.path ? ` ${err.path}` : ''}: ${USER_SYSTEM_ERRORS[err.code]} (${err.code})`;
 }
 
-export async function main(prog: string, commands: Record<string, () => Promise<Command>>, argv = process.argv.slice(2)): Promise<never> {
+/**
+ * A command as bin/flip.ts and bin/flipc.ts register it: its module's loader, or the loader with the command's summary
+ * beside it, so that `<prog> --help` lists the commands without importing them (a command's module imports what it
+ * runs: the trainer, ts-morph, the MLIR parser; seconds in all). test/cli/help.test.ts checks that a summary given
+ * here is the command's own.
+ */
+export type Registration = (() => Promise<Command>) | { summary: string; load: () => Promise<Command> };
+
+export async function main(prog: string, registry: Record<string, Registration>, argv = process.argv.slice(2)): Promise<never> {
+  const commands = Object.fromEntries(Object.entries(registry).map(([n, r]) => [n, typeof r === 'function' ? r : r.load]));
   const verbose = argv.includes('--verbose');
   const name = argv[0];
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     const lines = [`usage: ${prog} <command> [options]`, '', 'commands:'];
-    for (const [n, load] of Object.entries(commands)) lines.push(`  ${n.padEnd(12)} ${(await load()).summary}`);
+    for (const [n, r] of Object.entries(registry)) lines.push(`  ${n.padEnd(12)} ${typeof r === 'function' ? (await r()).summary : r.summary}`);
     lines.push('', `${prog} <command> --help for the options of one command.`);
     console.log(lines.join('\n'));
     process.exit(name ? 0 : 2);
   }
-  const load = commands[name];
+  const load = Object.hasOwn(commands, name) ? commands[name] : undefined;
   if (!load) {
     console.error(`${prog}: unknown command '${name}' (commands: ${Object.keys(commands).join(', ')})`);
     process.exit(2);
