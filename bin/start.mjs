@@ -20,5 +20,8 @@ export async function start(name) {
   if (why !== 'FLIP_TSX=1') console.error(`${name}: running the TypeScript sources through tsx (slower start-up): ${why}; npm run build compiles them`);
   const { register } = await import('tsx/esm/api');
   register();
+  // flip-xla/… imports and user models outside any package (compiler/load/hooks.mjs); nothing is redirected to dist/.
+  const { register: registerHooks } = await import('node:module');
+  registerHooks(new URL('../compiler/load/hooks.mjs', import.meta.url), { data: { root: pathToFileURL(root + path.sep).href } });
   await import(`./${name}.ts`);
 }
