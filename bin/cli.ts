@@ -41,7 +41,7 @@ export function systemError(e: unknown): string | null {
 /**
  * A command as bin/flip.ts and bin/flipc.ts register it: its module's loader, or the loader with the command's summary
  * beside it, so that `<prog> --help` lists the commands without importing them (a command's module imports what it
- * runs: the trainer, ts-morph, the MLIR parser; seconds in all). test/cli/help.test.ts checks that a summary given
+ * runs: the trainer, ts-morph, the MLIR parser; seconds in all). test/cli/startup.test.ts checks that a summary given
  * here is the command's own.
  */
 export type Registration = (() => Promise<Command>) | { summary: string; load: () => Promise<Command> };
