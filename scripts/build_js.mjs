@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Compiles flip's TypeScript to JavaScript in dist/ (gitignored), so that the CLIs start without transpiling at
-// start-up (tsx needs ~1 s for that; compiled, `flip --help` starts in well under 0.3 s: README). Run by `npm ci`
+// start-up (README "Start-up" has the figures). Run by `npm ci`
 // (postinstall), by `npm run build`, and by `npm pack` (prepack).
 //
 //   node scripts/build_js.mjs            build when dist/ is missing or older than a source; else say it is fresh
