@@ -56,7 +56,8 @@ const OWN_DIRS = ['bin', 'compiler', 'dsl', 'io', 'programs', 'runtime-native', 
  * locations are. Null when the top frame of the stack is flip's (or Node's): that is flip's bug, whose stack is kept.
  */
 export function userThrow(e: unknown): string | null {
-  if (!(e instanceof Error) || typeof e.stack !== 'string') return null;
+  // flip's own errors (a ConfigError, a ShapeError with the user's loc) already read as one line of their own.
+  if (!(e instanceof Error) || typeof e.stack !== 'string' || isFlipError(e)) return null;
   const frame = e.stack.split('\n').find((l) => /^\s+at /.test(l));
   const m = frame && /\(?((?:file:\/\/)?[^\s()]+?):(\d+):(\d+)\)?\s*$/.exec(frame);
   if (!m) return null;

@@ -81,7 +81,10 @@ describe('this checkout', () => {
     for (const bin of ['flip', 'flipc']) {
       const text = fs.readFileSync(path.join(root, 'bin', `${bin}.ts`), 'utf8');
       const entries = [...text.matchAll(/^\s+(\w+): \{ summary: ((?:'[^']*'|"[^"]*")), load: \(\) => import\('(\.\/commands\/\w+\.ts)'\)/gm)];
-      expect(entries.length).toBe(bin === 'flip' ? 7 : 3);
+      // Every registration gives its summary, so --help imports no command (a bare loader would be imported for it).
+      const registrations = [...text.matchAll(/^\s+(\w+): /gm)].map((m) => m[1]);
+      expect(entries.map((e) => e[1])).toEqual(registrations);
+      expect(entries.length).toBeGreaterThanOrEqual(bin === 'flip' ? 7 : 3);
       for (const [, name, summary, file] of entries) {
         const cmd = ((await import(path.join(root, 'bin', file!))) as { default: { summary: string } }).default;
         expect(`${name}: ${cmd.summary}`).toBe(`${name}: ${summary!.slice(1, -1)}`);

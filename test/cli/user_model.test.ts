@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { userThrow } from '../../bin/cli.ts';
+import { ConfigError } from '../../configs/errors.ts';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flip-user-model-'));
@@ -65,5 +66,7 @@ describe('userThrow', () => {
     for (const top of [path.join(root, 'compiler', 'trace', 'trace.ts'), path.join(root, 'dist', 'dsl', 'ops.js'), path.join(root, 'node_modules', 'x', 'i.js'), 'node:internal/x'])
       expect(userThrow(error(`${top}:1:1`))).toBeNull();
     expect(userThrow('a string')).toBeNull();
+    // flip's own errors keep their one line, even when raised in configs/ or a user's file.
+    expect(userThrow(Object.assign(new ConfigError('unknown config field'), { stack: `ConfigError: x\n    at f (${path.join(root, 'configs', 'overrides.ts')}:1:1)` }))).toBeNull();
   });
 });
