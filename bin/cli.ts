@@ -57,7 +57,7 @@ const OWN_DIRS = ['bin', 'compiler', 'dsl', 'io', 'programs', 'runtime-native', 
  */
 export function userThrow(e: unknown): string | null {
   // flip's own errors (a ConfigError, a ShapeError with the user's loc) already read as one line of their own.
-  if (!(e instanceof Error) || typeof e.stack !== 'string' || isFlipError(e)) return null;
+  if (isFlipError(e as object) || !(e instanceof Error) || typeof e.stack !== 'string') return null;
   const frame = e.stack.split('\n').find((l) => /^\s+at /.test(l));
   const m = frame && /\(?((?:file:\/\/)?[^\s()]+?):(\d+):(\d+)\)?\s*$/.exec(frame);
   if (!m) return null;
