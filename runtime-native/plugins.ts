@@ -314,7 +314,6 @@ function runInherit(cmd: string, args: readonly string[], what: string): Promise
 export async function installPlugin(target: Target, opts: InstallOptions = {}): Promise<InstalledPlugin> {
   const log = opts.log ?? ((l: string) => console.log(l));
   const s = specs();
-  fs.mkdirSync(pluginsDir(), { recursive: true });
   if (target === 'cpu') {
     const b = opts.build !== undefined ? cpuBuild(opts.build, '--build') : selectedCpuBuild();
     const version = opts.version ?? b.version;
@@ -335,6 +334,7 @@ export async function installPlugin(target: Target, opts: InstallOptions = {}): 
     return p;
   }
   if (opts.build !== undefined || opts.sha256 !== undefined) throw new PluginError('--build and --sha256 are for the cpu plugin', 'INVALID_ARGUMENT');
+  fs.mkdirSync(pluginsDir(), { recursive: true });
   const spec: WheelSpec & { runtime?: string } = target === 'gpu' ? s.gpu[`cuda${opts.cuda ?? '13'}`] : s.tpu;
   if (!spec) throw new PluginError(`unknown CUDA version '${opts.cuda}': use 12 or 13`, 'INVALID_ARGUMENT');
   const version = opts.version ?? spec.version;
