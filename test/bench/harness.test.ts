@@ -77,7 +77,7 @@ describe('bench harness (flip half, flip_tiny)', () => {
     }
     expect(textTable(rows).split('\n')).toHaveLength(rows.length + 2);
     expect(markdownTable(rows).split('\n')).toHaveLength(rows.length + 2);
-  });
+  }, 300_000); // 8 compiles of flip_tiny (4 steps, the compile figure, the cached compile's two, init): minutes on a loaded VM
 
   it('summarizes optimized HLO text by opcode', () => {
     const hlo = [
