@@ -82,7 +82,7 @@ function ensureCpuPlugin(spec) {
   const dir = pluginDir(spec);
   const stampFile = path.join(dir, '.flip-verified');
   const lib = path.join(dir, spec.library);
-  if (!force && fs.existsSync(stampFile) && fs.existsSync(lib) && fs.existsSync(path.join(dir, spec.header))) {
+  if (!force && fs.existsSync(stampFile) && fs.existsSync(lib) && (!spec.header || fs.existsSync(path.join(dir, spec.header)))) {
     log(`CPU plugin ${spec.package}==${spec.version} already in ${dir}`);
     writeManifest(dir, spec);
     return dir;
