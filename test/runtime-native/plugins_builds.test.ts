@@ -19,10 +19,11 @@ afterEach(() => {
   }
 });
 
-/** `flip plugins ...` with an empty flip cache: [status, stdout, stderr]. */
+/** `flip plugins ...` with an empty flip cache and the default build selected: [status, stdout, stderr]. */
 function flip(...args: string[]) {
+  const { FLIP_CPU_BUILD: _selected, ...env } = process.env;
   const r = spawnSync(process.execPath, [path.join(root, 'bin/flip.js'), 'plugins', ...args], {
-    cwd: root, encoding: 'utf8', timeout: 120_000, env: { ...process.env, FLIP_CACHE_DIR: cache },
+    cwd: root, encoding: 'utf8', timeout: 120_000, env: { ...env, FLIP_CACHE_DIR: cache },
   });
   return [r.status, r.stdout, r.stderr];
 }
