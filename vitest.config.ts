@@ -7,6 +7,9 @@ export default defineConfig({
     hookTimeout: 120_000,
     // The PJRT CPU plugin spawns its own thread pool; forks keep one plugin per process.
     pool: 'forks',
+    // dist/ (the compiled JS the CLIs start from) built before any test spawns bin/flip.js or bin/flipc.js; a no-op when
+    // it is as new as the sources.
+    globalSetup: ['test/build_dist.ts'],
     // The persistent compilation cache is off in tests (deterministic compiles); its own tests use temp folders.
     env: { FLIP_COMPILE_CACHE: '0' },
   },

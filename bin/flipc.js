@@ -1,5 +1,4 @@
 #!/usr/bin/env node
-// The `flipc` executable: registers the TypeScript loader (tsx), then runs bin/flipc.ts.
-import { register } from 'tsx/esm/api';
-register();
-await import('./flipc.ts');
+// The `flipc` executable: runs bin/flipc.ts, compiled (dist/) or through tsx (bin/start.mjs says which and why).
+const { start } = await import('./start.mjs');
+await start('flipc');

@@ -1,8 +1,9 @@
-// `flipc`: the compiler CLI. Argument parsing only; each command lives in bin/commands/.
+// `flipc`: the compiler CLI. Argument parsing only; each command lives in bin/commands/. A summary beside a loader lets
+// `flipc --help` list the commands without importing them (bin/cli.ts `Registration`).
 import { main } from './cli.ts';
 
 await main('flipc', {
-  compile: () => import('./commands/compile.ts').then((m) => m.default),
-  check: () => import('./commands/check.ts').then((m) => m.default),
-  run: () => import('./commands/run.ts').then((m) => m.default),
+  compile: { summary: 'compile an exported function of a .ts file to StableHLO text', load: () => import('./commands/compile.ts').then((m) => m.default) },
+  check: { summary: 'parse and verify a StableHLO .mlir file', load: () => import('./commands/check.ts').then((m) => m.default) },
+  run: { summary: 'run a StableHLO .mlir file on a PJRT plugin with safetensors inputs', load: () => import('./commands/run.ts').then((m) => m.default) },
 });

@@ -2,7 +2,7 @@
 // (overrides.ts) applied and the result checked (validate.ts).
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { importUserModule } from '../compiler/load/ts_import.ts';
 import { ConfigError } from './errors.ts';
 import { applyOverrides, officialAliases } from './overrides.ts';
 import type { FlipConfig } from './types.ts';
@@ -17,7 +17,7 @@ export async function loadConfigModule(file: string = DEFAULT_CONFIG): Promise<F
   if (!existsSync(abs)) throw new ConfigError(`config file not found: ${file}`);
   let mod: { default?: unknown };
   try {
-    mod = (await import(pathToFileURL(abs).href)) as { default?: unknown };
+    mod = (await importUserModule(abs)) as { default?: unknown };
   } catch (e) {
     throw new ConfigError(`cannot load config ${file}: ${(e as Error).message.split('\n')[0]}`);
   }

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isMainThread } from 'node:worker_threads';
-import { PjrtError, PluginError, type PjrtCode } from './errors.ts';
+import { CoordinationError, PjrtError, PluginError, type PjrtCode } from './errors.ts';
 
 export type NamedValue = string | number | boolean | number[];
 export type ClientOptionValue = string | number | bigint | boolean | readonly number[];
@@ -15,6 +15,8 @@ export interface NativeDevice {
   kind: string;
   description: string;
   processIndex?: number;
+  /** Whether this process drives it (then `index` is its place among the addressable devices, else -1). */
+  addressable: boolean;
   localHardwareId?: number;
   attributes: Record<string, NamedValue>;
 }
@@ -53,6 +55,8 @@ export interface NativeClient {
   readonly disposed: boolean;
   platform(): { name: string; version: string };
   devices(): NativeDevice[];
+  /** Every process's devices (PJRT_Client_Devices). */
+  globalDevices(): NativeDevice[];
   memoryStats(device: number): Record<string, number> | null;
   defaultDeviceAssignment(numReplicas: number, numPartitions: number): number[];
   compile(code: string | Uint8Array, options: Uint8Array): Promise<NativeExecutable>;
@@ -66,13 +70,36 @@ export interface NativePlugin {
   readonly path: string;
   readonly apiVersion: { major: number; minor: number };
   attributes(): Record<string, NamedValue>;
-  createClient(options: Record<string, ClientOptionValue>): Promise<NativeClient>;
+  /** With `store`, the PJRT key-value callbacks read and write it, keys prefixed by `keyPrefix` (e.g. "cuda:"). */
+  createClient(options: Record<string, ClientOptionValue>, store?: NativeCoordClient, keyPrefix?: string): Promise<NativeClient>;
+}
+
+/** The coordination store's client in this process (runtime-native/src/coord.h). */
+export interface NativeCoordClient {
+  readonly processId: number;
+  readonly numProcesses: number;
+  put(key: string | Uint8Array, value: string | Uint8Array): Promise<void>;
+  get(key: string | Uint8Array, timeoutMs: number): Promise<Uint8Array>;
+  tryGet(key: string | Uint8Array): Promise<Uint8Array | null>;
+  barrier(name: string, timeoutMs: number): Promise<void>;
+  shutdown(timeoutMs: number): Promise<void>;
+  failure(): string | null;
+  abort(): void;
+}
+
+export interface NativeCoordServer {
+  readonly port: number;
+  /** drain (default true): send what is queued and give the peers 2 s to close first. */
+  stop(drain?: boolean): void;
 }
 
 export interface NativeAddon {
   Plugin: new (path: string) => NativePlugin;
+  CoordServer: new (bind: string, port: number, numProcesses: number, heartbeatIntervalMs?: number, heartbeatTimeoutMs?: number) => NativeCoordServer;
+  connectCoordinator(host: string, port: number, processId: number, numProcesses: number, timeoutMs: number,
+    heartbeatIntervalMs?: number, heartbeatTimeoutMs?: number): Promise<NativeCoordClient>;
   preload(path: string): string | null;
-  setErrorFactory(f: (message: string, code: PjrtCode, kind: 'pjrt' | 'plugin' | 'usage') => Error): void;
+  setErrorFactory(f: (message: string, code: PjrtCode, kind: 'pjrt' | 'plugin' | 'usage' | 'coordination') => Error): void;
   /** Asynchronous work (executions, transfers, compiles) started and not yet delivered, in all threads. */
   inFlight(): number;
   /** Ends the process now with `code`, skipping exit handlers and static destructors (stdio flushed). */
@@ -110,7 +137,8 @@ export function addon(): NativeAddon {
     throw new PluginError(`the flip native addon is not built (${addonPath} is missing): run \`npm run build:addon\` (or \`npm install\`)`, 'NOT_FOUND');
   }
   const a = createRequire(import.meta.url)(addonPath) as NativeAddon;
-  a.setErrorFactory((message, code, kind) => (kind === 'plugin' ? new PluginError(message, code) : new PjrtError(message, code)));
+  a.setErrorFactory((message, code, kind) =>
+    kind === 'plugin' ? new PluginError(message, code) : kind === 'coordination' ? new CoordinationError(message, code) : new PjrtError(message, code));
   if (isMainThread) process.on('exit', exitGuard);
   loaded = a;
   return a;

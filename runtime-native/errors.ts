@@ -29,3 +29,15 @@ export class PluginError extends FlipError {
     super(message);
   }
 }
+
+/**
+ * A multi-process run that cannot go on: the coordinator cannot be reached, a process is missing or gone (its id and
+ * host named), a barrier or a get timed out, a bad process plan. One line for the user; `code` is the absl code
+ * (UNAVAILABLE: a process is gone; DEADLINE_EXCEEDED: a timeout; NOT_FOUND: a try-get missed; INVALID_ARGUMENT).
+ */
+export class CoordinationError extends FlipError {
+  override name = 'CoordinationError';
+  constructor(message: string, readonly code: PjrtCode = 'UNAVAILABLE') {
+    super(message);
+  }
+}

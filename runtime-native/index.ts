@@ -6,12 +6,17 @@ import path from 'node:path';
 import { compileOptions, type CompileOptionsInit } from '../compiler/proto/index.ts';
 import { type ClientOptionValue, type NamedValue, type NativeBuffer, type NativeClient, type NativeExecutable } from './addon.ts';
 import { DTYPE_INFO, isDType, isHostArrayOf, toHostArray, viewHostArray, type DType, type HostArrayOf, type HostData } from './dtype.ts';
-import { PjrtError, PluginError } from './errors.ts';
+import { CoordinationError, PjrtError, PluginError } from './errors.ts';
+import type { Coordination } from './coordinator.ts';
 import { deviceLikelyPresent, loadPlugin, resolvePlugin, TARGETS, type InstalledPlugin, type ResolvedPlugin, type Target } from './plugins.ts';
 
 export type { DType, HostArray, HostArrayOf, HostData } from './dtype.ts';
 export { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16, DTYPES } from './dtype.ts';
-export { PjrtError, PluginError, type PjrtCode } from './errors.ts';
+export { CoordinationError, PjrtError, PluginError, type PjrtCode } from './errors.ts';
+export {
+  agreeOn, COORDINATION_DEFAULTS, connect, joinProcessGroup, parseAddress, startCoordinator,
+  type AgreeOptions, type ConnectOptions, type Coordination, type Coordinator, type CoordinatorOptions, type HeartbeatOptions, type JoinOptions, type ProcessPlan,
+} from './coordinator.ts';
 export type { ClientOptionValue, NamedValue } from './addon.ts';
 export {
   cacheDir, cpuBuilds, defaultCpuBuild, deviceLikelyPresent, hasNvidiaGpu, hasTpuDevice, installPlugin, installedPlugins, pluginsDir, resolvePlugin,
@@ -37,6 +42,36 @@ export interface OpenClientOptions {
   devices?: number;
   /** Named options for PJRT_Client_Create, passed through as they are (integers as int64). */
   options?: Readonly<Record<string, ClientOptionValue>>;
+  /**
+   * A multi-process run: the coordination store this process joined (connect / joinProcessGroup). The plugin gets it
+   * as its key-value callbacks (keys prefixed `keyPrefix`) and the create options its platform takes for the process's
+   * place: `node_id`/`num_nodes` on gpu, none on tpu (libtpu finds its slice itself), `process_id` on a CPU plugin
+   * that takes it (`processIdOption`); xla-cpu-pjrt runs one process only and is refused with one line.
+   */
+  store?: Coordination;
+  /** gpu with `store`: the local GPUs this process drives (the plugin's `visible_devices`), e.g. [2, 3]. */
+  visibleDevices?: readonly number[];
+  /** With `store`: the key prefix (default as JAX: the platform's name and a colon, "cuda:", "tpu:", "cpu:"). */
+  keyPrefix?: string;
+  /** With `store` on a CPU plugin: it takes a `process_id` create option (lammps-jax-pjrt-cpu does). */
+  processIdOption?: boolean;
+}
+
+/** What each platform's plugin is told about this process's place in a multi-process run. */
+export function multiProcessCreateOptions(target: Target, store: Pick<Coordination, 'processIndex' | 'processCount'>, opts: Pick<OpenClientOptions, 'visibleDevices' | 'processIdOption'> = {}): Record<string, ClientOptionValue> {
+  if (target === 'gpu') {
+    return { node_id: store.processIndex, num_nodes: store.processCount, ...(opts.visibleDevices ? { visible_devices: [...opts.visibleDevices] } : {}) };
+  }
+  if (opts.visibleDevices) throw new PluginError(`visibleDevices is a gpu option; a ${target} client sees its host's devices`, 'INVALID_ARGUMENT');
+  if (target === 'cpu' && opts.processIdOption) return { process_id: store.processIndex };
+  return {};
+}
+
+/** The one line for a CPU plugin asked to run one program across processes. */
+export function cpuMultiProcessRefusal(plugin: string, processes: number): string {
+  return `the CPU plugin (${plugin}) runs one process only: it cannot run one program across ${processes} processes ` +
+    `(XLA's CPU client does that with Gloo, outside any PJRT plugin); on CPU, run one process with --devices N ` +
+    `(or --mesh data=N,...) for N virtual devices instead`;
 }
 
 /** The plugin a client runs on, with the attributes it reports about itself. */
@@ -60,6 +95,8 @@ export interface Device {
   kind: string;
   description: string;
   processIndex?: number;
+  /** This process drives it (then `index` is its place in `client.devices`; -1 otherwise). */
+  addressable: boolean;
   localHardwareId?: number;
   attributes: Readonly<Record<string, NamedValue>>;
 }
@@ -149,6 +186,12 @@ async function openResolved(resolved: ResolvedPlugin, opts: OpenClientOptions): 
   if (!deviceCheckPasses(resolved)) throw noDevice(target === 'tpu' ? ' (no Google TPU on its PCI bus)' : ' (no NVIDIA GPU device node or driver)');
   const plugin = loadPlugin(resolved);
   const createOptions: Record<string, ClientOptionValue> = { ...opts.options };
+  const store = opts.store;
+  if (store) {
+    if (store.failure()) throw new CoordinationError(store.failure()!, 'UNAVAILABLE');
+    if (target === 'cpu' && store.processCount > 1 && !opts.processIdOption) throw new CoordinationError(cpuMultiProcessRefusal(name, store.processCount), 'UNIMPLEMENTED');
+    Object.assign(createOptions, multiProcessCreateOptions(target, store, opts));
+  }
   if (opts.devices !== undefined) {
     if (target !== 'cpu') {
       throw new PluginError(`the devices option sets the CPU plugin's device count; a ${target} client sees the machine's devices (pick them per buffer and run)`, 'INVALID_ARGUMENT');
@@ -158,10 +201,13 @@ async function openResolved(resolved: ResolvedPlugin, opts: OpenClientOptions): 
   }
   let native: NativeClient;
   try {
-    native = await plugin.createClient(createOptions);
+    native = store
+      ? await plugin.createClient(createOptions, store.native, opts.keyPrefix ?? `${target === 'gpu' ? 'cuda' : target}:`)
+      : await plugin.createClient(createOptions);
   } catch (e) {
     // Accelerator plugins fail client creation when the machine has none of their devices.
-    if (target !== 'cpu' && e instanceof PjrtError) throw Object.assign(noDevice(` (${e.message.split('\n')[0]})`), { cause: e });
+    if (store && store.failure()) throw new CoordinationError(store.failure()!, 'UNAVAILABLE');
+    if (target !== 'cpu' && e instanceof PjrtError && !store) throw Object.assign(noDevice(` (${e.message.split('\n')[0]})`), { cause: e });
     throw e;
   }
   const devices = native.devices();
@@ -179,7 +225,7 @@ async function openResolved(resolved: ResolvedPlugin, opts: OpenClientOptions): 
     apiVersion: `${v.major}.${v.minor}`,
     attributes: plugin.attributes(),
   };
-  return new Client(native, info, devices);
+  return new Client(native, info, devices, native.globalDevices());
 }
 
 /** A connection to one plugin's devices. Dispose it last: its buffers and executables go with it. */
@@ -189,14 +235,21 @@ export class Client {
   #cache = new Map<string, Promise<Executable>>();
 
   /** @internal use openClient() */
-  constructor(native: NativeClient, readonly plugin: PluginInfo, nativeDevices: ReturnType<NativeClient['devices']>) {
+  constructor(native: NativeClient, readonly plugin: PluginInfo, nativeDevices: ReturnType<NativeClient['devices']>, globalDevices?: ReturnType<NativeClient['devices']>) {
     this.#native = native;
     this.platform = native.platform();
     this.devices = nativeDevices;
+    this.globalDevices = globalDevices ?? nativeDevices;
+    this.processIndex = nativeDevices[0]?.processIndex ?? 0;
     finalizer.register(this, native, this);
   }
 
+  /** This process's devices (the addressable ones): what buffers and runs use. */
   readonly devices: readonly Device[];
+  /** Every process's devices, in PJRT's order (this process's among them with `addressable: true`). */
+  readonly globalDevices: readonly Device[];
+  /** This process's index (its devices' `processIndex`; 0 in a single-process run). */
+  readonly processIndex: number;
 
   get target(): Target {
     return this.plugin.target;

@@ -119,6 +119,17 @@ export function sourceFiles(root = ROOT) {
     .sort();
 }
 
+/**
+ * dist/ (scripts/build_js.mjs: the compiled JS the CLIs start from), built first when it is missing or older than a
+ * source; its files relative to `root`, sorted. Without it the kit's CLIs would run the sources through tsx (and say so).
+ */
+export function distFiles(root = ROOT, { build = true } = {}) {
+  if (build) run(process.execPath, [path.join(root, 'scripts', 'build_js.mjs')], { cwd: root });
+  const walk = (rel) => fs.readdirSync(path.join(root, rel), { withFileTypes: true })
+    .flatMap((e) => (e.isDirectory() ? walk(path.join(rel, e.name)) : e.isFile() ? [path.join(rel, e.name)] : []));
+  return walk('dist').sort();
+}
+
 /** The PJRT C header the addon is built against (shipped in the CPU wheel flip's install unpacks into the cache). */
 export function pjrtHeader() {
   const specs = JSON.parse(fs.readFileSync(path.join(ROOT, 'runtime-native', 'plugins.json'), 'utf8'));
@@ -269,11 +280,14 @@ export function buildKit(outDir = path.join(ROOT, 'kit', 'gpu')) {
   const stage = fs.mkdtempSync(path.join(os.tmpdir(), 'flip-kit-'));
   const staging = path.join(outDir, '.staging');
   try {
-    const files = sourceFiles();
+    const files = [...sourceFiles(), ...distFiles()];
     for (const f of files) {
       fs.mkdirSync(path.dirname(path.join(stage, f)), { recursive: true });
       fs.copyFileSync(path.join(ROOT, f), path.join(stage, f));
     }
+    // The copies have new mtimes: dist/ was checked fresh above, so stamp it as built after them (bin/start.mjs).
+    const stamp = path.join(stage, 'dist', 'build.json');
+    fs.writeFileSync(stamp, JSON.stringify({ ...JSON.parse(fs.readFileSync(stamp, 'utf8')), startedAt: Date.now() }, null, 2) + '\n');
     fs.mkdirSync(path.join(stage, 'build'), { recursive: true });
     for (const f of ['flip_pjrt.node', 'flip_pjrt.stamp']) fs.copyFileSync(path.join(build, f), path.join(stage, 'build', f));
     fs.mkdirSync(path.dirname(path.join(stage, '.kit-cache', header.rel)), { recursive: true });

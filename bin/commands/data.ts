@@ -1,8 +1,10 @@
 // `flip data synth|bench`: argument parsing only; the work is in train/data.
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { FlipError } from '../../compiler/ir/errors.ts';
 import { writeSynthDataset } from '../../train/data/synth.ts';
 import { measureThroughput } from '../../train/data/throughput.ts';
+import { BERT_UNCASED_VOCAB } from '../../train/tokenizer/wordpiece.ts';
 import type { Command } from '../cli.ts';
 
 const HELP = `usage:
@@ -12,9 +14,10 @@ const HELP = `usage:
       classes and prompts) and DIR/vocab.txt (WordPiece vocab of the captions). DIR must be new, empty,
       or a set flip data synth wrote (listed in DIR/.flip-synth.json, replaced); files flip did not
       write are never deleted or replaced: such a folder is refused.
-  flip data bench --data DIR [--vocab DIR/vocab.txt] [--batch-size 256] [--image-size 64]
+  flip data bench --data DIR [--vocab V] [--batch-size 256] [--image-size 64]
                   [--workers W] [--batches 20]
-      Images per second read, decoded, augmented and tokenized into batches (no device).`;
+      Images per second read, decoded, augmented and tokenized into batches (no device). V defaults to
+      DIR/vocab.txt, else the shipped BERT uncased vocabulary.`;
 
 function int(v: unknown, name: string, dflt?: number): number {
   if (v === undefined) {
@@ -65,7 +68,7 @@ const command: Command = {
       if (typeof v.data !== 'string') throw new FlipError('--data DIR is required');
       const r = await measureThroughput({
         data: v.data,
-        vocab: typeof v.vocab === 'string' ? v.vocab : join(v.data, 'vocab.txt'),
+        vocab: typeof v.vocab === 'string' ? v.vocab : benchVocab(v.data),
         batchSize: int(v['batch-size'], 'batch-size', 256),
         imageSize: int(v['image-size'], 'image-size', 64),
         workers: v.workers === undefined ? undefined : int(v.workers, 'workers'),
@@ -81,5 +84,13 @@ const command: Command = {
     throw new FlipError(`unknown subcommand '${sub ?? ''}' (synth, bench)`);
   },
 };
+
+/** --vocab, else DIR/vocab.txt, else the shipped BERT uncased vocabulary (as flip run does), said in one line. */
+function benchVocab(dir: string): string {
+  const beside = join(dir, 'vocab.txt');
+  if (existsSync(beside)) return beside;
+  console.log(`no vocab.txt in ${dir}: tokenizing with the shipped BERT uncased vocabulary`);
+  return BERT_UNCASED_VOCAB;
+}
 
 export default command;

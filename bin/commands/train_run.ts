@@ -1,9 +1,10 @@
 // `flip run`: argument parsing for training and zero-shot evaluation (the work is in train/run/).
-import { accessSync, constants, statSync } from 'node:fs';
+import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { FlipError } from '../../compiler/ir/errors.ts';
 import { parseMesh } from '../../compiler/passes/index.ts';
-import { TARGETS, type Target } from '../../runtime-native/index.ts';
+import { CoordinationError, cpuMultiProcessRefusal, joinProcessGroup, resolvePlugin, TARGETS, type Coordination, type Target } from '../../runtime-native/index.ts';
+import { resolveProcessPlan } from '../../runtime-native/cluster.ts';
 import { configOptionsIn, overridesFrom } from '../../configs/overrides.ts';
 import { resolveConfig } from '../../configs/load.ts';
 import { runTraining } from '../../train/run/index.ts';
@@ -19,7 +20,7 @@ Progress: on a terminal a live bar (step/total, epoch, loss, lr, samples/s, ETA)
 otherwise a line every logEverySteps. In the workdir: checkpoints/checkpoint_<step>.{safetensors,json}
 (params, AdamW moments; step, data position, config), metrics.jsonl and events.out.tfevents.* (TensorBoard:
 tensorboard --logdir DIR; flip plot DIR draws the loss and accuracy curves into DIR/metrics.png).
-Ctrl-C finishes the current step, saves a checkpoint and exits (status 130); a second Ctrl-C quits at once.
+Ctrl-C (or SIGTERM) finishes the current step, saves a checkpoint and exits (status 130); a second quits at once.
 Damaged data (a truncated shard, an image that does not decode, a caption with no token) is skipped,
 warned about once per kind and counted; a NaN or inf loss stops the run (status 2) before anything is
 saved over the last good checkpoint.
@@ -41,6 +42,15 @@ options:
   --workers <n>              data decode threads (default: cpus - 1)
   --fast-compile             compile at XLA's lowest backend optimization level: several times faster
                              compiles, slower steps (quick checks of a config)
+
+multi-process (one program over several hosts' devices; docs/distributed.md):
+  --coordinator <host:port>  process 0's address and the coordinator's port (process 0 listens on it)
+  --num-processes <n>        how many processes take part
+  --process-id <i>           this process's id, 0..n-1
+  --coordination-timeout <s> seconds to reach the coordinator and for every process to join (default 60)
+                             Without the flags: FLIP_COORDINATOR, FLIP_NUM_PROCESSES, FLIP_PROCESS_ID, else a Cloud
+                             TPU VM slice's, SLURM's (srun) or Open MPI's (mpirun) environment; flip launch --local N
+                             starts N processes here.
 
 resume:   --config.train.resumeDir=DIR    continue a run exactly (params, optimizer state, step, data position)
 tune:     --config.train.pretrainDir=DIR  start from another run's params (e.g. unmasked tuning:
@@ -80,6 +90,16 @@ function checkWorkdir(workdir: string): void {
   }
 }
 
+/** Whether npm exec (npx) started this process: its parent's command line is `npm exec ...` (Linux; else the env says). */
+function underNpmExec(): boolean {
+  if (process.env.npm_lifecycle_event !== 'npx') return false;
+  try {
+    return /^npm exec\b/.test(readFileSync(`/proc/${process.ppid}/cmdline`, 'utf8').replaceAll('\0', ' '));
+  } catch {
+    return true;
+  }
+}
+
 const command: Command = {
   summary: 'train FLIP and evaluate it zero-shot (default: a small model on synthetic data, on CPU)',
   help,
@@ -93,6 +113,10 @@ const command: Command = {
     workdir: { type: 'string' },
     workers: { type: 'string' },
     'fast-compile': { type: 'boolean' },
+    coordinator: { type: 'string' },
+    'num-processes': { type: 'string' },
+    'process-id': { type: 'string' },
+    'coordination-timeout': { type: 'string' },
     ...configOptionsIn(process.argv.slice(2)),
   },
   async run({ values, positionals }) {
@@ -103,31 +127,66 @@ const command: Command = {
     const mesh = values.mesh === undefined ? undefined : parseMesh(String(values.mesh));
     const workers = values.workers === undefined ? undefined : Number(values.workers);
     if (workers !== undefined && !(Number.isInteger(workers) && workers >= 0)) throw new FlipError(`--workers must be an integer >= 0, got '${String(values.workers)}'`);
+    const processes = await resolveProcessPlan(
+      { coordinator: values.coordinator as string | undefined, numProcesses: values['num-processes'] as string | undefined, processId: values['process-id'] as string | undefined },
+      { target },
+    );
+    const coordinationTimeout = values['coordination-timeout'] === undefined ? 60 : Number(values['coordination-timeout']);
+    if (!(coordinationTimeout > 0 && coordinationTimeout <= 86400)) throw new FlipError(`--coordination-timeout must be a number of seconds in (0, 86400], got '${String(values['coordination-timeout'])}'`);
+    if (processes && target === 'cpu') {
+      let plugin = 'cpu';
+      try {
+        const r = resolvePlugin('cpu', values.plugin as string | undefined);
+        plugin = r.installed ? `${r.installed.package} ${r.installed.version}` : r.library;
+      } catch {
+        // not installed: the name is enough
+      }
+      throw new CoordinationError(cpuMultiProcessRefusal(plugin, processes.numProcesses), 'UNIMPLEMENTED');
+    }
     const config = await resolveConfig(values.config as string | undefined, overridesFrom(values));
     const workdir = path.resolve((values.workdir as string | undefined) ?? path.join('runs', config.name));
     checkWorkdir(workdir);
 
     const stop = new AbortController();
+    // Under `npx flip run`, a terminal's Ctrl-C reaches flip twice: from the terminal (npm's process group) and
+    // forwarded by npm a moment later. Within this window a second signal is that copy, not a second Ctrl-C.
+    const copyWindowMs = underNpmExec() ? 300 : 0;
+    let firstAt = 0;
     const onSigint = () => {
       if (stop.signal.aborted) {
+        if (performance.now() - firstAt < copyWindowMs) return;
         console.error('\nflip run: interrupted again; quitting without saving (the last checkpoint stays as it was)');
         process.exit(130);
       }
       console.error('\nflip run: stopping after this step to save a checkpoint (Ctrl-C again to quit now)');
+      firstAt = performance.now();
       stop.abort();
     };
     process.on('SIGINT', onSigint);
+    process.on('SIGTERM', onSigint); // kill PID (or npm exec forwarding one): as a Ctrl-C, save and exit
+    let group: Coordination | undefined;
+    let ok = false;
     try {
+      if (processes) {
+        console.log(`flip run: process ${processes.processId} of ${processes.numProcesses} (coordinator ${processes.coordinator}, from ${processes.source}); waiting for the others ...`);
+        group = await joinProcessGroup(processes, { timeoutMs: coordinationTimeout * 1000 });
+      }
       const r = await runTraining({
         config, workdir, target: target as Target, stop: stop.signal, fastCompile: values['fast-compile'] === true,
         ...(devices !== undefined ? { devices } : {}),
         ...(mesh ? { mesh } : {}),
         ...(values.plugin ? { plugin: values.plugin as string } : {}),
         ...(workers !== undefined ? { workers } : {}),
+        ...(processes && group ? { processes, group } : {}),
       });
+      ok = true;
       return r.interrupted ? 130 : 0;
     } finally {
       process.off('SIGINT', onSigint);
+      process.off('SIGTERM', onSigint);
+      // All processes pass the shutdown barrier; a failed one leaves at once, and the others see it gone (named).
+      if (group && ok) await group.shutdown(coordinationTimeout * 1000);
+      else group?.abort();
     }
   },
 };

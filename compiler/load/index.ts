@@ -16,13 +16,14 @@
 //     without --config), so a model can derive input sizes from a config object: `mlpInputs(cfg) => ({…})`.
 // Leaves are TensorSpecs (`spec(dtype, {axis: size, …})`); JS scalars are static arguments. Where a parameter's
 // declared type names a literal dtype or axis names, the spec must agree (checked here, before tracing).
-import { pathToFileURL } from 'node:url';
 import path from 'node:path';
 import { DTYPES, FlipError, ShapeError, isDType, showType, type TensorType } from '../ir/index.ts';
 import { flatten, isStaticLeaf, isTensorSpecLike } from '../trace/index.ts';
 import { lower, type LowerOptions, type Program } from '../lower/index.ts';
 import { exportedFunctions, relative, typeCheck, type ExportedFunction } from './check.ts';
+import { importUserModule } from './ts_import.ts';
 
+export { importUserModule } from './ts_import.ts';
 export { REPO_ROOT, TypeCheckError, declarationLoc, exportedFunctions, typeCheck, type DeclaredTensor, type ExportedFunction, type ParamInfo } from './check.ts';
 
 export class EntryError extends FlipError {
@@ -65,9 +66,7 @@ export interface LoadedEntry {
 type ModuleRecord = Record<string, unknown>;
 
 async function importModule(file: string): Promise<ModuleRecord> {
-  // A plain dynamic import, not tsx's isolated tsImport: the user's file must share this process's instances of
-  // compiler/trace and dsl/ (the active trace and the Tensor boxing live in module state). bin/flipc.js registers tsx.
-  return (await import(pathToFileURL(path.resolve(file)).href)) as ModuleRecord;
+  return importUserModule(file);
 }
 
 function isPlainRecord(x: unknown): x is Record<string, unknown> {

@@ -5,8 +5,8 @@ import { fileURLToPath } from 'node:url';
 import type { Loc } from '../ir/index.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-/** Frames in these folders are flip's own; the user's line is the first frame outside them. */
-const LIBRARY_DIRS = ['compiler', 'dsl', 'runtime-native', 'programs'].map((d) => path.join(ROOT, d) + path.sep);
+/** Frames in these folders are flip's own (their sources, or compiled in dist/); the user's line is the first frame outside them. */
+const LIBRARY_DIRS = ['compiler', 'dsl', 'runtime-native', 'programs'].flatMap((d) => [path.join(ROOT, d) + path.sep, path.join(ROOT, 'dist', d) + path.sep]);
 const NODE_MODULES = `${path.sep}node_modules${path.sep}`;
 
 function filePath(name: string): string {

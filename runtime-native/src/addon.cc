@@ -55,6 +55,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitClient(env, exports);
   InitBuffer(env, exports);
   InitExecutable(env, exports);
+  InitCoordinator(env, exports);
   return exports;
 }
 

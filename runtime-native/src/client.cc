@@ -157,6 +157,7 @@ class Client : public Napi::ObjectWrap<Client> {
                            InstanceAccessor<&Client::Disposed>("disposed"),
                            InstanceMethod<&Client::Platform>("platform"),
                            InstanceMethod<&Client::Devices>("devices"),
+                           InstanceMethod<&Client::GlobalDevices>("globalDevices"),
                            InstanceMethod<&Client::MemoryStats>("memoryStats"),
                            InstanceMethod<&Client::DefaultDeviceAssignment>("defaultDeviceAssignment"),
                            InstanceMethod<&Client::Compile>("compile"),
@@ -205,42 +206,60 @@ class Client : public Napi::ObjectWrap<Client> {
     return o;
   }
 
+  // One device as JS sees it: ids, kind, description, process index, attributes.
+  static Napi::Object DeviceToJs(Napi::Env env, ClientState& c, PJRT_Device* device) {
+    const PJRT_Api* api = c.api;
+    auto g = PJRT_ARGS(PJRT_Device_GetDescription_Args);
+    g.device = device;
+    ThrowIf(env, TakeError(api, api->PJRT_Device_GetDescription(&g)));
+    PJRT_DeviceDescription* desc = g.device_description;
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("index", c.DeviceIndex(device));
+    auto id = PJRT_ARGS(PJRT_DeviceDescription_Id_Args);
+    id.device_description = desc;
+    ThrowIf(env, TakeError(api, api->PJRT_DeviceDescription_Id(&id)));
+    o.Set("id", id.id);
+    auto kind = PJRT_ARGS(PJRT_DeviceDescription_Kind_Args);
+    kind.device_description = desc;
+    ThrowIf(env, TakeError(api, api->PJRT_DeviceDescription_Kind(&kind)));
+    o.Set("kind", Str(kind.device_kind, kind.device_kind_size));
+    o.Set("description", DeviceString(api, desc));
+    auto proc = PJRT_ARGS(PJRT_DeviceDescription_ProcessIndex_Args);
+    proc.device_description = desc;
+    if (TakeError(api, api->PJRT_DeviceDescription_ProcessIndex(&proc)).ok()) o.Set("processIndex", proc.process_index);
+    auto addr = PJRT_ARGS(PJRT_Device_IsAddressable_Args);
+    addr.device = device;
+    if (TakeError(api, api->PJRT_Device_IsAddressable(&addr)).ok()) o.Set("addressable", addr.is_addressable);
+    else o.Set("addressable", c.DeviceIndex(device) >= 0);
+    if (c.DeviceIndex(device) >= 0) {
+      auto hw = PJRT_ARGS(PJRT_Device_LocalHardwareId_Args);
+      hw.device = device;
+      if (TakeError(api, api->PJRT_Device_LocalHardwareId(&hw)).ok()) o.Set("localHardwareId", hw.local_hardware_id);
+    }
+    auto attrs = PJRT_ARGS(PJRT_DeviceDescription_Attributes_Args);
+    attrs.device_description = desc;
+    if (TakeError(api, api->PJRT_DeviceDescription_Attributes(&attrs)).ok()) {
+      o.Set("attributes", NamedValuesToJs(env, attrs.attributes, attrs.num_attributes));
+    } else {
+      o.Set("attributes", Napi::Object::New(env));
+    }
+    return o;
+  }
+
   Napi::Value Devices(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     ClientState& c = Live(env);
-    const PJRT_Api* api = c.api;
     Napi::Array out = Napi::Array::New(env, c.devices.size());
-    for (size_t i = 0; i < c.devices.size(); i++) {
-      auto g = PJRT_ARGS(PJRT_Device_GetDescription_Args);
-      g.device = c.devices[i];
-      ThrowIf(env, TakeError(api, api->PJRT_Device_GetDescription(&g)));
-      PJRT_DeviceDescription* desc = g.device_description;
-      Napi::Object o = Napi::Object::New(env);
-      o.Set("index", static_cast<double>(i));
-      auto id = PJRT_ARGS(PJRT_DeviceDescription_Id_Args);
-      id.device_description = desc;
-      ThrowIf(env, TakeError(api, api->PJRT_DeviceDescription_Id(&id)));
-      o.Set("id", id.id);
-      auto kind = PJRT_ARGS(PJRT_DeviceDescription_Kind_Args);
-      kind.device_description = desc;
-      ThrowIf(env, TakeError(api, api->PJRT_DeviceDescription_Kind(&kind)));
-      o.Set("kind", Str(kind.device_kind, kind.device_kind_size));
-      o.Set("description", DeviceString(api, desc));
-      auto proc = PJRT_ARGS(PJRT_DeviceDescription_ProcessIndex_Args);
-      proc.device_description = desc;
-      if (TakeError(api, api->PJRT_DeviceDescription_ProcessIndex(&proc)).ok()) o.Set("processIndex", proc.process_index);
-      auto hw = PJRT_ARGS(PJRT_Device_LocalHardwareId_Args);
-      hw.device = c.devices[i];
-      if (TakeError(api, api->PJRT_Device_LocalHardwareId(&hw)).ok()) o.Set("localHardwareId", hw.local_hardware_id);
-      auto attrs = PJRT_ARGS(PJRT_DeviceDescription_Attributes_Args);
-      attrs.device_description = desc;
-      if (TakeError(api, api->PJRT_DeviceDescription_Attributes(&attrs)).ok()) {
-        o.Set("attributes", NamedValuesToJs(env, attrs.attributes, attrs.num_attributes));
-      } else {
-        o.Set("attributes", Napi::Object::New(env));
-      }
-      out.Set(i, o);
-    }
+    for (size_t i = 0; i < c.devices.size(); i++) out.Set(i, DeviceToJs(env, c, c.devices[i]));
+    return out;
+  }
+
+  // Every process's devices (PJRT_Client_Devices): `addressable` ones are this process's (`index` >= 0).
+  Napi::Value GlobalDevices(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    ClientState& c = Live(env);
+    Napi::Array out = Napi::Array::New(env, c.global_devices.size());
+    for (size_t i = 0; i < c.global_devices.size(); i++) out.Set(i, DeviceToJs(env, c, c.global_devices[i]));
     return out;
   }
 

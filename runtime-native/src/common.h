@@ -182,6 +182,9 @@ struct ClientState {
   const PJRT_Api* api = nullptr;
   PJRT_Client* client = nullptr;
   std::vector<PJRT_Device*> devices;  // addressable, in PJRT's order
+  std::vector<PJRT_Device*> global_devices;  // every process's, in PJRT's order
+  // What the PJRT key-value callbacks use (a KvBinding of plugin.cc); outlives the PJRT client.
+  std::shared_ptr<void> kv_binding;
   std::unique_ptr<Dispatcher> dispatcher = std::make_unique<Dispatcher>();
   std::unordered_set<Owner*> owners;  // JS thread only
   bool closed = false;                // JS thread only: client.dispose() was called
@@ -216,6 +219,7 @@ struct AddonData {
   Napi::FunctionReference executable_ctor;
   Napi::FunctionReference client_ctor;
   Completer& completer;
+  Napi::FunctionReference* coord_client_ctor = nullptr;  // the JS CoordClient class (coord_js.cc)
 };
 AddonData& Data(Napi::Env env);
 
@@ -224,6 +228,11 @@ void InitPlugin(Napi::Env env, Napi::Object exports);
 void InitClient(Napi::Env env, Napi::Object exports);
 void InitBuffer(Napi::Env env, Napi::Object exports);
 void InitExecutable(Napi::Env env, Napi::Object exports);
+void InitCoordinator(Napi::Env env, Napi::Object exports);
+
+class CoordClient;
+// The coordination-store client behind a JS CoordClient (throws a JS error if `v` is not one).
+std::shared_ptr<CoordClient> UnwrapCoordClient(Napi::Env env, Napi::Value v);
 
 Napi::Object NewBuffer(Napi::Env env, std::shared_ptr<BufferState> state);
 Napi::Object NewExecutable(Napi::Env env, std::shared_ptr<ExecState> state);

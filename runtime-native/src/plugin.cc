@@ -7,10 +7,60 @@
 #include <map>
 
 #include "common.h"
+#include "coord.h"
 
 namespace flip {
 
 namespace {
+
+// The PJRT key-value callbacks over the coordination store. The plugin calls them from its own
+// threads (client creation, and later: NCCL clique ids at execution), so they block on the store
+// client's thread and never touch JS. Keys carry the platform prefix ("cuda:", "tpu:", ...) as JAX's.
+struct KvBinding {
+  std::shared_ptr<CoordClient> store;
+  std::string prefix;
+};
+
+PJRT_Error* KvError(PJRT_CallbackError* make, const CoordResult& r) {
+  // DEADLINE_EXCEEDED (a get timed out), NOT_FOUND (try-get missed), UNAVAILABLE (a process is gone).
+  return (*make)(static_cast<PJRT_Error_Code>(r.code), r.data.data(), r.data.size());
+}
+
+void KvDeleteValue(char* value) { delete[] value; }
+
+char* KvCopy(const std::string& v) {
+  char* out = new char[v.size() + 1];
+  std::memcpy(out, v.data(), v.size());
+  out[v.size()] = 0;
+  return out;
+}
+
+PJRT_Error* KvGet(PJRT_KeyValueGetCallback_Args* a) {
+  auto* b = static_cast<KvBinding*>(a->user_arg);
+  CoordResult r = b->store->GetSync(b->prefix + std::string(a->key, a->key_size), a->timeout_in_ms);
+  if (!r.ok()) return KvError(a->callback_error, r);
+  a->value = KvCopy(r.data);
+  a->value_size = r.data.size();
+  a->value_deleter_callback = KvDeleteValue;
+  return nullptr;
+}
+
+PJRT_Error* KvTryGet(PJRT_KeyValueTryGetCallback_Args* a) {
+  auto* b = static_cast<KvBinding*>(a->user_arg);
+  CoordResult r = b->store->TryGetSync(b->prefix + std::string(a->key, a->key_size));
+  if (!r.ok()) return KvError(a->callback_error, r);
+  a->value = KvCopy(r.data);
+  a->value_size = r.data.size();
+  a->value_deleter_callback = KvDeleteValue;
+  return nullptr;
+}
+
+PJRT_Error* KvPut(PJRT_KeyValuePutCallback_Args* a) {
+  auto* b = static_cast<KvBinding*>(a->user_arg);
+  CoordResult r = b->store->PutSync(b->prefix + std::string(a->key, a->key_size), std::string(a->value, a->value_size));
+  if (!r.ok()) return KvError(a->callback_error, r);
+  return nullptr;
+}
 
 // Plugins stay loaded for the life of the process (they do not support being unloaded), and
 // PJRT_Plugin_Initialize runs once per plugin.
@@ -150,6 +200,7 @@ class CreateClientWorker : public Napi::AsyncWorker {
   CreateClientWorker(Napi::Env env, std::shared_ptr<PluginState> plugin)
       : Napi::AsyncWorker(env, "flip.pjrt.createClient"), deferred_(env), plugin_(std::move(plugin)) {}
   NamedValues options;
+  std::shared_ptr<KvBinding> kv;
   InFlightToken in_flight;
   Napi::Promise Promise() { return deferred_.Promise(); }
 
@@ -158,9 +209,22 @@ class CreateClientWorker : public Napi::AsyncWorker {
     auto a = PJRT_ARGS(PJRT_Client_Create_Args);
     a.create_options = options.values.data();
     a.num_options = options.values.size();
+    if (kv) {
+      a.kv_get_callback = KvGet;
+      a.kv_get_user_arg = kv.get();
+      a.kv_try_get_callback = KvTryGet;
+      a.kv_try_get_user_arg = kv.get();
+      a.kv_put_callback = KvPut;
+      a.kv_put_user_arg = kv.get();
+    }
     status_ = TakeError(api, api->PJRT_Client_Create(&a));
-    if (!status_.ok()) return;
+    if (!status_.ok()) {
+      // A plugin thread may still be inside a callback: the binding is never freed.
+      if (kv) new std::shared_ptr<KvBinding>(kv);
+      return;
+    }
     state_ = std::make_shared<ClientState>();
+    state_->kv_binding = kv;
     state_->plugin = plugin_;
     state_->api = api;
     state_->client = a.client;
@@ -169,6 +233,11 @@ class CreateClientWorker : public Napi::AsyncWorker {
     status_ = TakeError(api, api->PJRT_Client_AddressableDevices(&d));
     if (!status_.ok()) return;
     state_->devices.assign(d.addressable_devices, d.addressable_devices + d.num_addressable_devices);
+    auto g = PJRT_ARGS(PJRT_Client_Devices_Args);
+    g.client = a.client;
+    status_ = TakeError(api, api->PJRT_Client_Devices(&g));
+    if (!status_.ok()) return;
+    state_->global_devices.assign(g.devices, g.devices + g.num_devices);
   }
   void OnOK() override {
     Napi::Env env = Env();
@@ -227,6 +296,12 @@ class Plugin : public Napi::ObjectWrap<Plugin> {
     auto* w = new CreateClientWorker(env, state_);
     try {
       if (info.Length() > 0 && info[0].IsObject()) w->options.FromJs(env, info[0].As<Napi::Object>());
+      // createClient(options, store?, keyPrefix?): the key-value callbacks over a coordination store.
+      if (info.Length() > 1 && !info[1].IsUndefined() && !info[1].IsNull()) {
+        w->kv = std::make_shared<KvBinding>();
+        w->kv->store = UnwrapCoordClient(env, info[1]);
+        if (info.Length() > 2 && info[2].IsString()) w->kv->prefix = info[2].As<Napi::String>().Utf8Value();
+      }
     } catch (...) {
       delete w;
       throw;

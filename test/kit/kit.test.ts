@@ -14,10 +14,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as kit from '../../scripts/gpu_kit.mjs';
 
 interface Pkg { name: string; version: string; dir: string }
-const { runtimeClosure, closureFiles, sourceFiles, pathWithoutNode, offlineEnv, ROOT } = kit as {
+const { runtimeClosure, closureFiles, sourceFiles, distFiles, pathWithoutNode, offlineEnv, ROOT } = kit as {
   runtimeClosure: () => Pkg[];
   closureFiles: (c: Pkg[]) => string[];
   sourceFiles: () => string[];
+  distFiles: (root: string) => string[];
   pathWithoutNode: (dir: string) => string;
   offlineEnv: (home: string, sysbin: string, extra?: Record<string, string>) => Record<string, string>;
   ROOT: string;
@@ -108,7 +109,8 @@ describe('flip from the kit\'s files, with no Node or npm on PATH and no network
     }
   };
   beforeAll(() => {
-    for (const f of sourceFiles()) place(path.join(ROOT, f), path.join(flip, f));
+    // dist/ too (the compiled JS the CLIs start from), as buildKit packs it: hard links keep the mtimes that say it is fresh.
+    for (const f of [...sourceFiles(), ...distFiles(ROOT)]) place(path.join(ROOT, f), path.join(flip, f));
     const modulesBase = path.dirname(fs.realpathSync(path.join(ROOT, 'node_modules')));
     for (const f of closureFiles(closure)) {
       const from = path.join(modulesBase, f);

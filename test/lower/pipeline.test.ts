@@ -19,12 +19,16 @@ function flipc(args: string[]): Promise<{ code: number; stdout: string; stderr: 
 }
 
 /**
- * The module flip run compiles for its train step, from the run's own parts in a tsx process as `flip run` is one
- * (vitest maps a few source columns differently from tsx, and locations are part of the module text).
+ * The module flip run compiles for its train step, from the run's own parts running compiled (dist/) as `flip run`
+ * does: step_module.ts is imported as flip imports a user's .ts (compiler/load/ts_import.ts), so its imports of
+ * train/ and compiler/ are dist/'s (vitest and tsx map a few source columns differently from dist/'s source maps, and
+ * locations are part of the module text). vitest's global setup has built dist/.
  */
+const STEP_MODULE = "process.setSourceMapsEnabled(true); process.argv.splice(1, 0, 'step_module');" +
+  " await (await import('./dist/compiler/load/ts_import.js')).importUserModule('test/lower/step_module.ts');";
 async function runStepModule(devices: number, meshText?: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'test', 'lower', 'step_module.ts'), 'configs/flip_tiny.ts', String(devices), ...(meshText ? [meshText] : [])],
+    execFile(process.execPath, ['--input-type=module', '-e', STEP_MODULE, 'configs/flip_tiny.ts', String(devices), ...(meshText ? [meshText] : [])],
       { cwd: REPO_ROOT, maxBuffer: 64 << 20 }, (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)));
   });
 }

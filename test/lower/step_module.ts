@@ -1,5 +1,6 @@
 // Prints the StableHLO module flip run compiles for its train step (the run's own parts: planRun, compileTrainStep),
-// run under tsx as bin/flip.js runs the trainer: `node --import tsx test/lower/step_module.ts <config.ts> <devices> [mesh]`.
+// run compiled as bin/flip.js runs the trainer (test/lower/pipeline.test.ts imports it through dist/'s importUserModule), or
+// from the sources: `node --import tsx test/lower/step_module.ts <config.ts> <devices> [mesh]`.
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseMesh } from '../../compiler/passes/index.ts';

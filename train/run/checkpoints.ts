@@ -49,6 +49,8 @@ export class RunCheckpoints {
     /** The checkpoint the run resumed from, if it did. */
     private readonly resumed: LoadedCheckpoint | null,
     private readonly print: (line: string) => void,
+    /** The run's id, written into every checkpoint. */
+    private readonly run?: string,
   ) {}
 
   /** For the message of a run that stopped on NaN or inf: the checkpoint to resume from. */
@@ -82,7 +84,7 @@ export class RunCheckpoints {
         }
       }
     }
-    this.file = saveCheckpoint(this.plan.checkpointDir, host, { step: at.step, position: at.position, samples: at.samples, config: this.plan.config });
+    this.file = saveCheckpoint(this.plan.checkpointDir, host, { step: at.step, position: at.position, samples: at.samples, config: this.plan.config, ...(this.run ? { run: this.run } : {}) });
     this.savedAt = at.step;
     this.print(`checkpoint (${why}): ${this.file}`);
   }

@@ -3,10 +3,10 @@
 // runs, the compile level, the eval and data settings. Every other part of the run reads the plan, not the options.
 import path from 'node:path';
 import { FlipError } from '../../compiler/ir/errors.ts';
-import type { Mesh } from '../../compiler/passes/index.ts';
+import { axisSize, showMesh, type Mesh } from '../../compiler/passes/index.ts';
 import type { FlipConfig, TrainerConfig } from '../../configs/types.ts';
 import type { FlipModelConfig } from '../../models/flip.ts';
-import type { Client, OpenClientOptions, Target } from '../../runtime-native/index.ts';
+import type { Client, Coordination, OpenClientOptions, ProcessPlan, Target } from '../../runtime-native/index.ts';
 import type { SkipCounts } from '../data/webdataset.ts';
 import type { TerminalOut } from '../metrics.ts';
 import { stepSettings } from '../step.ts';
@@ -49,6 +49,12 @@ export interface RunOptions {
   client?: Client;
   /** Compile every program at XLA's backend optimization level 0 (fast compiles, slower steps: tests). */
   fastCompile?: boolean;
+  /**
+   * A multi-process run (docs/distributed.md): this process's place in it, and the process group it joined
+   * (`joinProcessGroup(processes)`: the store for the plugin's key-value callbacks, barriers, shutdown). Absent: one process.
+   */
+  processes?: ProcessPlan;
+  group?: Coordination;
 }
 
 export interface RunResult {
@@ -108,6 +114,9 @@ export function planRun(o: RunOptions): RunPlan {
   const t = cfg.train;
   const model = cfg.model;
   const schedule = scheduleOf(cfg);
+  if (o.processes && o.processes.numProcesses > 1) {
+    throw new FlipError(`process ${o.processes.processId} of ${o.processes.numProcesses} joined the run, but the trainer does not run one program across processes yet (issue 13: per-process data shares and checkpoints); run one process (--devices / --mesh)`);
+  }
   if (t.optimizer.type !== 'adamw') throw new FlipError(`config.train.optimizer.type '${String(t.optimizer.type)}': only adamw is implemented`);
   if (t.evalOnly && !t.resumeDir && !t.pretrainDir) {
     throw new FlipError('config.train.evalOnly evaluates a checkpoint: give one with --config.train.resumeDir=DIR (or flip eval --checkpoint DIR)');
@@ -120,6 +129,7 @@ export function planRun(o: RunOptions): RunPlan {
     notes.push(`note: train.warmupEpochs (${t.warmupEpochs}) ≥ train.numEpochs (${t.numEpochs}): the whole run is warm-up; the lr climbs ` +
       `towards ${schedule.peakLr.toExponential(2)} and never decays (lower warmupEpochs for a cosine phase)`);
   }
+  if (!t.evalOnly) checkLayout(o, cfg);
   const cpuDevices = o.devices ?? ((o.target ?? 'cpu') === 'cpu' ? o.mesh?.size : undefined);
   return {
     config: cfg, model, train: t, schedule, evalOnly: t.evalOnly,
@@ -139,4 +149,53 @@ export function planRun(o: RunOptions): RunPlan {
     ...(o.stopAfter !== undefined ? { stopAfter: o.stopAfter } : {}),
     ...(o.stop ? { stop: o.stop } : {}),
   };
+}
+
+/**
+ * How the train step is laid out over devices, checked before anything is opened or compiled: --mesh's data axis
+ * must split the batch and --devices must hold the mesh; --devices must be a multiple of
+ * config.partitioning.numPartitions and its data-parallel part must split the batch.
+ */
+function checkLayout(o: RunOptions, cfg: FlipConfig): void {
+  const batch = cfg.train.batchSize;
+  const parts = cfg.partitioning.numPartitions;
+  if (o.mesh) {
+    const m = showMesh(o.mesh);
+    const data = axisSize(o.mesh, 'data');
+    if (o.devices !== undefined && o.devices < o.mesh.size) throw new FlipError(`--mesh ${m} needs ${o.mesh.size} devices but --devices is ${o.devices}: give --devices ${o.mesh.size} (or leave it out)`);
+    if (batch % data !== 0) {
+      throw new FlipError(`--mesh ${m}: the batch size ${batch} (config.train.batchSize) does not split over data=${data}: ` +
+        `use a data axis that divides ${batch}, or --config.train.batchSize=${Math.ceil(batch / data) * data}`);
+    }
+    return;
+  }
+  if (o.devices === undefined || o.devices === 1) return;
+  if (o.devices % parts !== 0) throw new FlipError(`--devices ${o.devices} is not a multiple of config.partitioning.numPartitions (${parts})`);
+  const data = o.devices / parts;
+  if (batch % data !== 0) {
+    throw new FlipError(`--devices ${o.devices}: the batch size ${batch} (config.train.batchSize) does not split over ${data} data-parallel devices` +
+      `${parts > 1 ? ` (${o.devices} / numPartitions ${parts})` : ''}: use a device count whose data-parallel part divides ${batch}, or --config.train.batchSize=${Math.ceil(batch / data) * data}`);
+  }
+}
+
+/**
+ * The devices the train step needs, against the client's (opened, nothing compiled yet): an accelerator's count is
+ * known only now; with every accelerator device data-parallel, the batch must split over them.
+ */
+export function checkDevices(plan: RunPlan, client: Client): void {
+  if (plan.evalOnly) return;
+  const { mesh, devices } = plan.step;
+  const need = mesh?.size ?? devices ?? (client.target === 'cpu' ? 1 : client.devices.length);
+  const asked = mesh ? `--mesh ${showMesh(mesh)}` : `--devices ${need}`;
+  if (client.devices.length < need) {
+    throw new FlipError(`${asked} needs ${need} devices; the ${client.target} client has ${client.devices.length}`);
+  }
+  if (!mesh && devices === undefined && need > 1) {
+    const parts = plan.config.partitioning.numPartitions;
+    const data = need / parts;
+    if (need % parts !== 0 || plan.train.batchSize % data !== 0) {
+      throw new FlipError(`the ${need} ${client.target} devices (all of them, data-parallel × numPartitions ${parts}) do not split the batch size ${plan.train.batchSize}: ` +
+        `give --devices N or --mesh, or a batch size divisible by ${Number.isInteger(data) ? data : need}`);
+    }
+  }
 }
