@@ -16,7 +16,11 @@ import { compileFunction, type CompiledFunction } from '../train/compiled.ts';
 import { batchSpecs, initState, stateSpecs, stepSpec, optimizerStep } from '../train/step.ts';
 import { irDotFlops, trainStepFlops } from './flops.ts';
 import { summarizeHlo, type HloSummary } from './hlo.ts';
-import { withMask, type BenchPlan, type StepModel } from './plan.ts';
+import { withMask, type BenchPlan, type StepDType, type StepModel } from './plan.ts';
+import { lower } from '../compiler/lower/index.ts';
+import { CompileCache } from '../programs/cache.ts';
+import { loadProgram } from '../programs/compile.ts';
+import { rmSync } from 'node:fs';
 import { OtherLoad, quietGate, type QuietGate } from './quiet.ts';
 
 /** One timed run of a session. */
@@ -46,6 +50,8 @@ export interface PeakResult {
 
 export interface StepResult {
   maskRatio: number;
+  /** `model.dtype` of the step (absent in results written before it existed: float32). */
+  dtype?: StepDType;
   /** Trace + passes + lower + XLA compile of this mask's train step. */
   compileSeconds: number;
   /** Each timed step (after the warm-up), dispatch to outputs ready. */
@@ -86,11 +92,24 @@ export interface PipelineResult extends ThroughputReport {
   otherCores: number | null;
 }
 
+/** The same train step compiled twice through an empty persistent compilation cache (programs/cache.ts). */
+export interface CachedCompileResult {
+  name: string;
+  batchSize: number;
+  /** Model function → executable with XLA compiling (and the cache storing the executable). */
+  firstSeconds: number;
+  /** The second time: trace and lower again, then the executable loaded from the cache (XLA's compile skipped). */
+  cachedSeconds: number;
+  /** Whether the second executable really came from the cache. */
+  loaded: boolean;
+}
+
 export interface FlipHalfResult {
   platform: { name: string; version: string; plugin: string; pluginVersion: string | null; devices: number; deviceKind: string };
   peak: PeakResult;
   steps: StepResult[];
   compile: CompileResult[];
+  cachedCompile?: CachedCompileResult;
   pipeline: PipelineResult;
   /** Seconds spent waiting for other processes to go quiet. */
   waitedSeconds: number;
@@ -209,7 +228,7 @@ export class StepRunner {
   #step = 0;
   constructor(readonly client: Client, readonly plan: BenchPlan, readonly o: { log: (s: string) => void; hloDir?: string }) {}
 
-  async session(maskRatio: number): Promise<Session<StepResult>> {
+  async session(maskRatio: number, dtype: StepDType = 'float32'): Promise<Session<StepResult>> {
     const { client, plan, o } = this;
     const s = plan.steps;
     if (this.#state === null) {
@@ -219,14 +238,14 @@ export class StepRunner {
       init.executable.dispose();
       this.#batch = deviceBatch(client, s);
     }
-    const m: StepModel = { ...s, config: withMask(s.config, maskRatio) };
+    const m: StepModel = { ...s, config: withMask(s.config, maskRatio, dtype) };
     const { compiled, totalSeconds } = await compileTimed(
       buildStep(m, s.seed), [stateSpecs(m.config.model), batchSpecs(m.config.model, m.batchSize), stepSpec()], client, 'train_step', [0], plan.optLevel,
     );
     const hloText = optimizedHlo(compiled.executable);
     if (o.hloDir) {
       mkdirSync(o.hloDir, { recursive: true });
-      writeFileSync(path.join(o.hloDir, `flip_train_step_mask${maskRatio}.hlo.txt`), hloText);
+      writeFileSync(path.join(o.hloDir, `flip_train_step_mask${maskRatio}${dtype === 'bfloat16' ? '_bf16' : ''}.hlo.txt`), hloText);
     }
     const losses: number[] = [];
     const once = () => timed(async () => {
@@ -247,12 +266,12 @@ export class StepRunner {
         const cost = compiled.executable.costAnalysis();
         const stepSeconds = reps.map((r) => r.seconds), cpuSeconds = reps.map((r) => r.cpuSeconds);
         const r: StepResult = {
-          maskRatio, compileSeconds: totalSeconds, stepSeconds, medianStepSeconds: median(stepSeconds), cpuSeconds,
+          maskRatio, dtype, compileSeconds: totalSeconds, stepSeconds, medianStepSeconds: median(stepSeconds), cpuSeconds,
           otherCores: reps.map((x) => x.otherCores), losses,
           modelFlops: trainStepFlops(m.config.model, m.batchSize).train, irDotFlops: irDotFlops(compiled.func),
           xlaFlops: typeof cost?.flops === 'number' ? cost.flops : null, hlo: summarizeHlo(hloText),
         };
-        o.log(`mask ${maskRatio}: compiled in ${totalSeconds.toFixed(1)}s; steps ${stepSeconds.map((t) => t.toFixed(3)).join(', ')} s ` +
+        o.log(`mask ${maskRatio}${dtype === 'bfloat16' ? ' bf16' : ''}: compiled in ${totalSeconds.toFixed(1)}s; steps ${stepSeconds.map((t) => t.toFixed(3)).join(', ')} s ` +
           `(${(median(cpuSeconds) / r.medianStepSeconds).toFixed(2)} cores busy); loss ${losses.at(-1)!.toFixed(4)}`);
         compiled.executable.dispose();
         return r;
@@ -279,6 +298,30 @@ export async function measureCompile(client: Client, m: StepModel, seed: number,
   };
   c.executable.dispose();
   return out;
+}
+
+/**
+ * The cached-compile figure: `m`'s train step compiled from its model function twice through a fresh, empty
+ * persistent compilation cache in `dir` (what a second `flip run` of a config does): the first compile runs XLA and
+ * stores the executable, the second traces and lowers again and loads it.
+ */
+export async function measureCachedCompile(client: Client, m: StepModel, seed: number, o: { dir: string; optLevel?: number }): Promise<CachedCompileResult> {
+  rmSync(o.dir, { recursive: true, force: true });
+  const cache = new CompileCache({ dir: o.dir, note: () => {} });
+  const specs = [stateSpecs(m.config.model), batchSpecs(m.config.model, m.batchSize), stepSpec()];
+  const once = async () => {
+    client.clearCache(); // nothing held in memory: the second executable must come from the folder
+    const t0 = performance.now();
+    const program = lower(buildStep(m, seed), specs, { name: 'train_step', donate: [0] });
+    const loaded = await loadProgram(client, program, { compileCache: cache, ...(o.optLevel !== undefined ? { optLevel: o.optLevel } : {}) });
+    const seconds = (performance.now() - t0) / 1000;
+    loaded.executable.dispose();
+    return { seconds, cached: loaded.cached };
+  };
+  const first = await once();
+  const second = await once();
+  rmSync(o.dir, { recursive: true, force: true });
+  return { name: m.name, batchSize: m.batchSize, firstSeconds: first.seconds, cachedSeconds: second.seconds, loaded: second.cached };
 }
 
 /** The synthetic JPEG set of the pipeline figure, written once per size into `workdir`. */
@@ -330,8 +373,16 @@ export class FlipSide {
       },
     };
   }
-  steps(maskRatio: number): Promise<Session<StepResult>> {
-    return this.#steps.session(maskRatio);
+  steps(maskRatio: number, dtype: StepDType = 'float32'): Promise<Session<StepResult>> {
+    return this.#steps.session(maskRatio, dtype);
+  }
+  async cachedCompile(m: StepModel): Promise<CachedCompileResult> {
+    const c = await measureCachedCompile(this.client, m, this.plan.steps.seed, {
+      dir: path.join(this.workdir, 'compile-cache'), ...(this.plan.optLevel !== undefined ? { optLevel: this.plan.optLevel } : {}),
+    });
+    this.log(`${m.name}: first compile ${c.firstSeconds.toFixed(1)}s, second through the compilation cache ${c.cachedSeconds.toFixed(2)}s` +
+      `${c.loaded ? '' : ' (NOT loaded from the cache)'}`);
+    return c;
   }
   async pipeline(dir: string): Promise<PipelineResult> {
     const r = await measurePipeline(this.plan, dir);
@@ -363,6 +414,7 @@ export async function runFlipHalf(plan: BenchPlan, o: FlipHalfOptions): Promise<
   const peak = await runSession(await side.peak(), plan.peak.reps, gate, 'the matmul');
   const steps: StepResult[] = [];
   for (const r of plan.steps.masks) steps.push(await runSession(await side.steps(r), plan.steps.steps, gate, `a step at mask ${r}`));
+  for (const r of plan.steps.bf16Masks ?? []) steps.push(await runSession(await side.steps(r, 'bfloat16'), plan.steps.steps, gate, `a bf16 step at mask ${r}`));
   const dir = await pipelineData(plan, o.workdir);
   await gate?.wait('the input pipeline');
   const pipeline = await side.pipeline(dir);
@@ -376,5 +428,7 @@ export async function runFlipHalf(plan: BenchPlan, o: FlipHalfOptions): Promise<
     await gate?.wait(`compiling ${m.name}`);
     compile.push(await side.compile(m));
   }
-  return { platform: platformOf(o.client), peak, steps, compile, pipeline, waitedSeconds: gate?.waited ?? 0 };
+  const cm = plan.compile[0];
+  const cachedCompile = cm ? await side.cachedCompile(cm) : undefined;
+  return { platform: platformOf(o.client), peak, steps, compile, ...(cachedCompile ? { cachedCompile } : {}), pipeline, waitedSeconds: gate?.waited ?? 0 };
 }

@@ -23,7 +23,11 @@ export interface StepModel {
 export interface BenchPlan {
   target: BenchTarget;
   /** Train-step timings: one model and batch, each mask ratio compiled and stepped in turn (the state carried over). */
-  steps: StepModel & { masks: readonly number[]; warmup: number; steps: number; seed: number };
+  steps: StepModel & {
+    masks: readonly number[]; warmup: number; steps: number; seed: number;
+    /** Masks whose step is also timed with `model.dtype = 'bfloat16'` (flip only; the JAX half runs f32). */
+    bf16Masks?: readonly number[];
+  };
   /** Models whose train step is traced, lowered and compiled (not run), at their own small batch. */
   compile: readonly StepModel[];
   /** The f32 matmul (size × size by size × size) that measures the machine's peak, best of `reps` after one warm-up. */
@@ -64,7 +68,7 @@ const MASKS = [0, 0.5, 0.75] as const;
 export function cpuPlan(): BenchPlan {
   return {
     target: 'cpu',
-    steps: { ...stepModel(small, 8), masks: MASKS, warmup: 2, steps: 7, seed: 0 },
+    steps: { ...stepModel(small, 8), masks: MASKS, bf16Masks: MASKS, warmup: 2, steps: 7, seed: 0 },
     compile: [stepModel(base, 2), stepModel(large, 2)],
     peak: { size: 4096, reps: 5 },
     pipeline: { images: 1024, sourceSize: 256, batches: 60, warmup: 4 },
@@ -76,7 +80,7 @@ export function cpuPlan(): BenchPlan {
 export function gpuPlan(): BenchPlan {
   return {
     target: 'gpu',
-    steps: { ...stepModel(base, 256), masks: MASKS, warmup: 5, steps: 20, seed: 0 },
+    steps: { ...stepModel(base, 256), masks: MASKS, bf16Masks: MASKS, warmup: 5, steps: 20, seed: 0 },
     compile: [stepModel(base, 2), stepModel(large, 2)],
     peak: { size: 8192, reps: 20 },
     pipeline: { images: 4096, sourceSize: 256, batches: 24, warmup: 4 },
@@ -88,7 +92,7 @@ export function gpuPlan(): BenchPlan {
 export function quickPlan(target: BenchTarget = 'cpu'): BenchPlan {
   return {
     target,
-    steps: { ...stepModel(tiny, tiny.train.batchSize), masks: MASKS, warmup: 1, steps: 2, seed: 0 },
+    steps: { ...stepModel(tiny, tiny.train.batchSize), masks: MASKS, bf16Masks: [0.5], warmup: 1, steps: 2, seed: 0 },
     compile: [stepModel(tiny, 2)],
     peak: { size: 256, reps: 2 },
     pipeline: { images: 48, sourceSize: 40, batches: 3, warmup: 1, workers: 1 },
@@ -97,7 +101,10 @@ export function quickPlan(target: BenchTarget = 'cpu'): BenchPlan {
   };
 }
 
-/** The plan with its mask ratio set (the step's config as optimizerStep and the JAX step see it). */
-export function withMask(config: FlipConfig, maskRatio: number): FlipConfig {
-  return { ...config, model: { ...config.model, img: { ...config.model.img, maskRatio } } };
+/** The plan with its mask ratio set (the step's config as optimizerStep and the JAX step see it), and its dtype. */
+export function withMask(config: FlipConfig, maskRatio: number, dtype: StepDType = 'float32'): FlipConfig {
+  return { ...config, model: { ...config.model, img: { ...config.model.img, maskRatio }, dtype } };
 }
+
+/** The compute dtype of a timed step (`model.dtype`). */
+export type StepDType = 'float32' | 'bfloat16';

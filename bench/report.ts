@@ -61,6 +61,9 @@ export function figures(plan: BenchPlan, flip: FlipHalfResult, jax: JaxHalfResul
   const s = plan.steps;
   const jaxStep = (r: number) => jax?.steps.find((x) => x.maskRatio === r) ?? null;
   const n = s.steps;
+  // bf16 steps (model.dtype = 'bfloat16') get rows of their own below; every other figure is the f32 steps'.
+  const bf16 = flip.steps.filter((f) => f.dtype === 'bfloat16');
+  flip = { ...flip, steps: flip.steps.filter((f) => f.dtype !== 'bfloat16') };
   for (const f of flip.steps) {
     rows.push(row(`step.mask${f.maskRatio}`, `train step, mask ${f.maskRatio} (median of ${n})`, 's', 'lower', f.medianStepSeconds, jaxStep(f.maskRatio)?.medianStepSeconds ?? null));
   }
@@ -89,6 +92,16 @@ export function figures(plan: BenchPlan, flip: FlipHalfResult, jax: JaxHalfResul
   }
   for (const m of plan.compile) {
     if (!flip.compile.some((c) => c.name === m.name)) rows.push(row(`compile.${m.name}`, `model fn → executable, ${m.name}: not measured (time bound)`, 's', 'lower', null, null));
+  }
+  const cc = flip.cachedCompile;
+  if (cc) {
+    rows.push(row(`compile.cached.${cc.name}`, `  2nd compile of ${cc.name}, through the compilation cache`, 's', 'lower', cc.cachedSeconds, null,
+      cc.loaded ? `first ${cc.firstSeconds.toFixed(1)} s: ${(cc.firstSeconds / cc.cachedSeconds).toFixed(1)}x; XLA skipped` : 'NOT loaded from the cache'));
+  }
+  for (const b of bf16) {
+    const f = flip.steps.find((x) => x.maskRatio === b.maskRatio);
+    rows.push(row(`step.bf16.mask${b.maskRatio}`, `train step bf16 (model.dtype), mask ${b.maskRatio}`, 's', 'lower', b.medianStepSeconds, null,
+      f ? `÷ f32 step ${(b.medianStepSeconds / f.medianStepSeconds).toFixed(2)}x` : ''));
   }
   const p = flip.pipeline;
   rows.push(row('pipeline', `input pipeline (decode+augment+tokenize, ${p.workers} worker${p.workers === 1 ? '' : 's'})`, 'images/s', 'higher', p.imagesPerSecond, null,

@@ -4,8 +4,8 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { hasNvidiaGpu, openClient, type Client } from '../runtime-native/index.ts';
-import { FlipSide, pipelineData, platformOf, type CompileResult, type FlipHalfResult, type Session as FlipSession, type StepResult } from './flip_bench.ts';
+import { cpuBuilds, hasNvidiaGpu, openClient, selectedCpuBuild, type Client } from '../runtime-native/index.ts';
+import { FlipSide, pipelineData, platformOf, type CachedCompileResult, type CompileResult, type FlipHalfResult, type Session as FlipSession, type StepResult } from './flip_bench.ts';
 import { FLOPS_FORMULA } from './flops.ts';
 import { BENCH_DIR, BenchError, ensureVenv, JaxSide, venvCudaPlugin, type JaxCompile, type JaxHalfResult, type JaxStep, type Session as JaxSession } from './jax_half.ts';
 import { quietGate, type QuietGate } from './quiet.ts';
@@ -25,11 +25,17 @@ the time from a model function to a ready executable, the input pipeline's image
                      jax-cuda13-pjrt, the one JAX uses (bench/gpu.sh does the same and checks the GPU first).
   --quick            flip_tiny, 2 steps: checks that the bench runs, in seconds (the figures mean nothing).
   --skip-jax         the flip half only (no Python venv).
+  --cpu-build B      cpu: run flip on this pinned CPU plugin build, xla (xla-cpu-pjrt) or lammps (lammps-jax-pjrt-cpu,
+                     built from jaxlib 0.11.2's XLA); default FLIP_CPU_BUILD, else the installed default
+                     (docs/runtime.md). Install the other with \`flip plugins install cpu --build B\`.
   --devices N        cpu: the flip CPU client's device count (default 1, as JAX's CPU backend; the plugin's own
                      default is 4).
   --steps N          timed steps per mask (default: the plan's, 7 on CPU).
-  --masks A,B,...    the mask ratios of the train-step figures (default 0,0.5,0.75).
+  --masks A,B,...    the mask ratios of the train-step figures (default 0,0.5,0.75); flip's bf16 steps
+                     (model.dtype = 'bfloat16', timed beside the f32 ones) run at the same masks.
   --warmup N         steps run before timing (default: the plan's, 2 on CPU).
+  --no-wait          never wait for other processes to go quiet (the quiet gate); on a machine that never is, the
+                     gate only adds its waits (6 minutes in all), and the figures stay as loaded either way.
   --budget S         skip the compile figures not started after S seconds of measuring (default 900).
   --out FILE         results JSON (default bench/results.json, bench/results-gpu.json for --target gpu).
   --readme           put the table in README.md's benchmark section.
@@ -37,6 +43,8 @@ the time from a model function to a ready executable, the input pipeline's image
 
 interface Args {
   target: BenchTarget;
+  noWait: boolean;
+  cpuBuild?: string;
   quick: boolean;
   skipJax: boolean;
   devices: number;
@@ -56,6 +64,8 @@ function parse(argv: readonly string[]): Args | null {
       quick: { type: 'boolean', default: false },
       'skip-jax': { type: 'boolean', default: false },
       devices: { type: 'string', default: '1' },
+      'cpu-build': { type: 'string' },
+      'no-wait': { type: 'boolean', default: false },
       steps: { type: 'string' },
       masks: { type: 'string' },
       warmup: { type: 'string' },
@@ -69,6 +79,12 @@ function parse(argv: readonly string[]): Args | null {
   if (values.help) return null;
   const target = values.target as BenchTarget;
   if (target !== 'cpu' && target !== 'gpu') throw new BenchError(`--target ${values.target}: use cpu or gpu`);
+  const cpuBuild = values['cpu-build'];
+  if (cpuBuild !== undefined) {
+    const names = cpuBuilds().map((b) => b.build);
+    if (!names.includes(cpuBuild)) throw new BenchError(`--cpu-build ${cpuBuild}: use ${names.join(' or ')}`);
+    if (target !== 'cpu') throw new BenchError('--cpu-build is for --target cpu');
+  }
   const int = (name: string, v: string | undefined, min: number): number | undefined => {
     if (v === undefined) return undefined;
     const n = Number(v);
@@ -79,15 +95,22 @@ function parse(argv: readonly string[]): Args | null {
   if (masks && !masks.every((m) => m >= 0 && m < 1)) throw new BenchError(`--masks ${values.masks}: ratios in [0, 1), comma-separated`);
   return {
     ...(masks ? { masks } : {}),
-    target, quick: values.quick, skipJax: values['skip-jax'], devices: int('devices', values.devices, 1)!, steps: int('steps', values.steps, 1), warmup: int('warmup', values.warmup, 0),
+    ...(cpuBuild !== undefined ? { cpuBuild } : {}),
+    target, noWait: values['no-wait'], quick: values.quick, skipJax: values['skip-jax'], devices: int('devices', values.devices, 1)!, steps: int('steps', values.steps, 1), warmup: int('warmup', values.warmup, 0),
     budget: int('budget', values.budget, 0)!, readme: values.readme,
     out: path.resolve(values.out ?? path.join(BENCH_DIR, target === 'gpu' ? 'results-gpu.json' : 'results.json')),
   };
 }
 
 function planOf(a: Args): BenchPlan {
-  const plan = a.quick ? quickPlan(a.target) : a.target === 'gpu' ? gpuPlan() : cpuPlan();
-  return { ...plan, steps: { ...plan.steps, steps: a.steps ?? plan.steps.steps, warmup: a.warmup ?? plan.steps.warmup, masks: a.masks ?? plan.steps.masks } };
+  const plan0 = a.quick ? quickPlan(a.target) : a.target === 'gpu' ? gpuPlan() : cpuPlan();
+  const plan = a.noWait ? { ...plan0, quiet: null } : plan0;
+  // --masks picks the bf16 steps' masks too (those of the plan's bf16 masks it names).
+  const bf16Masks = a.masks ? (plan.steps.bf16Masks ?? []).filter((m) => a.masks!.includes(m)) : plan.steps.bf16Masks;
+  return {
+    ...plan,
+    steps: { ...plan.steps, steps: a.steps ?? plan.steps.steps, warmup: a.warmup ?? plan.steps.warmup, masks: a.masks ?? plan.steps.masks, ...(bf16Masks ? { bf16Masks } : {}) },
+  };
 }
 
 const NO_GPU = 'no NVIDIA GPU on this machine (no /dev/nvidia* device, no driver under /proc/driver/nvidia): the GPU bench ' +
@@ -129,12 +152,14 @@ async function interleaved(
   const flipPeak = fp.finish(), jaxPeak = jp ? await jp.finish() : null;
 
   const masks = plan.steps.masks;
-  const sessions: { f: FlipSession<StepResult>; j: JaxSession<JaxStep> | null }[] = [];
-  for (const mask of masks) sessions.push({ f: await flipSide.steps(mask), j: J && (await J.steps(mask)) });
+  const sessions: { f: FlipSession<StepResult>; j: JaxSession<JaxStep> | null; what: string }[] = [];
+  for (const mask of masks) sessions.push({ f: await flipSide.steps(mask), j: J && (await J.steps(mask)), what: `a step at mask ${mask}` });
+  // bf16 (model.dtype = 'bfloat16'): flip's alone, in the same rounds as the f32 steps.
+  for (const mask of plan.steps.bf16Masks ?? []) sessions.push({ f: await flipSide.steps(mask, 'bfloat16'), j: null, what: `a bf16 step at mask ${mask}` });
   for (let i = 0; i < plan.steps.steps; i++) {
-    for (let k = 0; k < masks.length; k++) {
-      const m = (i + k) % masks.length;
-      await repPair(sessions[m]!.f, sessions[m]!.j, (i + k) % 2 === 1, `a step at mask ${masks[m]}`);
+    for (let k = 0; k < sessions.length; k++) {
+      const m = (i + k) % sessions.length;
+      await repPair(sessions[m]!.f, sessions[m]!.j, (i + k) % 2 === 1, sessions[m]!.what);
     }
   }
   const flipSteps: StepResult[] = [], jaxSteps: JaxStep[] = [];
@@ -172,7 +197,17 @@ async function interleaved(
     flipCompile.push(f);
     if (j) jaxCompile.push(j);
   }
-  const flip: FlipHalfResult = { platform: platformOf(flipSide.client), peak: flipPeak, steps: flipSteps, compile: flipCompile, pipeline, waitedSeconds: gate?.waited ?? 0 };
+  // The cached compile: the first compile model's step twice through an empty persistent compilation cache.
+  const cm = plan.compile[0];
+  let cachedCompile: CachedCompileResult | undefined;
+  if (cm && (performance.now() - start) / 1000 <= o.budget) {
+    await gate?.wait(`compiling ${cm.name} twice through the compilation cache`);
+    cachedCompile = await flipSide.cachedCompile(cm);
+  } else if (cm) o.log(`${cm.name}: cached compile not measured (--budget ${o.budget}s spent)`);
+  const flip: FlipHalfResult = {
+    platform: platformOf(flipSide.client), peak: flipPeak, steps: flipSteps, compile: flipCompile, ...(cachedCompile ? { cachedCompile } : {}), pipeline,
+    waitedSeconds: gate?.waited ?? 0,
+  };
   const jax: JaxHalfResult | null = J && jaxPeak ? { ...(await J.info()), peak: jaxPeak, steps: jaxSteps, compile: jaxCompile } : null;
   return { flip, jax };
 }
@@ -216,10 +251,12 @@ async function main(argv: readonly string[]): Promise<number> {
     client = await openClient({ target: 'gpu', plugin, options: { memory_fraction: GPU_SHARE } });
     machine.device = `${client.devices[0]!.kind} (1 of ${client.devices.length})`;
   } else {
+    if (a.cpuBuild !== undefined && !process.env.PJRT_PLUGIN_PATH) process.env.FLIP_CPU_BUILD = a.cpuBuild;
     client = await openClient({ target: 'cpu', devices: a.devices });
     machine.device = a.devices === 1 ? 'CPU' : `CPU (flip client of ${a.devices} devices)`;
   }
-  const flipPlugin = `${client.plugin.package ?? path.basename(client.plugin.path)}${client.plugin.version ? ` ${client.plugin.version}` : ''}`;
+  const build = a.target === 'cpu' && !process.env.PJRT_PLUGIN_PATH ? ` (CPU build ${selectedCpuBuild().build})` : '';
+  const flipPlugin = `${client.plugin.package ?? path.basename(client.plugin.path)}${client.plugin.version ? ` ${client.plugin.version}` : ''}${build}`;
   log(`plan: ${plan.steps.name} at batch ${plan.steps.batchSize}, masks ${plan.steps.masks.join(', ')}, ${plan.steps.warmup} warm-up + ${plan.steps.steps} timed steps; ` +
     `compile ${plan.compile.map((c) => c.name).join(', ')}; load average ${machine.loadAverage.toFixed(2)}`);
   const jaxSide = python && !a.skipJax ? JaxSide.start(plan, { python, workdir, ...(a.target === 'gpu' ? { gpuMemoryFraction: GPU_SHARE } : {}) }) : null;

@@ -34,6 +34,7 @@ export function officialDefaults(): FlipConfig {
       },
       clr: { projDimOut: 768, projOutBias: false, tau: 0.01, tauLearnable: true, imgAvgToken: true, txtAvgToken: false },
       rngPartitionable: false,
+      dtype: 'float32',
     },
     partitioning: { numPartitions: 1, partitionStates: false },
     train: {

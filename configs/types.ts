@@ -1,9 +1,9 @@
 // The configuration of a FLIP run: the model (models/flip.ts owns its types), the partitioning, and — in a section
 // of its own — what the trainer reads. Field names are the official configs/default.py ones in camelCase.
-import type { ContrastiveConfig, FlipModelConfig, TextConfig, TransformerConfig, VisionConfig } from '../models/flip.ts';
+import type { ContrastiveConfig, FlipModelConfig, ModelDType, TextConfig, TransformerConfig, VisionConfig } from '../models/flip.ts';
 import type { RematName } from '../dsl/nn/index.ts';
 
-export type { ContrastiveConfig, FlipModelConfig, RematName, TextConfig, TransformerConfig, VisionConfig };
+export type { ContrastiveConfig, FlipModelConfig, ModelDType, RematName, TextConfig, TransformerConfig, VisionConfig };
 
 /** `config.partitioning`: model-parallel partitions (the rest of the devices are data-parallel). */
 export interface PartitioningConfig {

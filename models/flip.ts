@@ -20,7 +20,7 @@ import {
 } from '../dsl/index.ts';
 import {
   Add1DPositionEmbs, Add2DPositionEmbs, Dense, Embed, Encoder, PatchEmbed, child, constantInit, init, makeRng, normalInit, param,
-  xavierUniform, type ApplyContext, type Params, type RematName,
+  xavierUniform, type ApplyContext, type ComputeDType, type Params, type RematName,
 } from '../dsl/nn/index.ts';
 import { uniform, type Key } from '../dsl/random.ts';
 import { valueAndGrad } from '../dsl/transforms.ts';
@@ -92,6 +92,24 @@ export interface FlipModelConfig {
    * sharded tensor's bits on each device without gathering them: prefer it for big meshes.
    */
   rngPartitionable?: boolean;
+  /**
+   * The official modules' `dtype` (jnp's names): the compute dtype of both towers' matmuls and activations.
+   * 'float32' (default) or 'bfloat16' — mixed precision as a Flax module with `dtype=jnp.bfloat16`: the patch
+   * embedding, every encoder block (LayerNorms, attention, MLP) and the projection heads cast their inputs and their f32
+   * params to bf16 and compute in bf16; params (so gradients and AdamW moments), the residual stream, position
+   * embeddings, the final LayerNorm of each tower, pooling, L2 normalisation and the contrastive loss stay f32.
+   * See models/README.md.
+   */
+  dtype?: ModelDType;
+}
+
+/** `model.dtype` values: the official (jnp) dtype names. */
+export const MODEL_DTYPES = ['float32', 'bfloat16'] as const;
+export type ModelDType = (typeof MODEL_DTYPES)[number];
+
+/** The layers' compute dtype of a model config. */
+export function computeDtype(m: { dtype?: ModelDType }): ComputeDType {
+  return m.dtype === 'bfloat16' ? 'bf16' : 'f32';
 }
 
 /**
@@ -138,6 +156,8 @@ export function modelConfigProblems(m: FlipModelConfig, prefix = 'model'): strin
   posInt(m.txt.vocabSize, `${pt}.vocabSize`);
   posInt(m.txt.maxLen, `${pt}.maxLen`);
   posInt(m.clr.projDimOut, `${prefix}.clr.projDimOut`);
+  if (m.dtype !== undefined && !(MODEL_DTYPES as readonly unknown[]).includes(m.dtype))
+    out.push(`${prefix}.dtype must be ${MODEL_DTYPES.map((d) => `'${d}'`).join(' or ')}, got ${JSON.stringify(m.dtype)}`);
   if (!m.clr.tauLearnable && !(m.clr.tau > 0)) out.push(`${prefix}.clr.tau must be positive when ${prefix}.clr.tauLearnable is false, got ${JSON.stringify(m.clr.tau)}`);
   return out;
 }
@@ -201,13 +221,13 @@ export class VisionTransformer {
   readonly patchEmbed: PatchEmbed;
   readonly posEmbed: Add2DPositionEmbs;
   readonly encoder: Encoder;
-  constructor(readonly cfg: VisionConfig) {
+  constructor(readonly cfg: VisionConfig, readonly dtype: ComputeDType = 'f32') {
     const [p, q] = cfg.patchSize;
     if (cfg.imageSize % p !== 0 || cfg.imageSize % q !== 0) throw new FlipError(`VisionTransformer: imageSize ${cfg.imageSize} is not divisible by patchSize ${p}x${q}`);
     this.grid = [cfg.imageSize / p, cfg.imageSize / q];
-    this.patchEmbed = new PatchEmbed(cfg.patchSize, cfg.channels, cfg.hiddenSize);
+    this.patchEmbed = new PatchEmbed(cfg.patchSize, cfg.channels, cfg.hiddenSize, dtype);
     this.posEmbed = new Add2DPositionEmbs(this.grid, cfg.hiddenSize);
-    this.encoder = new Encoder({ ...cfg.transformer, size: cfg.hiddenSize });
+    this.encoder = new Encoder({ ...cfg.transformer, size: cfg.hiddenSize, dtype });
   }
   specs() {
     return {
@@ -220,7 +240,8 @@ export class VisionTransformer {
   }
   /** Tokens after the encoder, `[batch, 1 + kept, embed]` (cls first), and the masking it drew (training only). */
   apply(p: Params<ReturnType<VisionTransformer['specs']>>, images: Images, ctx: ApplyContext): { tokens: Tokens; masking?: MaskResult } {
-    let x: Tokens = this.patchEmbed.apply(p.embedding, images);
+    // A bf16 patch embedding meets the f32 position table: JAX promotes the sum to f32, so the tokens are f32 here.
+    let x: Tokens = astype(this.patchEmbed.apply(p.embedding, images), 'f32');
     x = this.posEmbed.apply(p.posembed_encoder, x);
     // Masking only in training. (The official eval path still calls random_mask with ratio 0, which only permutes the
     // tokens; the encoder is permutation-equivariant once positions are added, so skipping it changes nothing.)
@@ -246,10 +267,11 @@ export class LanguageTransformer {
   readonly embed: Embed;
   readonly posEmbed: Add1DPositionEmbs;
   readonly encoder: Encoder;
-  constructor(readonly cfg: TextConfig) {
+  constructor(readonly cfg: TextConfig, readonly dtype: ComputeDType = 'f32') {
     this.embed = new Embed({ numEmbeddings: cfg.vocabSize, features: cfg.hiddenSize, axes: ['classes', 'embed'], init: normalInit(0.02) });
     this.posEmbed = new Add1DPositionEmbs(cfg.maxLen, cfg.hiddenSize);
-    this.encoder = new Encoder({ ...cfg.transformer, size: cfg.hiddenSize });
+    // The token embedding is a gather (no arithmetic), kept f32 whatever the dtype; the blocks compute in `dtype`.
+    this.encoder = new Encoder({ ...cfg.transformer, size: cfg.hiddenSize, dtype });
   }
   specs() {
     return { token_embedding: this.embed.specs(), posembed_encoder: this.posEmbed.specs(), Transformer: this.encoder.specs() };
@@ -301,13 +323,14 @@ export class Flip {
   readonly txtProj: Dense;
   constructor(readonly cfg: FlipModelConfig) {
     checkModelConfig(cfg); // one error naming every field that does not fit, before any layer objects to one
-    this.img = new VisionTransformer(cfg.img);
-    this.txt = new LanguageTransformer(cfg.txt);
+    const dtype = computeDtype(cfg);
+    this.img = new VisionTransformer(cfg.img, dtype);
+    this.txt = new LanguageTransformer(cfg.txt, dtype);
     // models_flip.apply_projection_head: Dense(proj_dim_out, xavier_uniform, use_bias=proj_out_bias). The official
     // kernel axes are (_null0, _null1), replicated; ours are [embed, proj] (a param is never renamed: see dsl/nn/param.ts),
     // which FLIP's rules replicate too (`embed` → none; `proj` has no rule).
     const head = (inSize: number) => new Dense({
-      in: 'embed', inSize, out: 'proj', outSize: cfg.clr.projDimOut, kernelInit: xavierUniform(), useBias: cfg.clr.projOutBias,
+      in: 'embed', inSize, out: 'proj', outSize: cfg.clr.projDimOut, kernelInit: xavierUniform(), useBias: cfg.clr.projOutBias, dtype,
     });
     this.imgProj = head(cfg.img.hiddenSize);
     this.txtProj = head(cfg.txt.hiddenSize);
@@ -328,7 +351,8 @@ export class Flip {
   encodeImages(p: FlipParams, images: Images, ctx: ApplyContext): { z: Embeddings; masking?: MaskResult } {
     const { tokens, masking } = this.img.apply(p.img_encoder, images, child(ctx, 'img_encoder'));
     const pooled = this.cfg.clr.imgAvgToken ? mean(tokens, 'length') : first(tokens);
-    const z = l2Normalize(this.imgProj.apply(p.img_mlp1, pooled) as Embeddings);
+    // The head's output back to f32 (a no-op in f32): normalisation and the loss's reductions run in f32.
+    const z = l2Normalize(astype(this.imgProj.apply(p.img_mlp1, pooled), 'f32') as Embeddings);
     return masking ? { z, masking } : { z };
   }
 
@@ -341,7 +365,7 @@ export class Flip {
       const valid = astype(txtIsValid, 'f32');
       pooled = div(sum(mul(tokens, valid), 'length'), sum(valid, 'length'));
     } else pooled = mean(tokens, 'length');
-    return l2Normalize(this.txtProj.apply(p.txt_mlp1, pooled) as Embeddings);
+    return l2Normalize(astype(this.txtProj.apply(p.txt_mlp1, pooled), 'f32') as Embeddings);
   }
 
   /** The contrastive loss of a batch in training (`ctx.train`: masking, dropout) or eval mode, with both embeddings. */

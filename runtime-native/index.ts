@@ -19,8 +19,8 @@ export {
 } from './coordinator.ts';
 export type { ClientOptionValue, NamedValue } from './addon.ts';
 export {
-  cacheDir, deviceLikelyPresent, hasNvidiaGpu, hasTpuDevice, installPlugin, installedPlugins, pluginsDir, resolvePlugin, TARGETS,
-  type CudaVersion, type InstalledPlugin, type InstallOptions, type ResolvedPlugin, type Target,
+  cacheDir, cpuBuilds, defaultCpuBuild, deviceLikelyPresent, hasNvidiaGpu, hasTpuDevice, installPlugin, installedPlugins, pluginsDir, resolvePlugin,
+  selectedCpuBuild, TARGETS, type CpuBuild, type CudaVersion, type InstalledPlugin, type InstallOptions, type ResolvedPlugin, type Target,
 } from './plugins.ts';
 
 // Finalizers for handles nobody disposed: the native object releases its PJRT resources (device

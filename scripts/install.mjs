@@ -1,13 +1,21 @@
 #!/usr/bin/env node
-// npm postinstall: fetch the PJRT CPU plugin wheel from PyPI (sha256-checked, unpacked into the
+// npm postinstall: fetch the PJRT CPU plugin wheels from PyPI (sha256-checked, unpacked into the
 // cache) and build the native addon (build/flip_pjrt.node) with g++ against the pjrt_c_api.h that
-// ships in that wheel. Both steps are skipped when already done.
+// ships in xla-cpu-pjrt's wheel. Every step is skipped when already done.
 //
-//   node scripts/install.mjs              plugin + addon
-//   node scripts/install.mjs --addon-only addon only (the plugin must already be in the cache)
-//   --force                               redo both
+// Two CPU builds are pinned in runtime-native/plugins.json: `xla` (xla-cpu-pjrt, always installed:
+// its header builds the addon) and `lammps` (lammps-jax-pjrt-cpu, the CPU plugin built from jaxlib
+// 0.11.2's XLA). The postinstall installs xla and the default build (`cpuDefault`, or
+// FLIP_CPU_BUILD), then the addon.
+//
+//   node scripts/install.mjs                        plugins + addon
+//   node scripts/install.mjs --addon-only           addon only (xla-cpu-pjrt must already be in the cache)
+//   node scripts/install.mjs --build lammps [--version V [--sha256 HEX]]
+//                                                   that one plugin only (what `flip plugins install cpu` runs);
+//                                                   a version that plugins.json does not pin needs --sha256
+//   --force                                         redo
 // Environment: FLIP_CACHE_DIR (default $XDG_CACHE_HOME/flip or ~/.cache/flip), FLIP_PYTHON
-// (default python3), CXX (default g++), FLIP_SKIP_INSTALL=1 to do nothing.
+// (default python3), CXX (default g++), FLIP_CPU_BUILD (xla | lammps), FLIP_SKIP_INSTALL=1 to do nothing.
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
@@ -18,14 +26,42 @@ import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
-const args = new Set(process.argv.slice(2));
+const argv = process.argv.slice(2);
+const args = new Set(argv);
 const force = args.has('--force');
 const addonOnly = args.has('--addon-only');
 const log = (msg) => console.log(`flip install: ${msg}`);
 
-function fail(msg) {
+function fail(msg, code = 1) {
   console.error(`flip install: error: ${msg}`);
-  process.exit(1);
+  process.exit(code);
+}
+
+/** The value of `--name V` (or `--name=V`); undefined when absent. */
+function option(name) {
+  const i = argv.findIndex((a) => a === `--${name}` || a.startsWith(`--${name}=`));
+  if (i < 0) return undefined;
+  const a = argv[i];
+  const v = a.includes('=') ? a.slice(a.indexOf('=') + 1) : argv[i + 1];
+  if (v === undefined || v.startsWith('--')) fail(`--${name} needs a value`, 2);
+  return v;
+}
+
+/**
+ * The spec of CPU build `build` at `version` (default: the pinned one). A version plugins.json does not pin is
+ * installed only against an explicit sha256 (`sha`), which then stands for every wheel of that version.
+ */
+function cpuSpec(specs, build, version, sha) {
+  const base = build === specs.cpu.build ? specs.cpu : specs.cpuBuilds?.[build];
+  const builds = [specs.cpu.build, ...Object.keys(specs.cpuBuilds ?? {})];
+  if (!base) fail(`unknown CPU build '${build}': use ${builds.join(' or ')}`, 2);
+  if (sha !== undefined && !/^[0-9a-f]{64}$/.test(sha)) fail(`--sha256 must be 64 hex digits, got '${sha}'`, 2);
+  if (version === undefined || version === base.version) {
+    if (sha !== undefined && !Object.values(base.sha256).includes(sha)) fail(`--sha256 ${sha} is not the pinned hash of ${base.package} ${base.version}`, 2);
+    return base;
+  }
+  if (sha === undefined) fail(`${base.package} ${version} is not pinned (flip pins ${base.package} ${base.version}); give its wheel's sha256 with --sha256 to install it`, 2);
+  return { ...base, version, sha256: { '*': sha } };
 }
 
 function cacheDir() {
@@ -46,7 +82,7 @@ function ensureCpuPlugin(spec) {
   const dir = pluginDir(spec);
   const stampFile = path.join(dir, '.flip-verified');
   const lib = path.join(dir, spec.library);
-  if (!force && fs.existsSync(stampFile) && fs.existsSync(lib) && fs.existsSync(path.join(dir, spec.header))) {
+  if (!force && fs.existsSync(stampFile) && fs.existsSync(lib) && (!spec.header || fs.existsSync(path.join(dir, spec.header)))) {
     log(`CPU plugin ${spec.package}==${spec.version} already in ${dir}`);
     writeManifest(dir, spec);
     return dir;
@@ -54,7 +90,8 @@ function ensureCpuPlugin(spec) {
   const python = process.env.FLIP_PYTHON || 'python3';
   const wheels = path.join(cacheDir(), 'pjrt', 'wheels');
   fs.mkdirSync(wheels, { recursive: true });
-  let wheel = fs.readdirSync(wheels).find((f) => f in spec.sha256 && sha256File(path.join(wheels, f)) === spec.sha256[f]);
+  const pinned = (f) => spec.sha256[f] ?? (f.startsWith(`${spec.package.replace(/-/g, '_')}-${spec.version}-`) ? spec.sha256['*'] : undefined);
+  let wheel = fs.readdirSync(wheels).find((f) => f.endsWith('.whl') && pinned(f) && sha256File(path.join(wheels, f)) === pinned(f));
   if (wheel) {
     log(`using the verified wheel ${path.join(wheels, wheel)}`);
   } else {
@@ -71,7 +108,7 @@ function ensureCpuPlugin(spec) {
     }
     const got = fs.readdirSync(tmp).find((f) => f.endsWith('.whl'));
     if (!got) fail(`pip downloaded no wheel for ${spec.package}==${spec.version}`);
-    const expected = spec.sha256[got];
+    const expected = pinned(got);
     if (!expected) {
       fail(`no pinned sha256 for ${got} (this platform's wheel); flip pins: ${Object.keys(spec.sha256).join(', ')}. ` +
         `Add its hash to runtime-native/plugins.json after checking it against PyPI, or set PJRT_PLUGIN_PATH.`);
@@ -91,7 +128,11 @@ function ensureCpuPlugin(spec) {
   execFileSync(python, ['-c', 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])', path.join(wheels, wheel), staging], {
     stdio: 'inherit',
   });
-  fs.writeFileSync(path.join(staging, '.flip-verified'), `${wheel} ${spec.sha256[wheel]}\n`);
+  if (!fs.existsSync(path.join(staging, spec.library))) {
+    fs.rmSync(staging, { recursive: true, force: true });
+    fail(`${wheel} has no ${spec.library}: not a CPU plugin flip can load`);
+  }
+  fs.writeFileSync(path.join(staging, '.flip-verified'), `${wheel} ${pinned(wheel)}\n`);
   fs.rmSync(dir, { recursive: true, force: true });
   fs.renameSync(staging, dir);
   writeManifest(dir, spec);
@@ -102,7 +143,7 @@ function ensureCpuPlugin(spec) {
 function writeManifest(dir, spec) {
   const file = path.join(dir, 'flip-plugin.json');
   if (fs.existsSync(file)) return;
-  const manifest = { target: 'cpu', package: spec.package, version: spec.version, library: spec.library, installedAt: new Date().toISOString() };
+  const manifest = { target: 'cpu', build: spec.build, package: spec.package, version: spec.version, library: spec.library, installedAt: new Date().toISOString() };
   fs.writeFileSync(file, `${JSON.stringify(manifest, null, 2)}\n`);
 }
 
@@ -177,8 +218,18 @@ async function main() {
     return;
   }
   const specs = JSON.parse(fs.readFileSync(path.join(root, 'runtime-native', 'plugins.json'), 'utf8'));
+  for (const [name, b] of Object.entries(specs.cpuBuilds ?? {})) b.build = name;
   const cpu = specs.cpu;
+  const build = option('build'), version = option('version'), sha = option('sha256');
+  if (build !== undefined || version !== undefined || sha !== undefined) {
+    // One plugin, as `flip plugins install cpu [--build B] [--version V --sha256 H]` asks: no addon step.
+    ensureCpuPlugin(cpuSpec(specs, build ?? process.env.FLIP_CPU_BUILD ?? specs.cpuDefault ?? cpu.build, version, sha));
+    log('done');
+    return;
+  }
   const home = addonOnly ? pluginDir(cpu) : ensureCpuPlugin(cpu);
+  const dflt = process.env.FLIP_CPU_BUILD || specs.cpuDefault || cpu.build;
+  if (!addonOnly && dflt !== cpu.build) ensureCpuPlugin(cpuSpec(specs, dflt));
   await buildAddon(home, cpu);
   log('done');
 }

@@ -32,21 +32,28 @@ function format(r: PluginReport): string {
 const command: Command = {
   summary: 'list PJRT plugins (attributes, devices) or install one: plugins install cpu|gpu|tpu',
   help: `usage: flip plugins [--plugin <path>] [--target cpu|gpu|tpu]
-       flip plugins install cpu|gpu|tpu [--cuda 12|13] [--version <v>]
+       flip plugins install cpu [--build xla|lammps] [--version <v> [--sha256 <hex>]]
+       flip plugins install gpu|tpu [--cuda 12|13] [--version <v>]
 
 Without arguments, lists each target's plugin: where it is, the PJRT C API version, the plugin's
 own attributes (xla_version, StableHLO versions) and the devices it sees on this machine.
 
 install fetches a plugin from PyPI with pip into flip's cache ($FLIP_CACHE_DIR, default
-~/.cache/flip/pjrt): cpu = xla-cpu-pjrt (what npm install does), gpu = jax-cuda13-pjrt (or
---cuda 12: jax-cuda12-pjrt) with the nvidia-* CUDA wheels it needs, tpu = libtpu.
+~/.cache/flip/pjrt): cpu = one of the two pinned CPU builds, xla (xla-cpu-pjrt 0.0.1) or lammps
+(lammps-jax-pjrt-cpu 0.11.2, built from jaxlib 0.11.2's XLA); npm install installs xla and the
+default build (docs/runtime.md). A cpu --version that flip does not pin is installed only with
+its wheel's --sha256. gpu = jax-cuda13-pjrt (or --cuda 12: jax-cuda12-pjrt) with the nvidia-*
+CUDA wheels it needs, tpu = libtpu.
 
-PJRT_PLUGIN_PATH or --plugin <path> use another plugin .so instead of the cached one.`,
+FLIP_CPU_BUILD=xla|lammps picks the CPU build a run uses; PJRT_PLUGIN_PATH or --plugin <path>
+use another plugin .so instead of the cached one.`,
   options: {
     plugin: { type: 'string' },
     target: { type: 'string' },
     cuda: { type: 'string' },
     version: { type: 'string' },
+    build: { type: 'string' },
+    sha256: { type: 'string' },
   },
   async run({ values, positionals }) {
     const target = values.target as Target | undefined;
@@ -56,7 +63,8 @@ PJRT_PLUGIN_PATH or --plugin <path> use another plugin .so instead of the cached
       if (!which || !TARGETS.includes(which)) throw new PluginError(`say which plugin to install: flip plugins install ${TARGETS.join('|')}`, 'INVALID_ARGUMENT');
       const cuda = values.cuda as string | undefined;
       if (cuda !== undefined && cuda !== '12' && cuda !== '13') throw new PluginError(`--cuda must be 12 or 13, got ${cuda}`, 'INVALID_ARGUMENT');
-      await installPlugin(which, { cuda: cuda as CudaVersion | undefined, version: values.version as string | undefined });
+      const opt = (k: string) => (values[k] === undefined ? {} : { [k]: values[k] as string });
+      await installPlugin(which, { cuda: cuda as CudaVersion | undefined, ...opt('version'), ...opt('build'), ...opt('sha256') });
       return 0;
     }
     if (positionals.length) throw new PluginError(`unknown argument '${positionals[0]}' (flip plugins --help)`, 'INVALID_ARGUMENT');

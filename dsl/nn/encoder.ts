@@ -2,11 +2,11 @@
 // drop-path) and Encoder (N blocks, optional remat per block, final LayerNorm), as models_flip.py defines them.
 import { FlipError, type RematPolicy } from '../../compiler/ir/index.ts';
 import { cast, userOp } from '../core.ts';
-import { add } from '../ops_elementwise.ts';
+import { add, astype } from '../ops_elementwise.ts';
 import type { Tensor } from '../tensor.ts';
 import { checkpoint } from '../transforms.ts';
 import { child, dropout, type ApplyContext } from './context.ts';
-import { LayerNorm, MlpBlock, MultiHeadDotProductAttention } from './layers.ts';
+import { LayerNorm, MlpBlock, MultiHeadDotProductAttention, type ComputeDType } from './layers.ts';
 import { varianceScaling, xavierUniform, type Params } from './param.ts';
 
 export type Tokens = Tensor<'f32', readonly ['batch', 'length', 'embed']>;
@@ -35,6 +35,11 @@ export interface EncoderOptions {
   /** Drop-path of the last block; block l gets droppathRate · l / (numLayers − 1). */
   droppathRate: number;
   remat: RematName;
+  /**
+   * Compute dtype of every block (default 'f32'; see ComputeDType). The final LayerNorm `encoder_norm` is f32 as
+   * the official one (it is given no dtype), so the encoder's output is f32 either way.
+   */
+  dtype?: ComputeDType;
 }
 
 export interface BlockOptions {
@@ -44,6 +49,8 @@ export interface BlockOptions {
   dropoutRate: number;
   attentionDropoutRate: number;
   droppathRate: number;
+  /** Compute dtype of the block's LayerNorms, attention and MLP (default 'f32'); the residual stream keeps its own. */
+  dtype?: ComputeDType;
 }
 
 /**
@@ -57,14 +64,15 @@ export class Encoder1DBlock {
   readonly attention: MultiHeadDotProductAttention;
   readonly mlp: MlpBlock;
   constructor(readonly o: BlockOptions) {
-    this.ln0 = new LayerNorm('embed', o.size);
-    this.ln1 = new LayerNorm('embed', o.size);
+    const dtype = o.dtype ?? 'f32';
+    this.ln0 = new LayerNorm('embed', o.size, 1e-6, dtype);
+    this.ln1 = new LayerNorm('embed', o.size, 1e-6, dtype);
     this.attention = new MultiHeadDotProductAttention({
-      size: o.size, numHeads: o.numHeads, dropoutRate: o.attentionDropoutRate,
+      size: o.size, numHeads: o.numHeads, dropoutRate: o.attentionDropoutRate, dtype,
       qkvInit: varianceScaling(0.5, 'fan_avg', 'uniform', { fanIn: o.size, fanOut: o.size }),
       outInit: xavierUniform({ fanIn: o.size, fanOut: o.size }),
     });
-    this.mlp = new MlpBlock({ embed: 'embed', size: o.size, mlpDim: o.mlpDim, dropoutRate: o.dropoutRate, kernelInit: xavierUniform() });
+    this.mlp = new MlpBlock({ embed: 'embed', size: o.size, mlpDim: o.mlpDim, dropoutRate: o.dropoutRate, kernelInit: xavierUniform(), dtype });
   }
   specs() {
     return {
@@ -79,10 +87,13 @@ export class Encoder1DBlock {
       const droppath = { broadcast: ['length', 'embed'] };
       let x: Tokens = this.attention.apply(p.MultiHeadDotProductAttention_0, this.ln0.apply(p.LayerNorm_0, inputs), child(ctx, 'MultiHeadDotProductAttention_0'), mask);
       x = dropout(x, this.o.dropoutRate, child(ctx, 'Dropout_0'));
-      x = add(dropout(x, this.o.droppathRate, child(ctx, 'droppath_msa'), droppath), inputs);
+      // `x + inputs`: a bf16 branch meets the f32 residual stream, which JAX's promotion keeps f32 (the branch is
+      // converted); the same cast here.
+      const residual = (branch: Tokens, stream: Tokens): Tokens => add(astype(branch, stream.dtype) as Tokens, stream);
+      x = residual(dropout(x, this.o.droppathRate, child(ctx, 'droppath_msa'), droppath), inputs);
       let y: Tokens = this.mlp.apply(p.MlpBlock_0, this.ln1.apply(p.LayerNorm_1, x), child(ctx, 'MlpBlock_0'));
       y = dropout(y, this.o.droppathRate, child(ctx, 'droppath_mlp'), droppath);
-      return add(x, y);
+      return residual(y, x);
     }));
   }
 }
@@ -100,6 +111,7 @@ export class Encoder {
       size: o.size, mlpDim: o.mlpDim, numHeads: o.numHeads, dropoutRate: o.dropoutRate, attentionDropoutRate: o.attentionDropoutRate,
       // Linear in depth from 0 (official; a one-block encoder, where the official formula divides by zero, gets 0).
       droppathRate: o.droppathRate > 0 && o.numLayers > 1 ? (o.droppathRate * l) / (o.numLayers - 1) : 0,
+      ...(o.dtype ? { dtype: o.dtype } : {}),
     }));
     this.norm = new LayerNorm('embed', o.size);
   }

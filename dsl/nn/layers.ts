@@ -4,10 +4,11 @@
 // a path such as `MlpBlock_0.Dense_0.kernel` is the official parameter's path.
 import { FlipError } from '../../compiler/ir/index.ts';
 import type { Axes } from '../axes.ts';
-import { cast, fail, userOp } from '../core.ts';
+import { cast, fail, userOp, type AnyTensor } from '../core.ts';
 import { einsum, dot } from '../ops_linalg.ts';
 import { layerNorm as layerNormOp, gelu, softmax } from '../ops_nn.ts';
-import { add, div, where } from '../ops_elementwise.ts';
+import { add, astype, div, exp, sub, where } from '../ops_elementwise.ts';
+import { max, sum } from '../ops_reduce.ts';
 import { rename } from '../ops_shape.ts';
 import { take } from '../ops_index.ts';
 import { full } from '../ops_create.ts';
@@ -17,6 +18,29 @@ import { child, dropout, type ApplyContext } from './context.ts';
 import { normalInit, ones, param, varianceScaling, xavierUniform, zeros, type Initializer, type ParamSpec, type Params } from './param.ts';
 
 type F32<A extends Axes = Axes> = Tensor<'f32', A>;
+
+/**
+ * A layer's compute dtype (Flax's `dtype` field): 'f32', or 'bf16' for mixed precision, where the layer casts its
+ * inputs and its (always f32) params to bf16 and computes its matmuls and activations in bf16, as the t5x/Flax module
+ * with `dtype=jnp.bfloat16` does (params stay `param_dtype` f32, so their gradients and optimizer moments are f32).
+ * The TS types of activations keep saying 'f32': under 'bf16' a layer's output is bf16 at run time (the model casts
+ * back to f32 where JAX's type promotion would: residual adds, the final LayerNorm, the loss).
+ */
+export type ComputeDType = 'f32' | 'bf16';
+
+/** `x` in the compute dtype (no op when it already is). */
+export const inDtype = <T extends AnyTensor>(x: T, dtype: ComputeDType | undefined): T => cast<T>(astype(x as AnyTensor, dtype ?? 'f32'));
+
+/**
+ * jax.nn.softmax as JAX computes it for a bf16 input: max, exp and the division in bf16, the sum upcast to f32 and
+ * rounded back (jnp.sum upcasts 16-bit floats for the reduction). f32 input: the plain softmax.
+ */
+function softmaxLikeJax<A extends Axes>(x: F32<A>, axis: string): F32<A> {
+  if (x.dtype === 'f32') return softmax(x, axis);
+  const y = x as AnyTensor;
+  const e = exp(sub(y, max(y, axis) as AnyTensor) as AnyTensor) as AnyTensor;
+  return cast<F32<A>>(div(e, astype(sum(astype(e, 'f32'), axis) as AnyTensor, x.dtype) as AnyTensor));
+}
 
 export interface DenseOptions {
   /** Input feature axis (contracted) and its size. */
@@ -29,6 +53,8 @@ export interface DenseOptions {
   biasInit?: Initializer;
   /** Default true (t5x.layers.Dense). */
   useBias?: boolean;
+  /** Compute dtype (default 'f32'); see {@link ComputeDType}. */
+  dtype?: ComputeDType;
 }
 
 /** t5x.layers.Dense: y = x·kernel + bias over one named feature axis: `[..., in] → [..., out]`. */
@@ -44,20 +70,25 @@ export class Dense {
   }
   apply(p: Params<ReturnType<Dense['specs']>>, x: F32): F32 {
     return userOp('Dense', () => {
-      const y = dot(x, p.kernel, { contract: [this.o.in] });
-      return p.bias ? add(y, p.bias as F32) : y;
+      // t5x.layers.Dense/DenseGeneral: inputs and kernel as `dtype`, dot_general in it, bias as `dtype` added.
+      const dt = this.o.dtype;
+      const y = dot(inDtype(x, dt), inDtype(p.kernel, dt), { contract: [this.o.in] });
+      return p.bias ? add(y, inDtype(p.bias as F32, dt)) : y;
     });
   }
 }
 
-/** t5x.layers.LayerNorm over one axis (ε = 1e-6, scale = 1 and bias = 0 at init). Same type. */
+/**
+ * t5x.layers.LayerNorm over one axis (ε = 1e-6, scale = 1 and bias = 0 at init). The statistics, scale and bias are
+ * f32 whatever the input (Flax's _compute_stats promotes to f32); the result is cast to `dtype` (default 'f32').
+ */
 export class LayerNorm {
-  constructor(readonly axis: string, readonly size: number, readonly eps = 1e-6) {}
+  constructor(readonly axis: string, readonly size: number, readonly eps = 1e-6, readonly dtype: ComputeDType = 'f32') {}
   specs() {
     return { scale: param({ [this.axis]: this.size }, ones()), bias: param({ [this.axis]: this.size }, zeros()) };
   }
   apply<A extends Axes>(p: Params<ReturnType<LayerNorm['specs']>>, x: F32<A>): F32<A> {
-    return layerNormOp(x, this.axis, { scale: p.scale, bias: p.bias, eps: this.eps });
+    return inDtype(layerNormOp(inDtype(x, 'f32'), this.axis, { scale: p.scale, bias: p.bias, eps: this.eps }), this.dtype);
   }
 }
 
@@ -98,6 +129,8 @@ export interface MlpOptions {
   dropoutRate: number;
   kernelInit?: Initializer;
   biasInit?: Initializer;
+  /** Compute dtype of both Dense layers and the activation (default 'f32'). */
+  dtype?: ComputeDType;
 }
 
 /** models_flip.MlpBlock: Dense(mlp) → gelu (tanh form, flax's default) → dropout → Dense(embed) → dropout. */
@@ -105,7 +138,7 @@ export class MlpBlock {
   readonly dense0: Dense;
   readonly dense1: Dense;
   constructor(readonly o: MlpOptions) {
-    const init = { kernelInit: o.kernelInit ?? xavierUniform(), biasInit: o.biasInit ?? zeros() };
+    const init = { kernelInit: o.kernelInit ?? xavierUniform(), biasInit: o.biasInit ?? zeros(), ...(o.dtype ? { dtype: o.dtype } : {}) };
     this.dense0 = new Dense({ in: o.embed, inSize: o.size, out: 'mlp', outSize: o.mlpDim, ...init });
     this.dense1 = new Dense({ in: 'mlp', inSize: o.mlpDim, out: o.embed, outSize: o.size, ...init });
   }
@@ -131,6 +164,11 @@ export interface AttentionOptions {
   /** Initializers of the q/k/v and output kernels (FLIP: variance_scaling(0.5, fan_avg, uniform) and xavier_uniform). */
   qkvInit?: Initializer;
   outInit?: Initializer;
+  /**
+   * Compute dtype (default 'f32'). Under 'bf16' the projections, logits, softmax (its sum in f32, as JAX's) and the
+   * weighted values are bf16, as t5x's dot_product_attention with `float32_logits=False` (FLIP's setting).
+   */
+  dtype?: ComputeDType;
 }
 
 /**
@@ -171,9 +209,11 @@ export class MultiHeadDotProductAttention {
   ): F32<readonly ['batch', 'length', 'embed']> {
     return cast(userOp('MultiHeadDotProductAttention', () => {
       if (ctx.train && (this.o.dropoutRate ?? 0) > 0) fail('attention dropout is not implemented (the official t5x layer raises NotImplementedError too)');
+      const dt = this.o.dtype;
+      const xc = inDtype(x, dt);
       // official: with_sharding_constraint(q/k/v, ("batch", "length", "heads", "kv")).
       const proj = (w: { kernel: F32; bias: F32 }) =>
-        shard(add(einsum('batch length embed, embed heads kv -> batch length heads kv', x, w.kernel), w.bias) as F32<readonly ['batch', 'length', 'heads', 'kv']>);
+        shard(add(einsum('batch length embed, embed heads kv -> batch length heads kv', xc, inDtype(w.kernel, dt)), inDtype(w.bias, dt)) as F32<readonly ['batch', 'length', 'heads', 'kv']>);
       // t5x: query / sqrt(depth) before the logits (a division, as there).
       const q = div(proj(p.query), Math.sqrt(this.headDim));
       const k = rename(proj(p.key), 'length', 'keys');
@@ -181,12 +221,12 @@ export class MultiHeadDotProductAttention {
       let logits: F32 = einsum('batch length heads kv, batch keys heads kv -> batch heads length keys', q, k);
       if (mask) {
         const keys = rename(mask, 'length', 'keys');
-        const bias = cast<F32>(where(keys, 0, full('f32', { batch: x.size('batch'), keys: x.size('length') }, -1e10)));
+        const bias = cast<F32>(where(keys, 0, full(dt ?? 'f32', { batch: x.size('batch'), keys: x.size('length') }, -1e10)));
         logits = add(logits, bias);
       }
-      const weights = softmax(logits, 'keys');
+      const weights = softmaxLikeJax(logits, 'keys');
       const mixed = einsum('batch heads length keys, batch keys heads kv -> batch length heads kv', weights, v);
-      return add(einsum('batch length heads kv, heads kv embed -> batch length embed', mixed, p.out.kernel), p.out.bias);
+      return add(einsum('batch length heads kv, heads kv embed -> batch length embed', mixed, inDtype(p.out.kernel, dt)), inDtype(p.out.bias, dt));
     }));
   }
 }

@@ -1,10 +1,11 @@
 // Patch embedding: images → tokens, as a patchify (reshape + transpose) and one matmul instead of a strided conv.
 import { FlipError } from '../../compiler/ir/index.ts';
 import { cast, userOp } from '../core.ts';
-import { add } from '../ops_elementwise.ts';
+import { add, astype } from '../ops_elementwise.ts';
 import { dot } from '../ops_linalg.ts';
 import { mergeAxes, reshape, transpose } from '../ops_shape.ts';
 import type { Tensor } from '../tensor.ts';
+import type { ComputeDType } from './layers.ts';
 import { param, varianceScaling, zeros, type Params } from './param.ts';
 
 export type Images = Tensor<'f32', readonly ['batch', 'height', 'width', 'channels']>;
@@ -34,7 +35,8 @@ export function patchify(imgs: Images, size: readonly [number, number]): Patches
  * shape and init (utils/initializers_util.patch_kernel: U(−1, 1)·√(3 / ((p·q·C + embed)/2)), i.e. xavier on the 2-D view).
  */
 export class PatchEmbed {
-  constructor(readonly patch: readonly [number, number], readonly channels: number, readonly size: number) {}
+  /** `dtype`: the compute dtype of the matmul and its output (t5x.layers.Conv's `dtype`; default 'f32'). */
+  constructor(readonly patch: readonly [number, number], readonly channels: number, readonly size: number, readonly dtype: ComputeDType = 'f32') {}
   specs() {
     const [p, q] = this.patch;
     const fanIn = p * q * this.channels;
@@ -46,8 +48,9 @@ export class PatchEmbed {
   }
   apply(p: Params<ReturnType<PatchEmbed['specs']>>, imgs: Images): Tensor<'f32', readonly ['batch', 'length', 'embed']> {
     return cast(userOp('PatchEmbed', () => {
-      const kernel = mergeAxes(p.kernel, ['_null0', '_null1', '_null2'], 'patch');
-      return add(dot(patchify(imgs, this.patch), kernel, { contract: ['patch'] }), p.bias);
+      const dt = this.dtype;
+      const kernel = astype(mergeAxes(p.kernel, ['_null0', '_null1', '_null2'], 'patch'), dt);
+      return add(dot(astype(patchify(imgs, this.patch), dt), kernel, { contract: ['patch'] }), astype(p.bias, dt));
     }));
   }
 }

@@ -30,7 +30,8 @@ describe('bench harness (flip half, flip_tiny)', () => {
     expect(positive(r.peak.flopsPerSecond)).toBe(true);
     expect(r.peak.seconds).toHaveLength(plan.peak.reps);
 
-    expect(r.steps.map((s) => s.maskRatio)).toEqual([0, 0.5, 0.75]);
+    // The f32 steps at every mask, then the bf16 (model.dtype) ones at the plan's bf16 masks.
+    expect(r.steps.map((s) => [s.maskRatio, s.dtype])).toEqual([[0, 'float32'], [0.5, 'float32'], [0.75, 'float32'], [0.5, 'bfloat16']]);
     for (const s of r.steps) {
       expect(s.stepSeconds).toHaveLength(2);
       expect(s.stepSeconds.every(positive)).toBe(true);
@@ -51,6 +52,9 @@ describe('bench harness (flip half, flip_tiny)', () => {
     const c = r.compile[0]!;
     for (const k of ['traceSeconds', 'lowerSeconds', 'compileSeconds', 'totalSeconds', 'stablehloChars', 'irOps'] as const) expect(positive(c[k]), k).toBe(true);
     expect(c.totalSeconds).toBeGreaterThanOrEqual(c.traceSeconds + c.lowerSeconds + c.compileSeconds - 1e-6);
+    // The second compile went through the persistent compilation cache: loaded, not compiled.
+    expect(r.cachedCompile).toMatchObject({ name: 'flip_tiny', loaded: true });
+    expect(positive(r.cachedCompile!.firstSeconds) && positive(r.cachedCompile!.cachedSeconds)).toBe(true);
 
     expect(positive(r.pipeline.imagesPerSecond)).toBe(true);
     expect(r.pipeline.images).toBe(plan.pipeline.batches * plan.steps.batchSize);
@@ -60,8 +64,12 @@ describe('bench harness (flip half, flip_tiny)', () => {
     for (const id of [
       'step.mask0', 'step.mask0.5', 'step.mask0.75', 'cpu.mask0', 'cpu.mask0.5', 'cpu.mask0.75', 'speedup.mask0.5', 'speedup.mask0.75', 'compile.flip_tiny', 'compile.flip_tiny.trace',
       'compile.flip_tiny.lower', 'compile.flip_tiny.xla', 'pipeline', 'consumed.mask0', 'consumed.mask0.5', 'consumed.mask0.75',
-      'pipeline.headroom', 'peak', 'mfu.mask0', 'mfu.mask0.5', 'mfu.mask0.75',
+      'pipeline.headroom', 'peak', 'mfu.mask0', 'mfu.mask0.5', 'mfu.mask0.75', 'compile.cached.flip_tiny', 'step.bf16.mask0.5',
     ]) expect(ids).toContain(id);
+    // bf16 steps have their own rows only: one train-step row per f32 mask.
+    expect(ids.filter((id) => id.startsWith('step.mask'))).toHaveLength(3);
+    expect(rows.find((x) => x.id === 'step.bf16.mask0.5')!.note).toMatch(/^÷ f32 step \d+\.\d+x$/);
+    expect(rows.find((x) => x.id === 'compile.cached.flip_tiny')!.note).toMatch(/XLA skipped/);
     for (const row of rows) {
       expect(positive(row.flip!), row.id).toBe(true);
       expect(row.jax).toBeNull();
@@ -69,7 +77,7 @@ describe('bench harness (flip half, flip_tiny)', () => {
     }
     expect(textTable(rows).split('\n')).toHaveLength(rows.length + 2);
     expect(markdownTable(rows).split('\n')).toHaveLength(rows.length + 2);
-  });
+  }, 300_000); // 8 compiles of flip_tiny (4 steps, the compile figure, the cached compile's two, init): minutes on a loaded VM
 
   it('summarizes optimized HLO text by opcode', () => {
     const hlo = [

@@ -121,6 +121,7 @@ describe('configs/default.ts', () => {
       'model.txt.transformer.remat': 'none', // the text tower has no remat_policy
       'model.txt.maskPadding': false, // ours: off is the official text encoder
       'model.rngPartitionable': false, // ours: the classic threefry bits the official runs drew (JAX < 0.5's default)
+      'model.dtype': 'float32', // the official modules' dtype field at its default (main.py builds FLIP without one)
       'train.lrSchedule': 'warmup_cosine', // the official schedule (the only one of the FLIP trainer)
     });
   });

@@ -11,6 +11,11 @@ models/flip.ts derives the same way (dsl/nn/context.ts `makeRng`). One deliberat
 eval mode skips random_mask (the official code calls it with ratio 0, a mere token permutation).
 `txt_mask_padding` (off officially) masks padding keys in the text encoder and averages valid tokens only.
 
+`cfg["dtype"]` ("float32" default, or "bfloat16"): the compute dtype every layer module gets as Flax's/t5x's `dtype`
+field (params stay float32): the patch conv, the blocks' LayerNorms, attention (t5x DenseGeneral semantics, logits and
+softmax in dtype) and MLP Dense layers, and the projection heads; encoder_norm has none (as officially), and the
+heads' output is cast to float32 before the L2 normalisation and the loss (models/flip.ts's mixed precision).
+
 Written for this test only (our code, not the official one); see make_golden.py for how it is driven.
 """
 import math
@@ -37,57 +42,67 @@ def patch_kernel_init(key, shape, dtype=jnp.float32):
 
 # ---- layers ---------------------------------------------------------------------------------------------------------
 
+def compute_dtype(cfg):
+    """The layers' compute dtype of a (tower or model) config: cfg["dtype"], "float32" by default."""
+    return jnp.dtype(cfg.get("dtype", "float32"))
+
+
 class DenseGeneral(nn.Module):
     """t5x DenseGeneral: a 2-D kernel [prod(in), prod(features)] reshaped at use."""
     features: Any
     axis: Any = -1
     kernel_init: Any = None
     use_bias: bool = True
+    dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, x):
+        x = jnp.asarray(x, self.dtype)
         features = tuple(self.features) if isinstance(self.features, (tuple, list)) else (self.features,)
         axis = tuple(self.axis) if isinstance(self.axis, (tuple, list)) else (self.axis,)
         axis = tuple(a if a >= 0 else x.ndim + a for a in axis)
         kshape = tuple(x.shape[a] for a in axis) + features
         kernel = self.param("kernel", self.kernel_init, (int(np.prod([x.shape[a] for a in axis])), int(np.prod(features))))
-        kernel = jnp.reshape(kernel, kshape)
+        kernel = jnp.reshape(jnp.asarray(kernel, self.dtype), kshape)
         y = jax.lax.dot_general(x, kernel, ((axis, tuple(range(len(axis)))), ((), ())))
         if self.use_bias:
             bias = self.param("bias", nn.initializers.zeros, (int(np.prod(features)),))
-            y = y + jnp.reshape(bias, (1,) * (y.ndim - len(features)) + features)
+            y = y + jnp.reshape(jnp.asarray(bias, self.dtype), (1,) * (y.ndim - len(features)) + features)
         return y
 
 
 class Attention(nn.Module):
     num_heads: int
+    dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, x, mask=None):
         d = x.shape[-1]
         hd = d // self.num_heads
-        proj = lambda name: DenseGeneral((self.num_heads, hd), kernel_init=qkv_kernel_init, name=name)(x)
+        dt = self.dtype
+        proj = lambda name: DenseGeneral((self.num_heads, hd), kernel_init=qkv_kernel_init, dtype=dt, name=name)(x)
         q, k, v = proj("query"), proj("key"), proj("value")
-        q = q / jnp.sqrt(hd).astype(jnp.float32)
+        q = q / jnp.sqrt(hd).astype(dt)
         w = jnp.einsum("bqhd,bkhd->bhqk", q, k)
         if mask is not None:
-            w = w + jax.lax.select(mask > 0, jnp.full(mask.shape, 0.0), jnp.full(mask.shape, -1e10))
-        w = jax.nn.softmax(w)
+            w = w + jax.lax.select(mask > 0, jnp.full(mask.shape, 0.0), jnp.full(mask.shape, -1e10)).astype(w.dtype)
+        w = jax.nn.softmax(w).astype(dt)
         y = jnp.einsum("bhqk,bkhd->bqhd", w, v)
-        return DenseGeneral(d, axis=(-2, -1), kernel_init=xavier, name="out")(y)
+        return DenseGeneral(d, axis=(-2, -1), kernel_init=xavier, dtype=dt, name="out")(y)
 
 
 class MlpBlock(nn.Module):
     mlp_dim: int
     dropout_rate: float
+    dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, x, train):
         d = x.shape[-1]
-        y = nn.Dense(self.mlp_dim, kernel_init=xavier, bias_init=nn.initializers.zeros, name="Dense_0")(x)
+        y = nn.Dense(self.mlp_dim, kernel_init=xavier, bias_init=nn.initializers.zeros, dtype=self.dtype, name="Dense_0")(x)
         y = nn.gelu(y)
         y = nn.Dropout(self.dropout_rate, name="Dropout_0")(y, deterministic=not train)
-        y = nn.Dense(d, kernel_init=xavier, bias_init=nn.initializers.zeros, name="Dense_1")(y)
+        y = nn.Dense(d, kernel_init=xavier, bias_init=nn.initializers.zeros, dtype=self.dtype, name="Dense_1")(y)
         return nn.Dropout(self.dropout_rate, name="Dropout_1")(y, deterministic=not train)
 
 
@@ -96,16 +111,17 @@ class Encoder1DBlock(nn.Module):
     num_heads: int
     dropout_rate: float
     droppath_rate: float
+    dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, inputs, train, mask=None):
-        x = nn.LayerNorm(epsilon=1e-6, name="LayerNorm_0")(inputs)
-        x = Attention(self.num_heads, name="MultiHeadDotProductAttention_0")(x, mask)
+        x = nn.LayerNorm(epsilon=1e-6, dtype=self.dtype, name="LayerNorm_0")(inputs)
+        x = Attention(self.num_heads, dtype=self.dtype, name="MultiHeadDotProductAttention_0")(x, mask)
         x = nn.Dropout(self.dropout_rate, name="Dropout_0")(x, deterministic=not train)
         x = nn.Dropout(self.droppath_rate, broadcast_dims=(1, 2), name="droppath_msa")(x, deterministic=not train)
         x = x + inputs
-        y = nn.LayerNorm(epsilon=1e-6, name="LayerNorm_1")(x)
-        y = MlpBlock(self.mlp_dim, self.dropout_rate, name="MlpBlock_0")(y, train)
+        y = nn.LayerNorm(epsilon=1e-6, dtype=self.dtype, name="LayerNorm_1")(x)
+        y = MlpBlock(self.mlp_dim, self.dropout_rate, dtype=self.dtype, name="MlpBlock_0")(y, train)
         y = nn.Dropout(self.droppath_rate, broadcast_dims=(1, 2), name="droppath_mlp")(y, deterministic=not train)
         return x + y
 
@@ -116,12 +132,13 @@ class Encoder(nn.Module):
     num_heads: int
     dropout_rate: float = 0.0
     droppath_rate: float = 0.0
+    dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, x, train, mask=None):
         for l in range(self.num_layers):
             dp = self.droppath_rate * l / (self.num_layers - 1) if self.droppath_rate > 0 and self.num_layers > 1 else 0.0
-            x = Encoder1DBlock(self.mlp_dim, self.num_heads, self.dropout_rate, dp, name="encoderblock_{:02d}".format(l))(
+            x = Encoder1DBlock(self.mlp_dim, self.num_heads, self.dropout_rate, dp, dtype=self.dtype, name="encoderblock_{:02d}".format(l))(
                 x, train, mask)
         return nn.LayerNorm(epsilon=1e-6, name="encoder_norm")(x)
 
@@ -203,8 +220,9 @@ class VisionTransformer(nn.Module):
     def __call__(self, imgs, train):
         c = self.cfg
         p, q = c["patch_size"]
+        dt = compute_dtype(c)
         x = nn.Conv(c["hidden_size"], (p, q), strides=(p, q), padding="VALID", kernel_init=patch_kernel_init,
-                    bias_init=nn.initializers.zeros, name="embedding")(imgs)
+                    bias_init=nn.initializers.zeros, dtype=dt, name="embedding")(imgs)
         n, h, w, d = x.shape
         x = jnp.reshape(x, [n, h * w, d])
         x = Add2DPositionEmbs(name="posembed_encoder")(x)
@@ -214,7 +232,7 @@ class VisionTransformer(nn.Module):
         cls = self.param("cls", fixed_gaussian_init, (1, 1, d))
         x = jnp.concatenate([jnp.tile(cls, [n, 1, 1]), x], axis=1)
         t = c["transformer"]
-        x = Encoder(t["num_layers"], t["mlp_dim"], t["num_heads"], t["dropout_rate"], t["droppath_rate"], name="Transformer")(
+        x = Encoder(t["num_layers"], t["mlp_dim"], t["num_heads"], t["dropout_rate"], t["droppath_rate"], dtype=dt, name="Transformer")(
             x, train)
         return x, mask, ids_restore
 
@@ -231,8 +249,8 @@ class LanguageTransformer(nn.Module):
         if c.get("mask_padding"):
             mask = jnp.broadcast_to(is_valid[:, None, None, :], (x.shape[0], 1, x.shape[1], x.shape[1]))
         t = c["transformer"]
-        return Encoder(t["num_layers"], t["mlp_dim"], t["num_heads"], t["dropout_rate"], t["droppath_rate"], name="Transformer")(
-            x, train, mask)
+        return Encoder(t["num_layers"], t["mlp_dim"], t["num_heads"], t["dropout_rate"], t["droppath_rate"], dtype=compute_dtype(c),
+                       name="Transformer")(x, train, mask)
 
 
 class FLIP(nn.Module):
@@ -242,8 +260,9 @@ class FLIP(nn.Module):
     def __call__(self, inputs, train):
         c = self.cfg
         clr = c["clr"]
-        x_img, mask, ids_restore = VisionTransformer(c["img"], name="img_encoder")(inputs["image"], train)
-        x_txt = LanguageTransformer(c["txt"], name="txt_encoder")(inputs["txt"], inputs["txt_is_valid"], train)
+        dt = {"dtype": c.get("dtype", "float32")}
+        x_img, mask, ids_restore = VisionTransformer({**c["img"], **dt}, name="img_encoder")(inputs["image"], train)
+        x_txt = LanguageTransformer({**c["txt"], **dt}, name="txt_encoder")(inputs["txt"], inputs["txt_is_valid"], train)
         z_img = x_img.mean(axis=1) if clr["img_avg_token"] else x_img[:, 0, :]
         if not clr["txt_avg_token"]:
             z_txt = x_txt[:, 0, :]
@@ -252,10 +271,11 @@ class FLIP(nn.Module):
             z_txt = (x_txt * valid[..., None]).sum(axis=1) / valid.sum(axis=1, keepdims=True)
         else:
             z_txt = x_txt.mean(axis=1)
-        head = lambda name: nn.Dense(clr["proj_dim_out"], kernel_init=xavier, use_bias=clr["proj_out_bias"], name=name)
-        z_img = head("img_mlp1")(z_img)
+        head = lambda name: nn.Dense(clr["proj_dim_out"], kernel_init=xavier, use_bias=clr["proj_out_bias"], dtype=compute_dtype(c),
+                                     name=name)
+        z_img = head("img_mlp1")(z_img).astype(jnp.float32)
         z_img /= jnp.linalg.norm(z_img, axis=-1, keepdims=True) + 1e-8
-        z_txt = head("txt_mlp1")(z_txt)
+        z_txt = head("txt_mlp1")(z_txt).astype(jnp.float32)
         z_txt /= jnp.linalg.norm(z_txt, axis=-1, keepdims=True) + 1e-8
         # compute_contrastive_loss
         logit_scale = self.param("logit_scale", nn.initializers.constant(math.log(1 / 0.07)), (1,))
