@@ -10,7 +10,8 @@ import { openEvalLoader, openImageFolderLoader, openTrainLoader, type DataLoader
 import { writeSynthDataset } from '../data/synth.ts';
 import { parseTfdsName, resolveTfdsSplit, tfdsClasses, tfdsDataDir } from '../data/tfds.ts';
 import { isTfRecordName } from '../data/tfrecord.ts';
-import type { DataWarning, StreamPosition, WarningKind } from '../data/webdataset.ts';
+import { listShards, type DataWarning, type StreamPosition, type WarningKind } from '../data/webdataset.ts';
+import { trainShare, writerFirst } from '../multiprocess/index.ts';
 import { BERT_UNCASED_TOKENS, BERT_UNCASED_VOCAB, WordPieceTokenizer, loadVocab } from '../tokenizer/wordpiece.ts';
 import type { RunOutput } from './output.ts';
 import type { RunPlan } from './plan.ts';
@@ -88,13 +89,18 @@ async function dataPaths(plan: RunPlan, print: (s: string) => void): Promise<Dat
   } catch {
     have = null;
   }
-  if (have && have.n === want.n && have.imageSize === want.imageSize && have.seed === want.seed) {
-    print(`data: synthetic set in ${dir} (${n} samples, ${want.imageSize}x${want.imageSize}), reused`);
-  } else {
-    print(`data: writing a synthetic image-caption set of ${n} samples (${want.imageSize}x${want.imageSize}) to ${dir} ...`);
-    const s = await writeSynthDataset({ out: dir, n, imageSize: want.imageSize, seed: want.seed });
-    print(`data: wrote ${s.n} training and ${s.evalN} held-out samples in ${s.seconds.toFixed(1)}s`);
-  }
+  // Over several processes process 0 writes it (at least one shard per process) while the others wait.
+  const procs = plan.processes;
+  const minShards = procs.multi ? procs.group.processCount : 1;
+  await writerFirst(procs, 'synthetic-data', async () => {
+    if (have && have.n === want.n && have.imageSize === want.imageSize && have.seed === want.seed && (!procs.multi || (await synthShards(dir)) >= minShards)) {
+      print(`data: synthetic set in ${dir} (${n} samples, ${want.imageSize}x${want.imageSize}), reused`);
+    } else {
+      print(`data: writing a synthetic image-caption set of ${n} samples (${want.imageSize}x${want.imageSize}) to ${dir} ...`);
+      const s = await writeSynthDataset({ out: dir, n, imageSize: want.imageSize, seed: want.seed, ...(procs.multi ? { shards: Math.max(minShards, Math.ceil(n / 1000)) } : {}) });
+      print(`data: wrote ${s.n} training and ${s.evalN} held-out samples in ${s.seconds.toFixed(1)}s`);
+    }
+  });
   // The synthetic set's own held-out split, unless the config names an eval folder or a TFDS split with `tfds:` (not
   // the bare official 'imagenet2012:5.*.*' that configs derived from the official defaults carry: a synthetic run
   // does not go looking for ImageNet).
@@ -162,12 +168,20 @@ async function evalSet(dir: string, print: (s: string) => void): Promise<EvalSet
   throw new FlipError(`zero-shot eval data in ${dir}: neither class folders with images nor .tar shards (${what})`);
 }
 
-/** The training batches (shuffled, augmented), from the start or from a saved stream position. */
-export function openTrainData(plan: RunPlan, data: RunData, position: StreamPosition | null): Promise<DataLoader> {
+const synthShards = (dir: string) => listShards(dir).then((l) => l.length, () => 0);
+
+/**
+ * The training batches (shuffled, augmented), from the start or from a saved stream position. Over several processes,
+ * this process's share (train/multiprocess/data.ts): its contiguous block of shards, batch / processes samples per
+ * step, seed + process index; `position` is then a position in that share.
+ */
+export async function openTrainData(plan: RunPlan, data: RunData, position: StreamPosition | null, print?: (line: string) => void): Promise<DataLoader> {
   const { model, train: t } = plan;
+  const share = plan.processes.multi ? await trainShare(data.train, plan.processes.group, t.batchSize, t.seed) : null;
+  if (share?.note) print?.(`data: ${share.note}`);
   return openTrainLoader({
-    data: data.train, batchSize: t.batchSize, imageSize: model.img.imageSize, vocab: data.tokenizer, maxLen: model.txt.maxLen,
-    clsToken: t.aug.txt.clsToken, seed: t.seed, augment: { areaRange: t.aug.areaRange, aspectRatioRange: t.aug.aspectRatioRange, flip: t.aug.flip },
+    data: share ? share.shards : data.train, batchSize: share ? share.localBatch : t.batchSize, imageSize: model.img.imageSize, vocab: data.tokenizer, maxLen: model.txt.maxLen,
+    clsToken: t.aug.txt.clsToken, seed: share ? share.seed : t.seed, augment: { areaRange: t.aug.areaRange, aspectRatioRange: t.aug.aspectRatioRange, flip: t.aug.flip },
     onWarning: data.warnings.onWarning,
     ...(position ? { start: position } : {}), ...(plan.workers !== undefined ? { workers: plan.workers } : {}),
   });

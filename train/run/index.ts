@@ -8,6 +8,7 @@ import { flipSpecs } from '../../models/flip.ts';
 import { openClient } from '../../runtime-native/index.ts';
 import { emptySkipCounts } from '../data/webdataset.ts';
 import { MetricsLog } from '../metrics.ts';
+import { metricsFor, outputFor } from '../multiprocess/index.ts';
 import { RunCheckpoints } from './checkpoints.ts';
 import { compileTrainStep } from './compiled_step.ts';
 import { prepareData } from './data.ts';
@@ -25,7 +26,8 @@ export { describeSkipped, describeZeroShot } from './output.ts';
 export async function runTraining(o: RunOptions): Promise<RunResult> {
   const startedAt = performance.now();
   const plan = planRun(o);
-  const out = runOutput(o);
+  // Over several processes only process 0 prints progress and draws the bar; the others' warnings say whose they are.
+  const out = runOutput(outputFor(plan.processes.role, o));
   for (const note of plan.notes) out.print(note);
   const from = readStartCheckpoints(plan);
   // The plugin next: a missing one is reported before any data is written.
@@ -40,7 +42,8 @@ export async function runTraining(o: RunOptions): Promise<RunResult> {
       return { step: ck.meta.step, stepsRun: 0, losses: [], zeroShot: z, checkpoint: ck.file, interrupted: false, seconds: (performance.now() - startedAt) / 1000, skipped: emptySkipCounts() };
     }
 
-    metrics = new MetricsLog(plan.workdir);
+    // Only process 0 writes metrics.jsonl and the TensorBoard events (the others' sink writes nothing; the loop only writes and flushes).
+    metrics = metricsFor(plan.processes.role, () => new MetricsLog(plan.workdir)) as MetricsLog;
     out.print(`flip run: ${plan.config.name}, ${(paramCount(flipSpecs(plan.model)) / 1e6).toFixed(2)}M params, batch ${plan.train.batchSize}, ` +
       `${plan.schedule.totalSteps} steps (${plan.train.numEpochs} virtual epochs of ${plan.schedule.stepsPerEpoch} steps), image mask ratio ${plan.model.img.maskRatio}, ` +
       `on ${client.platform.name} (${client.devices[0]!.kind})`);
