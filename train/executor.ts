@@ -95,6 +95,16 @@ export function trainMesh(devices: number, modelPartitions: number): Mesh {
   return modelPartitions > 1 ? makeMesh({ data: devices / modelPartitions, model: modelPartitions }) : makeMesh({ data: devices });
 }
 
+/**
+ * Before compiling over several processes: every process puts the fingerprint of the train step it lowered (its
+ * StableHLO text, the mesh and the device assignment) into the store and compares everyone's; a process that lowered
+ * another program (another config or flip version) would hang the others in its first collective, so this throws one
+ * line naming it instead (`tag`: which program, the same on every process).
+ */
+export async function checkSameStep(group: ProcessGroup, mlir: string, m: Mesh, deviceIds: readonly number[], timeoutMs: number, tag = 'train_step'): Promise<void> {
+  await checkSameProgram(group, tag, programFingerprint(mlir, { mesh: showMesh(m), deviceIds: [...deviceIds] }), timeoutMs);
+}
+
 export async function stepExecutor(o: ExecutorOptions): Promise<StepExecutor> {
   const { client } = o;
   const multi = o.processes && o.processes.group.processCount > 1 ? o.processes : null;
@@ -133,9 +143,7 @@ export async function stepExecutor(o: ExecutorOptions): Promise<StepExecutor> {
   o.log(`train_step: tracing (sharded over mesh ${showMesh(m)})`);
   const lowered = lower(o.fn, o.specs, { name: 'train_step', mesh: m, partitionStates: o.partitionStates, donate: [0], ...(o.loc ? { loc: o.loc } : {}) });
   if (multi && layout) {
-    // Before compiling: a process that lowered another program would hang the others in its first collective.
-    const fp = programFingerprint(lowered.mlir, { mesh: showMesh(m), deviceIds: layout.deviceIds });
-    await checkSameProgram(multi.group, 'train_step', fp, multi.timeoutMs);
+    await checkSameStep(multi.group, lowered.mlir, m, layout.deviceIds, multi.timeoutMs);
     o.log(`train_step: all ${multi.group.processCount} processes lowered the same program`);
   }
   o.log(`train_step: sharded and lowered ${lowered.func.ops.length} ops; compiling for ${m.size} devices${layout ? ` (${layout.positions.length} of them in this process)` : ''}`);
