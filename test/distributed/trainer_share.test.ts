@@ -43,7 +43,7 @@ describe('the trainer over 3 processes through the real store', () => {
     expect(new Set(keys.flat()).size).toBe(48);
     // The one-process run on the same shards: one epoch of batch 6 reads the same 48 samples, and process i's are
     // exactly its shard's (the official contiguous split).
-    const config = applyOverrides(await loadConfigModule(path.resolve('configs/flip_tiny.ts')), { 'train.batchSize': '6', 'train.samplesPerEpoch': '48', 'train.numEpochs': '1', 'train.warmupEpochs': '0' }, officialAliases);
+    const config = applyOverrides(await loadConfigModule(path.resolve('configs/flip_tiny.ts')), { 'model.txt.vocabSize': '128', 'train.batchSize': '6', 'train.samplesPerEpoch': '48', 'train.numEpochs': '1', 'train.warmupEpochs': '0' }, officialAliases);
     const plan = planRun({ config, workdir, workers: 0, noEval: true, print: () => {}, progressBar: null });
     const data = await prepareData(plan, runOutput({ print: () => {}, progressBar: null }));
     const loader = await openTrainData(plan, data, null);
