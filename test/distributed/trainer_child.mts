@@ -93,7 +93,10 @@ try {
     const step = Number(stepArg ?? 0);
     let host: { params: unknown; mu: unknown; nu: unknown };
     if (step === 0) {
+      // Process 0 compiles init_state first; the others then load it from the compilation cache (the test's folder).
+      if (me !== 0) await group.barrier('init-compiled', 60000);
       const cursor = await startState(plan, client, { resumed: null, pretrained: null }, out);
+      if (me === 0) await group.barrier('init-compiled', 60000);
       host = cursor.state;
     } else {
       // A later save from another process count: the state restored whole from the first checkpoint.
@@ -114,8 +117,9 @@ try {
         const b = f.leaves[i]!;
         const shape = [...b.shape];
         const spec: string[][] = shape.map(() => []);
-        if (i % 3 === 0 && shape.length && shape[0]! % dataWays === 0) spec[0] = ['data'];
-        else if (i % 3 === 1 && shape.length && shape.at(-1)! % 2 === 0) spec[shape.length - 1] = ['model'];
+        const dataDim = shape.findIndex((d) => d % dataWays === 0);
+        if (i % 3 !== 2 && dataDim >= 0) spec[dataDim] = ['data'];
+        if (i % 3 !== 0 && shape.length && shape.at(-1)! % 2 === 0 && dataDim !== shape.length - 1) spec[shape.length - 1] = ['model'];
         out[f.paths[i]!] = putSharded(client, (await b.toHost()) as Float32Array, { dtype: 'f32', shape, axes: shape.map((_, d) => `d${d}`) }, { mesh: layout.mesh, spec }, layout.addressable);
       }
       return out;
