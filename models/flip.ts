@@ -459,16 +459,14 @@ export const trainLossInputs = (cfg?: CompileConfig) => {
 };
 export const trainLossAndGradsInputs = trainLossInputs;
 /**
- * lossAndGrads's inputs: the config's params and a batch of LOSS_AND_GRADS_BATCH examples, not the config's global
- * batch (65536 for the official ones, split over hundreds of devices): the printed step is one small batch's, and every
- * other size in it comes from the config. The trainer compiles its step at its own (per-device) batch.
+ * lossAndGrads's inputs: the config's params and a batch of the config's `train.batchSize` examples (the global batch:
+ * with --mesh, the data axis splits it), so `--config.train.batchSize=N` sets it (65536 in the official configs:
+ * `--config.train.batchSize=8` prints a small step).
  */
 export const lossAndGradsInputs = (cfg?: CompileConfig) => {
   const c = need(cfg);
-  return { params: flipSpecs(c.model), batch: batchSpecs(c.model, LOSS_AND_GRADS_BATCH), rng: keySpec(), model: c.model };
+  return { params: flipSpecs(c.model), batch: batchSpecs(c.model, c.train.batchSize), rng: keySpec(), model: c.model };
 };
-/** The batch size of {@link lossAndGradsInputs}. */
-export const LOSS_AND_GRADS_BATCH = 2;
 export const forwardInputs = (cfg?: CompileConfig) => {
   const c = need(cfg);
   return { params: flipSpecs(c.model), batch: batchSpecs(c.model, c.train.batchSize), model: c.model };

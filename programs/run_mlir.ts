@@ -2,11 +2,12 @@
 // seeded random ones of the declared types) and returns its outputs: what `flipc run` does, and how the golden
 // corpus is checked against JAX.
 import { FlipError } from '../compiler/ir/errors.ts';
-import { DTYPES, DTYPE_INFO, dtypeOfMlir, f32ToBf16, newHostArray, type DType } from '../compiler/ir/dtype.ts';
-import { functions, getAttr, parseModule, printType, verifyModule, MlirVerifyError, type FuncAst, type TypeAst } from '../compiler/mlir/index.ts';
+import { DTYPES, DTYPE_INFO, dtypeOfMlir, f32ToBf16, f32ToF8, newHostArray, type DType } from '../compiler/ir/dtype.ts';
+import { functions, getAttr, parseModule, printModule, printType, verifyModule, MlirVerifyError, type FuncAst, type TypeAst } from '../compiler/mlir/index.ts';
 import { entryTilings, ShardingError, type Tiling } from '../compiler/mlir/sharding.ts';
-import { openClient, PjrtError, type Buffer, type Target } from '../runtime-native/index.ts';
+import { openClient, PjrtError, type Buffer, type Client, type Target } from '../runtime-native/index.ts';
 import type { TensorData, TensorMap } from '../io/safetensors.ts';
+import { evalCheck, extractChecks, type CheckResult } from './mlir_checks.ts';
 
 export interface RunMlirOptions {
   target?: Target;
@@ -20,6 +21,8 @@ export interface RunMlirOptions {
   seed?: number;
   /** Run a sharded module whole on one device (its shardings ignored) instead of SPMD over its partitions. */
   oneDevice?: boolean;
+  /** A client to run on (kept open; running many modules pays for one), used when it has the devices the module needs. */
+  client?: Client;
 }
 
 export interface RunMlirResult {
@@ -30,6 +33,8 @@ export interface RunMlirResult {
   notes: string[];
   /** How many devices it ran on (the partitions of an SPMD run). */
   devices: number;
+  /** The module's `check.*` custom calls (StableHLO test data), compared on the host; empty when it has none. */
+  checks: CheckResult[];
 }
 
 interface ArgSpec {
@@ -78,8 +83,10 @@ export function randomTensor(spec: ArgSpec, next: () => number): TensorData {
       case 'f32': case 'f64': (data as Float32Array | Float64Array)[i] = u; break;
       case 'bf16': (data as Uint16Array)[i] = f32ToBf16(u); break;
       case 'f16': (data as Uint16Array)[i] = f32ToF16Bits(u); break;
-      case 'i32': case 'u32': case 'u8': (data as Int32Array)[i] = Math.floor(next() * 8); break;
-      case 'i64': (data as BigInt64Array)[i] = BigInt(Math.floor(next() * 8)); break;
+      case 'f8e4m3fn': case 'f8e5m2': case 'f8e4m3fnuz': case 'f8e5m2fnuz': (data as Uint8Array)[i] = f32ToF8(u, spec.dtype); break;
+      case 'f8e8m0fnu': (data as Uint8Array)[i] = f32ToF8(Math.abs(u), spec.dtype); break;
+      case 'i32': case 'u32': case 'u8': case 'i8': case 'i16': case 'u16': (data as Int32Array)[i] = Math.floor(next() * 8); break;
+      case 'i64': case 'u64': (data as BigInt64Array)[i] = BigInt(Math.floor(next() * 8)); break;
       case 'i1': (data as Uint8Array)[i] = next() < 0.5 ? 0 : 1; break;
     }
   }
@@ -97,8 +104,11 @@ export async function runMlir(text: string, filename: string, opts: RunMlirOptio
   const diags = verifyModule(m);
   if (diags.some((d) => d.severity === 'error')) throw new MlirVerifyError(diags);
   const main = mainOf(functions(m), filename);
+  const declared = main.results.length;
+  const checkOps = extractChecks(m, main);
+  if (checkOps.length) text = printModule(m);
   const params = main.args.map((a, i) => specOf(a.type, `argument #${i} of @${main.name}`));
-  const results = main.results.map((r, i) => specOf(r.type, `result #${i} of @${main.name}`));
+  const results = main.results.map((r, i) => specOf(r.type, i < declared ? `result #${i} of @${main.name}` : `operand #${(i - declared) % 2} of ${checkOps[(i - declared) >> 1]!.where}'s check.${checkOps[(i - declared) >> 1]!.kind}`));
 
   const names = params.map((_, i) => `input.${i}`);
   const range = params.length > 1 ? `input.0 .. input.${params.length - 1}` : params.length ? 'input.0' : 'no inputs';
@@ -147,7 +157,8 @@ export async function runMlir(text: string, filename: string, opts: RunMlirOptio
     }
   }
   const target = opts.target ?? 'cpu';
-  const client = await openClient({ target, ...(opts.plugin ? { plugin: opts.plugin } : {}), ...(spmd && target === 'cpu' ? { devices: partitions } : {}) });
+  const shared = opts.client && (!spmd || opts.client.devices.length >= partitions) ? opts.client : undefined;
+  const client = shared ?? (await openClient({ target, ...(opts.plugin ? { plugin: opts.plugin } : {}), ...(spmd && target === 'cpu' ? { devices: partitions } : {}) }));
   const buffers: Buffer[] = [];
   try {
     if (spmd && client.devices.length < partitions) {
@@ -199,10 +210,12 @@ export async function runMlir(text: string, filename: string, opts: RunMlirOptio
     }
     const devices = exe.devices.length || 1;
     exe.dispose();
-    return { inputs, outputs, notes, devices };
+    const checks = checkOps.map((c, k) => evalCheck(c, outputs[`output.${declared + 2 * k}`]!, outputs[`output.${declared + 2 * k + 1}`]!));
+    for (let i = declared; i < results.length; i++) delete outputs[`output.${i}`];
+    return { inputs, outputs, notes, devices, checks };
   } finally {
     for (const b of buffers) b.dispose();
-    client.dispose();
+    if (!shared) client.dispose();
   }
 }
 

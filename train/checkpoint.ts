@@ -32,6 +32,8 @@ export interface CheckpointMeta {
   tensors: string;
   /** Wall-clock time of the save (ISO 8601). */
   saved: string;
+  /** The id of the run that wrote it (its metrics.jsonl records carry it too); a resume keeps it. Absent in older checkpoints. */
+  run?: string;
   /** Set when the state was read from another format (train/t5x_checkpoint.ts): no config, no data position. */
   origin?: 't5x';
 }
@@ -54,7 +56,15 @@ export interface LoadedCheckpoint {
 
 
 const NAME = /^checkpoint_(\d+)\.json$/;
-const stem = (step: number) => `checkpoint_${String(step).padStart(8, '0')}`;
+/**
+ * `checkpoint_<step>`, the step zero-padded to 8 digits (a step of 10^8 or more has more digits: the number in the name
+ * is the step, whatever its width; checkpoints are ordered by that number, never by the name's characters).
+ */
+export const checkpointStem = (step: number) => `checkpoint_${String(step).padStart(8, '0')}`;
+const stem = checkpointStem;
+
+/** A step a checkpoint can record: an integer from 0 to 2^53 - 1. */
+const isStep = (n: unknown): n is number => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
 
 /** Complete checkpoints in `dir` (those whose JSON exists), oldest first. */
 export function listCheckpoints(dir: string): { step: number; file: string }[] {
@@ -76,6 +86,7 @@ export function saveCheckpoint(
   meta: Omit<CheckpointMeta, 'format' | 'tensors' | 'saved'>,
   opts: { keep?: number } = {},
 ): string {
+  if (!isStep(meta.step)) throw new CheckpointError(`checkpoint step ${String(meta.step)}: not an integer from 0 to 2^53 - 1`);
   mkdirSync(dir, { recursive: true });
   const base = stem(meta.step);
   const tensors: TensorMap = {};
@@ -129,7 +140,22 @@ export function readCheckpointMeta(where: string): { file: string; meta: Checkpo
   if (!meta || meta.format !== CHECKPOINT_FORMAT || typeof meta.tensors !== 'string') {
     throw new CheckpointError(`${file}: not a flip checkpoint (expected "format": "${CHECKPOINT_FORMAT}" and the name of its safetensors file)`);
   }
+  checkStep(file, meta.step);
   return { file, meta };
+}
+
+/**
+ * The step a checkpoint JSON records must be a step and agree with its name (checkpoint_<step>.json, as
+ * saveCheckpoint names it): a JSON edited to another step would be resumed at that step and saved under a name that
+ * belongs to no step of the run. Names that are not checkpoint_<digits>.json (a copy under another name) are not checked.
+ */
+function checkStep(file: string, step: unknown): void {
+  if (!isStep(step)) throw new CheckpointError(`${file}: "step" is ${JSON.stringify(step)}, not an integer >= 0; was the file edited?`);
+  const named = NAME.exec(path.basename(file));
+  if (named && Number(named[1]) !== step) {
+    throw new CheckpointError(`${file}: its name says step ${Number(named[1])} but it records step ${step}; was the file edited? ` +
+      `(a checkpoint's JSON must stay as flip wrote it)`);
+  }
 }
 
 /**
@@ -158,6 +184,20 @@ export function loadCheckpoint(where: string): LoadedCheckpoint {
   } catch (e) {
     const msg = (e as Error).message;
     throw new CheckpointError(`unreadable checkpoint ${file}: ${msg.startsWith(tensorsFile) ? `its tensors ${msg}` : msg}`);
+  }
+  // The safetensors header carries a copy of the JSON written with it: the two must record the same step.
+  const copy = st.metadata.flip;
+  if (copy !== undefined) {
+    let saved: unknown;
+    try {
+      saved = (JSON.parse(copy) as { step?: unknown }).step;
+    } catch {
+      saved = undefined;
+    }
+    if (saved !== meta.step) {
+      throw new CheckpointError(`${file}: records step ${meta.step} but its tensors ${path.basename(tensorsFile)} were saved at step ${String(saved)}; ` +
+        `was the JSON edited? (a checkpoint's JSON must stay as flip wrote it)`);
+    }
   }
   const state: HostState = { params: {}, mu: {}, nu: {} };
   for (const [name, t] of Object.entries(st.tensors)) {

@@ -6,33 +6,40 @@ import { EventWriter } from './tensorboard.ts';
 
 export type Scalars = Readonly<Record<string, number>>;
 
-/** One record per call, to both `metrics.jsonl` ({step, time, ...values}) and the TensorBoard events file. */
+/**
+ * One record per call, to both `metrics.jsonl` ({step, time, run, ...values}) and the TensorBoard events file. Nothing
+ * is created before the first record: a run that fails before its first step leaves no empty metrics.jsonl and no
+ * events file. `run` (the run's id, kept across resumes in its checkpoints) tells one run's records from another's.
+ */
 export class MetricsLog {
   readonly jsonl: string;
-  private readonly events: EventWriter;
+  private events: EventWriter | null = null;
 
-  constructor(readonly dir: string) {
-    mkdirSync(dir, { recursive: true });
+  constructor(readonly dir: string, readonly run?: string) {
     this.jsonl = path.join(dir, 'metrics.jsonl');
-    this.events = new EventWriter(dir);
   }
 
-  get eventsFile(): string {
-    return this.events.file;
+  /** The events file, once the first record made it; null before. */
+  get eventsFile(): string | null {
+    return this.events?.file ?? null;
   }
 
   write(step: number, values: Scalars): void {
+    if (!this.events) {
+      mkdirSync(this.dir, { recursive: true });
+      this.events = new EventWriter(this.dir);
+    }
     const finite = Object.fromEntries(Object.entries(values).map(([k, v]) => [k, Number.isFinite(v) ? v : String(v)]));
-    appendFileSync(this.jsonl, JSON.stringify({ step, time: new Date().toISOString(), ...finite }) + '\n');
+    appendFileSync(this.jsonl, JSON.stringify({ step, time: new Date().toISOString(), ...(this.run ? { run: this.run } : {}), ...finite }) + '\n');
     this.events.scalars(step, values);
   }
 
   flush(): void {
-    this.events.flush();
+    this.events?.flush();
   }
 
   close(): void {
-    this.events.close();
+    this.events?.close();
   }
 }
 

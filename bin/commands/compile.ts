@@ -11,11 +11,24 @@ import { describeSharding, parseMesh, type Mesh } from '../../compiler/passes/in
 import { applyOverrides, configOptionsIn, officialAliases, overridesFrom } from '../../configs/overrides.ts';
 
 /** What each `--stage` prints, from the lowered entry (compiler/lower: what flip run compiles). */
-const STAGES: Record<string, (program: Program, target: Target) => string | Promise<string>> = {
+const STAGES: Record<string, (program: Program, target: Target, allCosts: boolean) => string | Promise<string>> = {
   stablehlo: (program) => program.mlir,
   // XLA's optimized HLO (after fusion and layout assignment) with the executable's cost and memory figures.
-  optimized: async (program, target) => formatOptimized(await compileOptimized(program, { target })),
+  optimized: async (program, target, all) => formatOptimized(await compileOptimized(program, { target }), { all }),
 };
+
+/**
+ * A mesh that does not divide the batch: the sharding pass says `make the batch a multiple of N`; with a config, say
+ * how (flip's entries take their batch from the config's train.batchSize).
+ */
+function withBatchFlag(e: unknown): unknown {
+  if (!(e instanceof FlipError)) return e;
+  const m = /batch=(\d+)[^\n]*make the batch a multiple of (\d+)/.exec(e.message);
+  if (!m) return e;
+  const ways = Number(m[2]);
+  const next = Math.ceil(Number(m[1]) / ways) * ways;
+  return new FlipError(e.message.replace(`make the batch a multiple of ${ways}`, `make the batch a multiple of ${ways} (an entry that takes its batch from the config: --config.train.batchSize=${next})`));
+}
 
 const help = `usage: flipc compile <file.ts> --entry <exportedFunction> [--config <configs/x.ts> [--config.<field>=<value> ...]] [-o out.mlir] [--stage stablehlo|optimized [--target cpu|gpu|tpu]]
                      [--mesh data=4,model=2 [--partition-states]] [--dump-partitioned DIR] [--verbose]
@@ -52,7 +65,9 @@ options:
   -o, --out <file>   write the module there instead of stdout
   --stage <stage>    what to print: ${Object.keys(STAGES).join(', ')} (default stablehlo). optimized compiles the
                      module through the target's PJRT plugin and prints XLA's optimized HLO (fusions, layouts),
-                     headed by the executable's cost analysis (flops, bytes accessed) and memory figures
+                     headed by the executable's cost analysis (flops, bytes accessed, transcendentals,
+                     optimal seconds: one a line) and its non-zero memory figures
+  --all-costs        with --stage optimized: every figure XLA reports (per-operand bytes, utilization, zeros)
   --target <t>       the plugin for --stage optimized: cpu (default), gpu or tpu
   --mesh <axes>      shard over a device mesh, e.g. data=4,model=2: parameters by their axis names through FLIP's
                      logical axis rules (batch→data; mlp, heads, vocab → model), inputs by their batch axis, shard()
@@ -98,6 +113,7 @@ const compile: Command = {
     config: { type: 'string' },
     out: { type: 'string', short: 'o' },
     stage: { type: 'string', default: 'stablehlo' },
+    'all-costs': { type: 'boolean' },
     target: { type: 'string', default: 'cpu' },
     mesh: { type: 'string' },
     'partition-states': { type: 'boolean' },
@@ -112,6 +128,7 @@ const compile: Command = {
     const stageName = String(values['stage']);
     const stage = STAGES[stageName];
     if (!stage) throw new FlipError(`unknown --stage '${stageName}' (stages: ${Object.keys(STAGES).join(', ')})`);
+    if (values['all-costs'] && stageName !== 'optimized') throw new FlipError('--all-costs goes with --stage optimized');
     const verbose = values['verbose'] === true;
     const log = verbose ? (line: string) => process.stderr.write(`flipc compile: ${line}\n`) : undefined;
     const config = values['config'];
@@ -135,6 +152,8 @@ const compile: Command = {
     const { program } = await lowerEntry(file, {
       entry, ...(typeof config === 'string' ? { config } : {}), ...(configure ? { configure } : {}), ...(log ? { log } : {}),
       ...(mesh ? { mesh, partitionStates: values['partition-states'] === true } : {}),
+    }).catch((e: unknown) => {
+      throw typeof config === 'string' ? withBatchFlag(e) : e;
     });
     let text: string;
     if (program.sharding) {
@@ -144,7 +163,7 @@ const compile: Command = {
     } else {
       const target = String(values['target']);
       if (target !== 'cpu' && target !== 'gpu' && target !== 'tpu') throw new FlipError(`unknown --target '${target}' (cpu, gpu or tpu)`);
-      text = await stage(program, target);
+      text = await stage(program, target, values['all-costs'] === true);
     }
     const dumpDir = values['dump-partitioned'];
     if (typeof dumpDir === 'string') {

@@ -1,5 +1,5 @@
 // `flip run`: argument parsing for training and zero-shot evaluation (the work is in train/run/).
-import { accessSync, constants, statSync } from 'node:fs';
+import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { FlipError } from '../../compiler/ir/errors.ts';
 import { parseMesh } from '../../compiler/passes/index.ts';
@@ -20,7 +20,7 @@ Progress: on a terminal a live bar (step/total, epoch, loss, lr, samples/s, ETA)
 otherwise a line every logEverySteps. In the workdir: checkpoints/checkpoint_<step>.{safetensors,json}
 (params, AdamW moments; step, data position, config), metrics.jsonl and events.out.tfevents.* (TensorBoard:
 tensorboard --logdir DIR; flip plot DIR draws the loss and accuracy curves into DIR/metrics.png).
-Ctrl-C finishes the current step, saves a checkpoint and exits (status 130); a second Ctrl-C quits at once.
+Ctrl-C (or SIGTERM) finishes the current step, saves a checkpoint and exits (status 130); a second quits at once.
 Damaged data (a truncated shard, an image that does not decode, a caption with no token) is skipped,
 warned about once per kind and counted; a NaN or inf loss stops the run (status 2) before anything is
 saved over the last good checkpoint.
@@ -90,6 +90,16 @@ function checkWorkdir(workdir: string): void {
   }
 }
 
+/** Whether npm exec (npx) started this process: its parent's command line is `npm exec ...` (Linux; else the env says). */
+function underNpmExec(): boolean {
+  if (process.env.npm_lifecycle_event !== 'npx') return false;
+  try {
+    return /^npm exec\b/.test(readFileSync(`/proc/${process.ppid}/cmdline`, 'utf8').replaceAll('\0', ' '));
+  } catch {
+    return true;
+  }
+}
+
 const command: Command = {
   summary: 'train FLIP and evaluate it zero-shot (default: a small model on synthetic data, on CPU)',
   help,
@@ -138,15 +148,22 @@ const command: Command = {
     checkWorkdir(workdir);
 
     const stop = new AbortController();
+    // Under `npx flip run`, a terminal's Ctrl-C reaches flip twice: from the terminal (npm's process group) and
+    // forwarded by npm a moment later. Within this window a second signal is that copy, not a second Ctrl-C.
+    const copyWindowMs = underNpmExec() ? 300 : 0;
+    let firstAt = 0;
     const onSigint = () => {
       if (stop.signal.aborted) {
+        if (performance.now() - firstAt < copyWindowMs) return;
         console.error('\nflip run: interrupted again; quitting without saving (the last checkpoint stays as it was)');
         process.exit(130);
       }
       console.error('\nflip run: stopping after this step to save a checkpoint (Ctrl-C again to quit now)');
+      firstAt = performance.now();
       stop.abort();
     };
     process.on('SIGINT', onSigint);
+    process.on('SIGTERM', onSigint); // kill PID (or npm exec forwarding one): as a Ctrl-C, save and exit
     let group: Coordination | undefined;
     let ok = false;
     try {
@@ -166,6 +183,7 @@ const command: Command = {
       return r.interrupted ? 130 : 0;
     } finally {
       process.off('SIGINT', onSigint);
+      process.off('SIGTERM', onSigint);
       // All processes pass the shutdown barrier; a failed one leaves at once, and the others see it gone (named).
       if (group && ok) await group.shutdown(coordinationTimeout * 1000);
       else group?.abort();

@@ -1,14 +1,24 @@
 // Element types of flip tensors: the names used everywhere (IR, DSL, runtime, checkpoints), and one table of what each
 // name means on the host, in MLIR text and in files. Other parts read DTYPE_INFO instead of restating its columns.
-export const DTYPES = ['f32', 'bf16', 'f16', 'f64', 'i32', 'i64', 'u32', 'u8', 'i1'] as const;
+// Every byte-sized element type a safetensors file can carry (BOOL, U8..U64, I8..I64, F16, BF16, F32, F64 and the
+// 8-bit floats F8_E4M3 = f8E4M3FN, F8_E5M2 = f8E5M2, F8_E4M3FNUZ, F8_E5M2FNUZ, F8_E8M0 = f8E8M0FNU); the DSL and the
+// trainer use the first nine, `flipc run` and the file formats all of them. Not here: safetensors' packed sub-byte
+// floats (F4, F6_E2M3, F6_E3M2) and C64, and StableHLO's f8E4M3B11FNUZ, f8E4M3, f8E3M4 (no safetensors name).
+export const DTYPES = [
+  'f32', 'bf16', 'f16', 'f64', 'i32', 'i64', 'u32', 'u8', 'i1',
+  'i8', 'i16', 'u16', 'u64', 'f8e4m3fn', 'f8e5m2', 'f8e4m3fnuz', 'f8e5m2fnuz', 'f8e8m0fnu',
+] as const;
 export type DType = (typeof DTYPES)[number];
-export type FloatDType = 'f32' | 'bf16' | 'f16' | 'f64';
-export type IntDType = 'i32' | 'i64' | 'u32' | 'u8';
+export type F8DType = 'f8e4m3fn' | 'f8e5m2' | 'f8e4m3fnuz' | 'f8e5m2fnuz' | 'f8e8m0fnu';
+export type FloatDType = 'f32' | 'bf16' | 'f16' | 'f64' | F8DType;
+export type IntDType = 'i32' | 'i64' | 'u32' | 'u8' | 'i8' | 'i16' | 'u16' | 'u64';
 
-/** Host-side array for each dtype: bf16/f16 travel as raw bits in a Uint16Array, i1 as 0/1 bytes. */
+/** Host-side array for each dtype: bf16/f16 travel as raw bits in a Uint16Array, the f8s as raw bits in a Uint8Array, i1 as 0/1 bytes. */
 export interface HostArrayOf {
   f32: Float32Array; bf16: Uint16Array; f16: Uint16Array; f64: Float64Array;
   i32: Int32Array; i64: BigInt64Array; u32: Uint32Array; u8: Uint8Array; i1: Uint8Array;
+  i8: Int8Array; i16: Int16Array; u16: Uint16Array; u64: BigUint64Array;
+  f8e4m3fn: Uint8Array; f8e5m2: Uint8Array; f8e4m3fnuz: Uint8Array; f8e5m2fnuz: Uint8Array; f8e8m0fnu: Uint8Array;
 }
 export type HostArray = HostArrayOf[DType];
 
@@ -20,7 +30,7 @@ export type HostData<D extends DType = DType> =
   | HostArrayOf[D]
   | readonly number[]
   | (D extends 'i1' ? readonly boolean[] : never)
-  | (D extends 'i64' ? readonly bigint[] : never);
+  | (D extends 'i64' | 'u64' ? readonly bigint[] : never);
 
 /** The typed array class of a dtype: `new (n)` gives n zeros, `new (buffer, byteOffset, length)` a view. */
 export interface HostArrayClass<A> {
@@ -59,6 +69,17 @@ export const DTYPE_INFO: { readonly [D in DType]: DTypeInfo<D> } = {
   u32: { kind: 'unsigned', bits: 32, bytes: 4, array: Uint32Array, arrayText: 'Uint32Array', mlir: 'ui32', safetensors: 'U32', range: [0, 2 ** 32 - 1] },
   u8: { kind: 'unsigned', bits: 8, bytes: 1, array: Uint8Array, arrayText: 'Uint8Array', mlir: 'ui8', safetensors: 'U8', range: [0, 255] },
   i1: { kind: 'bool', bits: 1, bytes: 1, array: Uint8Array, arrayText: 'Uint8Array (0/1)', mlir: 'i1', safetensors: 'BOOL', range: [0, 1] },
+  i8: { kind: 'signed', bits: 8, bytes: 1, array: Int8Array, arrayText: 'Int8Array', mlir: 'i8', safetensors: 'I8', range: [-128, 127] },
+  i16: { kind: 'signed', bits: 16, bytes: 2, array: Int16Array, arrayText: 'Int16Array', mlir: 'i16', safetensors: 'I16', range: [-32768, 32767] },
+  u16: { kind: 'unsigned', bits: 16, bytes: 2, array: Uint16Array, arrayText: 'Uint16Array', mlir: 'ui16', safetensors: 'U16', range: [0, 65535] },
+  u64: { kind: 'unsigned', bits: 64, bytes: 8, array: BigUint64Array, arrayText: 'BigUint64Array', mlir: 'ui64', safetensors: 'U64', range: [0n, 2n ** 64n - 1n] },
+  // 8-bit floats (ml_dtypes float8_e4m3fn, float8_e5m2, ...): raw bits on the host (f8ToF32 reads them).
+  // StableHLO's f8E4M3B11FNUZ, f8E4M3 and f8E3M4 have no safetensors name, so flip has no dtype for them.
+  f8e4m3fn: { kind: 'float', bits: 8, bytes: 1, array: Uint8Array, arrayText: 'Uint8Array (float8_e4m3fn bits)', mlir: 'f8E4M3FN', safetensors: 'F8_E4M3', float: { exponentBits: 4, mantissaBits: 3 } },
+  f8e5m2: { kind: 'float', bits: 8, bytes: 1, array: Uint8Array, arrayText: 'Uint8Array (float8_e5m2 bits)', mlir: 'f8E5M2', safetensors: 'F8_E5M2', float: { exponentBits: 5, mantissaBits: 2 } },
+  f8e4m3fnuz: { kind: 'float', bits: 8, bytes: 1, array: Uint8Array, arrayText: 'Uint8Array (float8_e4m3fnuz bits)', mlir: 'f8E4M3FNUZ', safetensors: 'F8_E4M3FNUZ', float: { exponentBits: 4, mantissaBits: 3 } },
+  f8e5m2fnuz: { kind: 'float', bits: 8, bytes: 1, array: Uint8Array, arrayText: 'Uint8Array (float8_e5m2fnuz bits)', mlir: 'f8E5M2FNUZ', safetensors: 'F8_E5M2FNUZ', float: { exponentBits: 5, mantissaBits: 2 } },
+  f8e8m0fnu: { kind: 'float', bits: 8, bytes: 1, array: Uint8Array, arrayText: 'Uint8Array (float8_e8m0fnu bits)', mlir: 'f8E8M0FNU', safetensors: 'F8_E8M0', float: { exponentBits: 8, mantissaBits: 0 } },
 };
 
 export function isDType(s: string): s is DType {
@@ -118,12 +139,74 @@ export function toHostArray<D extends DType>(dtype: D, data: HostData<D>): HostA
     switch (dtype) {
       case 'bf16': out[i] = f32ToBf16(Number(v)); break;
       case 'f16': out[i] = f32ToF16(Number(v)); break;
-      case 'i64': (out as BigInt64Array)[i] = typeof v === 'bigint' ? v : BigInt(Math.trunc(Number(v))); break;
+      case 'i64': case 'u64': (out as BigInt64Array)[i] = typeof v === 'bigint' ? v : BigInt(Math.trunc(Number(v))); break;
+      case 'f8e4m3fn': case 'f8e5m2': case 'f8e4m3fnuz': case 'f8e5m2fnuz': case 'f8e8m0fnu': out[i] = f32ToF8(Number(v), dtype); break;
       case 'i1': out[i] = v ? 1 : 0; break;
       default: out[i] = Number(v);
     }
   }
   return out;
+}
+
+// ---------- 8-bit floats: bits of host values and back ----------
+
+export function isF8(d: DType): d is F8DType {
+  return d.startsWith('f8');
+}
+
+// [exponent bits, mantissa bits, bias]; fn: finite (no infinity, all-ones NaN), fnuz: finite, no -0, 0x80 the one NaN,
+// e8m0fnu: unsigned powers of two, 0xff NaN.
+const F8: { readonly [D in F8DType]: readonly [number, number, number] } = {
+  f8e4m3fn: [4, 3, 7], f8e5m2: [5, 2, 15], f8e4m3fnuz: [4, 3, 8], f8e5m2fnuz: [5, 2, 16], f8e8m0fnu: [8, 0, 127],
+};
+
+/** The value of 8-bit float bits, as ml_dtypes reads them. */
+export function f8ToF32(bits: number, dtype: F8DType): number {
+  const [eb, mb, bias] = F8[dtype];
+  bits &= 0xff;
+  if (dtype === 'f8e8m0fnu') return bits === 0xff ? NaN : 2 ** (bits - bias);
+  if (dtype.endsWith('fnuz') && bits === 0x80) return NaN;
+  if (dtype === 'f8e4m3fn' && (bits & 0x7f) === 0x7f) return NaN;
+  const sign = bits & 0x80 ? -1 : 1;
+  const exp = (bits >>> mb) & ((1 << eb) - 1);
+  const mant = bits & ((1 << mb) - 1);
+  if (dtype === 'f8e5m2' && exp === 31) return mant ? NaN : sign * Infinity;
+  if (exp === 0) return sign * mant * 2 ** (1 - bias - mb);
+  return sign * (1 + mant / (1 << mb)) * 2 ** (exp - bias);
+}
+
+/** The 8-bit float bits nearest `x` (ties to even), as ml_dtypes converts: from half a step past the largest finite
+ * value, infinity where the format has one (f8e5m2), else NaN; no -0 in the fnuz formats; f8e8m0fnu has no sign. */
+export function f32ToF8(x: number, dtype: F8DType): number {
+  const nan = dtype === 'f8e8m0fnu' ? 0xff : dtype.endsWith('fnuz') ? 0x80 : 0x7f;
+  const neg = x < 0 || Object.is(x, -0);
+  if (Number.isNaN(x) || (dtype === 'f8e8m0fnu' && x < 0)) return nan;
+  const a = Math.abs(x);
+  const pos = positives(dtype);
+  const [max, below] = [pos[pos.length - 1]!, pos[pos.length - 2]!];
+  if (a >= max[1] + (max[1] - below[1]) / 2) return dtype === 'f8e5m2' ? (neg ? 0xfc : 0x7c) : neg && dtype === 'f8e4m3fn' ? 0xff : nan;
+  let best = pos[0]!;
+  for (const c of pos) {
+    const d = Math.abs(c[1] - a) - Math.abs(best[1] - a);
+    if (d < 0 || (d === 0 && (c[0] & 1) === 0)) best = c;
+  }
+  if (!neg || dtype === 'f8e8m0fnu' || (best[0] === 0 && dtype.endsWith('fnuz'))) return best[0];
+  return best[0] | 0x80;
+}
+
+const POSITIVES = new Map<F8DType, [bits: number, value: number][]>();
+/** The format's finite non-negative values with their bits, ascending. */
+function positives(dtype: F8DType): [number, number][] {
+  let p = POSITIVES.get(dtype);
+  if (!p) {
+    p = [];
+    for (let b = 0; b < (dtype === 'f8e8m0fnu' ? 256 : 128); b++) {
+      const v = f8ToF32(b, dtype);
+      if (Number.isFinite(v)) p.push([b, v]);
+    }
+    POSITIVES.set(dtype, p);
+  }
+  return p;
 }
 
 // ---------- bf16 / f16 bits of host values (through f32, as a Float32Array value would be) ----------

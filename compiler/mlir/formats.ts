@@ -4,7 +4,7 @@
 import type { AttrAst, BlockArg, NamedAttr, OpAst, Pos, RegionAst, SignatureAst, TypeAst, ValueUse } from './ast.ts';
 import { convDimsFromLayouts } from './dialect_attrs.ts';
 import type { ParenItem, Piece, Trailer } from './pieces.ts';
-import { printAttr, printAttrDict, printConvDims, printFunctionType, printType, printValue, typesEqual } from './syntax.ts';
+import { printAttr, printAttrDict, printConvDims, printFunctionType, printSymbol, printType, printValue, typesEqual } from './syntax.ts';
 
 export type Fail = (msg: string, p: Pos) => never;
 
@@ -262,6 +262,19 @@ function simple(style: 'same' | 'function'): Format {
   };
 }
 
+/** `stablehlo.complex %re, %im : tensor<2xcomplex<f32>>`: one type is the result's; the operands are its real parts. */
+const complexOp: Format = {
+  parse(c: Cursor, op: OpAst) {
+    simple('same').parse(c, op);
+    const t = op.resultTypes?.[0];
+    if (op.operandTypes && t?.kind === 'tensor' && t.element.kind === 'complex' && op.operandTypes.every((o) => o === t)) {
+      const part: TypeAst = { ...t, element: t.element.element };
+      op.operandTypes = op.operandTypes.map(() => part);
+    }
+  },
+  print: simple('same').print,
+};
+
 type KwKind = 'ints' | 'int' | 'ident' | 'bool';
 interface KwSpec {
   kw: string;
@@ -433,7 +446,7 @@ function callLike(symbolProp: 'callee' | 'call_target_name'): Format {
     },
     print(op) {
       const v = getProp(op, symbolProp);
-      const name = v?.kind === 'symbol' ? v.path.map((x) => '@' + x).join('::') : v?.kind === 'string' ? '@' + v.value : '@?';
+      const name = v?.kind === 'symbol' ? v.path.map(printSymbol).join('::') : v?.kind === 'string' ? printSymbol(v.value) : '@?';
       return ` ${name}(${operandsText(op)})${dictText(op.attributes)} : ${printFn(op)}`;
     },
   };
@@ -648,7 +661,8 @@ const convolution: Format = {
     const rev = getProp(op, 'window_reversal');
     if (rev?.kind === 'dense_array') w.push(`reverse = [${rev.values.join(', ')}]`);
     const dn = d?.kind === 'conv' ? printConvDims(d.dims) : '?';
-    return `(${operandsText(op)}) dim_numbers = ${dn}${w.length ? `, window = {${w.join(', ')}}` : ''}${dictText(op.attributes)} : ${printFn(op)}`;
+    // `window = {}` too: MLIR's parser of the pretty form wants the keyword even with nothing in it.
+    return `(${operandsText(op)}) dim_numbers = ${dn}, window = {${w.join(', ')}}${dictText(op.attributes)} : ${printFn(op)}`;
   },
 };
 
@@ -778,13 +792,15 @@ const SAME = [
   'exponential_minus_one', 'floor', 'imag', 'is_finite', 'log', 'log_plus_one', 'logistic', 'maximum', 'minimum', 'multiply',
   'negate', 'not', 'or', 'popcnt', 'power', 'real', 'remainder', 'round_nearest_afz', 'round_nearest_even', 'rsqrt',
   'shift_left', 'shift_right_arithmetic', 'shift_right_logical', 'sign', 'sine', 'sqrt', 'subtract', 'tan', 'tanh', 'xor',
-  'complex', 'uniform_quantize', 'uniform_dequantize', 'bitcast_convert',
+  'uniform_quantize', 'uniform_dequantize',
 ];
-const FUNCTION = ['reshape', 'dynamic_update_slice', 'dynamic_reshape', 'dynamic_broadcast_in_dim', 'dynamic_iota', 'dynamic_pad', 'dynamic_gather', 'dynamic_conv'];
+// Printed `(T) -> R` even when T = R: MLIR's parser of bitcast_convert wants the function type.
+const FUNCTION = ['bitcast_convert', 'reshape', 'dynamic_update_slice', 'dynamic_reshape', 'dynamic_broadcast_in_dim', 'dynamic_iota', 'dynamic_pad', 'dynamic_gather', 'dynamic_conv'];
 
 const FORMATS: Record<string, Format> = {
   ...Object.fromEntries(SAME.map((n) => [`stablehlo.${n}`, simple('same')])),
   ...Object.fromEntries(FUNCTION.map((n) => [`stablehlo.${n}`, simple('function')])),
+  'stablehlo.complex': complexOp,
   'stablehlo.compare': compare,
   'stablehlo.select': select,
   'stablehlo.constant': constant,
@@ -854,7 +870,7 @@ export function printPrettyBody(op: OpAst, p: RegionPrinter): string {
 
 function printSig(s: SignatureAst): string {
   if (s.kind === 'list') return s.types.map(printType).join(', ');
-  const ins = s.bare && s.inputs.length === 1 ? printType(s.inputs[0]!) : `(${s.inputs.map(printType).join(', ')})`;
+  const ins = s.bare && s.inputs.length >= 1 ? s.inputs.map(printType).join(', ') : `(${s.inputs.map(printType).join(', ')})`;
   const outs = s.parenResults || s.results.length !== 1 ? `(${s.results.map(printType).join(', ')})` : printType(s.results[0]!);
   return `${ins} -> ${outs}`;
 }

@@ -563,28 +563,23 @@ export class MlirParser extends EmbeddedActionsParser {
       },
       {
         ALT: () => {
+          // `T -> R` (chlo style), `T, T -> R` (CHLO's binary ops in their generic-type form: `chlo.next_after %a, %b :
+          // T, T -> T`), or a plain list `T, T`.
+          const types: TypeAst[] = [];
           const first = this.SUBRULE(this.type);
-          return this.OR2([
-            {
-              ALT: () => {
-                this.CONSUME2(Arrow);
-                const results = this.SUBRULE2(this.resultTypes);
-                return this.ACTION(() => ({ kind: 'function' as const, inputs: [first], results: results.types, bare: true, parenResults: results.paren }))!;
-              },
-            },
-            {
-              ALT: () => {
-                const types: TypeAst[] = [];
-                this.ACTION(() => types.push(first));
-                this.MANY(() => {
-                  this.CONSUME(Comma);
-                  const t = this.SUBRULE2(this.type);
-                  this.ACTION(() => types.push(t));
-                });
-                return { kind: 'list' as const, types };
-              },
-            },
-          ]);
+          this.ACTION(() => types.push(first));
+          this.MANY(() => {
+            this.CONSUME(Comma);
+            const t = this.SUBRULE2(this.type);
+            this.ACTION(() => types.push(t));
+          });
+          const results = this.OPTION(() => {
+            this.CONSUME2(Arrow);
+            return this.SUBRULE2(this.resultTypes);
+          });
+          return this.ACTION(() => (results
+            ? { kind: 'function' as const, inputs: types, results: results.types, bare: true, parenResults: results.paren }
+            : { kind: 'list' as const, types }))!;
         },
       },
     ] });

@@ -745,6 +745,9 @@ const CHLO_UNARY: Record<string, Prim> = {
 export const OP_RULES: Record<string, Rule> = {
   ...Object.fromEntries(Object.entries(ELEMENTWISE).map(([n, [p, kind]]) => [`stablehlo.${n}`, elementwise(p, kind)])),
   ...Object.fromEntries(Object.entries(CHLO_UNARY).map(([n, p]) => [`chlo.${n}`, elementwise(p)])),
+  // chlo's binary float ops (written `%a, %b : T, T -> T`): typed as atan2, two floats of one type in, that type out.
+  ...Object.fromEntries(['next_after', 'polygamma', 'zeta'].map((n) => [`chlo.${n}`, elementwise('atan2')])),
+  ...Object.fromEntries(['is_inf', 'is_neg_inf', 'is_pos_inf'].map((n) => [`chlo.${n}`, convertTo(() => 'i1')])),
   'stablehlo.abs': abs,
   'stablehlo.real': convertTo(realOf),
   'stablehlo.imag': convertTo(realOf),

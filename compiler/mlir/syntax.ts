@@ -32,7 +32,7 @@ export function printResults(results: TypeAst[]): string {
 
 export function printSignature(s: SignatureAst): string {
   if (s.kind === 'list') return s.types.map(printType).join(', ');
-  const ins = s.bare && s.inputs.length === 1 ? printType(s.inputs[0]!) : `(${s.inputs.map(printType).join(', ')})`;
+  const ins = s.bare && s.inputs.length >= 1 ? s.inputs.map(printType).join(', ') : `(${s.inputs.map(printType).join(', ')})`;
   const outs = s.parenResults ? `(${s.results.map(printType).join(', ')})` : printResults(s.results);
   return `${ins} -> ${outs}`;
 }
@@ -90,7 +90,8 @@ export function printAttr(a: AttrAst): string {
     case 'dense_array':
       return `array<${printType(a.elementType)}${a.values.length ? `: ${a.values.join(', ')}` : ''}>`;
     case 'dense':
-      return typed(`dense<${printDense(a.value)}>`, a.type);
+      // No elements: `dense<>`, which fits a zero-element tensor of any rank (`dense<[]>` fits rank 1 only).
+      return typed(`dense<${a.value.kind === 'list' && !a.value.items.length ? '' : printDense(a.value)}>`, a.type);
     case 'type':
       return printType(a.type);
     case 'symbol':

@@ -59,8 +59,7 @@ void Throw(Napi::Env env, const Status& s) { throw MakeError(env, s); }
 std::string Str(const char* p, size_t n) { return p == nullptr ? std::string() : std::string(p, n); }
 
 // ---- dtypes ----
-// The names index.ts and the IR use; a few extra integer widths so outputs of those types can
-// at least be named.
+// The names index.ts and the IR use (compiler/ir/dtype.ts's DTYPES: every type safetensors carries).
 static const DTypeInfo kDTypes[] = {
     {"f32", PJRT_Buffer_Type_F32, 4},  {"bf16", PJRT_Buffer_Type_BF16, 2},
     {"f16", PJRT_Buffer_Type_F16, 2},  {"f64", PJRT_Buffer_Type_F64, 8},
@@ -68,7 +67,9 @@ static const DTypeInfo kDTypes[] = {
     {"u32", PJRT_Buffer_Type_U32, 4},  {"u8", PJRT_Buffer_Type_U8, 1},
     {"i1", PJRT_Buffer_Type_PRED, 1},  {"i8", PJRT_Buffer_Type_S8, 1},
     {"i16", PJRT_Buffer_Type_S16, 2},  {"u16", PJRT_Buffer_Type_U16, 2},
-    {"u64", PJRT_Buffer_Type_U64, 8},
+    {"u64", PJRT_Buffer_Type_U64, 8},  {"f8e4m3fn", PJRT_Buffer_Type_F8E4M3FN, 1},
+    {"f8e5m2", PJRT_Buffer_Type_F8E5M2, 1},  {"f8e4m3fnuz", PJRT_Buffer_Type_F8E4M3FNUZ, 1},
+    {"f8e5m2fnuz", PJRT_Buffer_Type_F8E5M2FNUZ, 1},  {"f8e8m0fnu", PJRT_Buffer_Type_F8E8M0FNU, 1},
 };
 
 const DTypeInfo* DTypeByName(const std::string& name) {

@@ -1,8 +1,9 @@
 """Writes the StableHLO golden corpus: modules lowered by JAX, with inputs and JAX's outputs.
 
 Run from the repo root:
-    python3 -m venv test/golden/.venv && test/golden/.venv/bin/pip install 'jax[cpu]'
-    test/golden/.venv/bin/python test/golden/make_mlir_corpus.py
+    python3 -m venv test/golden/.venv && test/golden/.venv/bin/pip install 'jax[cpu]==0.10.2'
+    test/golden/.venv/bin/python test/golden/make_mlir_corpus.py [--only interop]
+(`--only interop` writes test/fixtures/mlir/interop/ alone: see interop_corpus.)
 Writes test/fixtures/mlir/<name>.mlir and <name>.safetensors (tensors `input.N`, `output.N`) and
 the versions into test/fixtures/mlir/README.md. The outputs are committed so CI needs no Python.
 """
@@ -34,6 +35,15 @@ DTYPES = {
     np.dtype(np.uint32): "U32",
     np.dtype(np.uint8): "U8",
     np.dtype(np.bool_): "BOOL",
+    np.dtype(np.int8): "I8",
+    np.dtype(np.int16): "I16",
+    np.dtype(np.uint16): "U16",
+    np.dtype(np.uint64): "U64",
+    np.dtype(ml_dtypes.float8_e4m3fn): "F8_E4M3",
+    np.dtype(ml_dtypes.float8_e5m2): "F8_E5M2",
+    np.dtype(ml_dtypes.float8_e4m3fnuz): "F8_E4M3FNUZ",
+    np.dtype(ml_dtypes.float8_e5m2fnuz): "F8_E5M2FNUZ",
+    np.dtype(ml_dtypes.float8_e8m0fnu): "F8_E8M0",
 }
 
 
@@ -55,16 +65,16 @@ def write_safetensors(path, tensors):
             f.write(b)
 
 
-def emit(name, fn, args, *, debug_info=False):
+def emit(name, fn, args, *, debug_info=False, out=OUT):
     lowered = jax.jit(fn).lower(*args) if not hasattr(fn, "lower") else fn.lower(*args)
     text = lowered.as_text(debug_info=debug_info)
     outs = fn(*args)
     outs = jax.tree_util.tree_leaves(outs)
-    with open(os.path.join(OUT, name + ".mlir"), "w") as f:
+    with open(os.path.join(out, name + ".mlir"), "w") as f:
         f.write(text)
     tensors = {f"input.{i}": np.asarray(a) for i, a in enumerate(args)}
     tensors.update({f"output.{i}": np.asarray(o) for i, o in enumerate(outs)})
-    write_safetensors(os.path.join(OUT, name + ".safetensors"), tensors)
+    write_safetensors(os.path.join(out, name + ".safetensors"), tensors)
     print(f"{name}: {len(text)} chars, {len(args)} inputs, {len(outs)} outputs")
 
 
@@ -195,6 +205,7 @@ def main():
     jax.config.update("jax_use_shardy_partitioner", shardy)
 
     syntax_corpus(mesh)
+    interop_corpus()
 
     import jaxlib
     versions = {"python": sys.version.split()[0], "jax": jax.__version__, "jaxlib": jaxlib.__version__,
@@ -240,6 +251,76 @@ def syntax_corpus(mesh):
     jax.config.update("jax_use_shardy_partitioner", shardy)
 
 
+F8 = [ml_dtypes.float8_e4m3fn, ml_dtypes.float8_e5m2, ml_dtypes.float8_e4m3fnuz, ml_dtypes.float8_e5m2fnuz, ml_dtypes.float8_e8m0fnu]
+
+
+def testdata_module(path, fn, args, kind, *, perturb=0.0):
+    """A module in the form of openxla/stablehlo's stablehlo/testdata: @main takes nothing, computes fn on constant
+    inputs (JAX lowers them into the module) and compares the result with JAX's value through
+    `stablehlo.custom_call @check.<kind>(%result, %expected)`. `perturb` shifts the expected value (a failing check)."""
+    text = jax.jit(lambda: fn(*args)).lower().as_text()
+    expected = np.asarray(fn(*args))
+    if perturb:
+        expected = (expected.astype(np.float64) + perturb).astype(expected.dtype)
+    lines = text.split("\n")
+    at = next(i for i, l in enumerate(lines) if l.strip().startswith("return ") and i > next(
+        j for j, m in enumerate(lines) if "func.func public @main" in m))
+    value, ty = lines[at].strip()[len("return "):].split(" : ")
+    hexbytes = expected.tobytes().hex().upper()
+    lines[at:at] = [
+        f'    %expected = stablehlo.constant dense<"0x{hexbytes}"> : {ty}',
+        f"    stablehlo.custom_call @check.{kind}({value}, %expected) {{has_side_effect = true}} : ({ty}, {ty}) -> ()",
+    ]
+    with open(path, "w") as f:
+        f.write("\n".join(lines))
+
+
+def interop_corpus():
+    """test/fixtures/mlir/interop/: what other frameworks hand `flipc run`. dtypes.mlir takes and returns every
+    byte-sized type safetensors carries (i8, i16, u16, u64, the five 8-bit floats); chlo_binary.mlir has
+    chlo.next_after / polygamma / zeta in their `T, T -> T` form; f8_values.safetensors the 8-bit floats' 256 bit
+    patterns and their values as float64 (ml_dtypes); testdata/ modules in stablehlo/testdata's form (check.* calls)."""
+    out = os.path.join(OUT, "interop")
+    os.makedirs(os.path.join(out, "testdata"), exist_ok=True)
+    x64 = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", True)
+    f32 = np.float32
+
+    def dtypes(i8, i16, u16, u64, *f8s):
+        return (i8 * 3 - 1, i16 * i16, u16 + u16, u64 * 3 + 1, *[(x.astype(f32) * 2).astype(x.dtype) for x in f8s])
+
+    i8 = np.array([-128, -1, 0, 42, 127], np.int8)
+    i16 = np.array([-300, -1, 0, 181, 255], np.int16)
+    u16 = np.array([0, 1, 1000, 32767, 65535], np.uint16)
+    u64 = np.array([0, 1, 2**40, 2**62, 2**64 - 1], np.uint64)
+    vals = np.array([0.5, -1.25, 3.0, 0.0625, 100.0], f32)
+    f8s = [np.abs(vals).astype(t) if t == ml_dtypes.float8_e8m0fnu else vals.astype(t) for t in F8]
+    emit("dtypes", dtypes, [i8, i16, u16, u64, *f8s], out=out)
+
+    a = np.array([0.5, 1.5, 2.0, -3.0], f32)
+    b = np.array([1.0, 1.0, 3.0, -3.5], f32)
+    emit("chlo_binary", lambda a, b: (jax.lax.nextafter(a, b), jax.lax.polygamma(jnp.array([1.0, 2.0, 1.0, 3.0], f32), jnp.abs(b)),
+                                      jax.lax.zeta(jnp.abs(b) + 1, jnp.abs(a))), [a, b], out=out)
+
+    bits = np.arange(256, dtype=np.uint8)
+    tensors = {"bits": bits}
+    for t in F8:
+        tensors[np.dtype(t).name] = bits.view(t).astype(np.float64)
+    write_safetensors(os.path.join(out, "f8_values.safetensors"), tensors)
+
+    td = os.path.join(out, "testdata")
+    x = np.linspace(-3, 3, 12, dtype=f32).reshape(3, 4)
+    testdata_module(os.path.join(td, "sin_float32_3_4.mlir"), jnp.sin, [x], "expect_close")
+    testdata_module(os.path.join(td, "nextafter_float32_3_4_chlo.mlir"), jax.lax.nextafter, [x, x[::-1]], "expect_close")
+    testdata_module(os.path.join(td, "mul_int8_3_4.mlir"), lambda v: v * np.int8(3), [np.arange(12, dtype=np.int8).reshape(3, 4)], "expect_eq")
+    testdata_module(os.path.join(td, "add_uint64_4.mlir"), lambda v: v + np.uint64(2**63), [np.arange(4, dtype=np.uint64)], "expect_eq")
+    testdata_module(os.path.join(td, "exp_float16_3_4.mlir"), jnp.exp, [x.astype(np.float16)], "expect_almost_eq")
+    # Its expected values are JAX's plus 0.01: the check fails.
+    testdata_module(os.path.join(td, "wrong_cos_float32_3_4.mlir"), jnp.cos, [x], "expect_close", perturb=0.01)
+    jax.config.update("jax_enable_x64", x64)
+    print(f"interop: {len(os.listdir(out))} files, testdata/: {len(os.listdir(td))} modules")
+
+
 def write_readme(versions):
     lines = [
         "# StableHLO golden corpus",
@@ -255,6 +336,8 @@ def write_readme(versions):
         "`jax-examples/` holds copies of the per-op reference files (StableHLO as JAX 0.10.2 lowers them);",
         "`jax-extra/` more of JAX's spellings (cond/switch/scan, reduce_window, select_and_scatter, top_k, fft,",
         "rng_bit_generator, shard_map with psum/all_gather in both sharding dialects): parsed and verified, not run.",
+        "`interop/` (`--only interop`): every byte-sized dtype safetensors carries, CHLO's binary ops, the 8-bit floats'",
+        "values, and `testdata/` modules in openxla/stablehlo's stablehlo/testdata form (check.* custom calls).",
         "",
         "Versions:",
         "",
@@ -265,4 +348,9 @@ def write_readme(versions):
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["--only", "interop"]:
+        interop_corpus()
+    elif sys.argv[1:]:
+        sys.exit("usage: make_mlir_corpus.py [--only interop]")
+    else:
+        main()

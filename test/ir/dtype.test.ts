@@ -13,17 +13,24 @@ describe('compiler/ir dtype table', () => {
       expect(a.length).toBe(3);
       expect(info.arrayText.startsWith(a.constructor.name), d).toBe(true);
       expect(info.bits <= info.bytes * 8, d).toBe(true);
-      if (info.float) expect(1 + info.float.exponentBits + info.float.mantissaBits, d).toBe(info.bits);
+      // f8e8m0fnu has no sign bit.
+      if (info.float) expect((d === 'f8e8m0fnu' ? 0 : 1) + info.float.exponentBits + info.float.mantissaBits, d).toBe(info.bits);
       expect(info.float !== undefined, d).toBe(isFloat(d));
       expect(info.range !== undefined, d).toBe(!isFloat(d));
       expect([isFloat(d), isInteger(d), isBool(d)].filter(Boolean)).toHaveLength(1);
     }
-    expect(DTYPES.filter(isUnsigned)).toEqual(['u32', 'u8']);
+    expect(DTYPES.filter(isUnsigned)).toEqual(['u32', 'u8', 'u16', 'u64']);
   });
 
   it('names each dtype once in MLIR and in safetensors, and reads the names back', () => {
-    expect(DTYPES.map((d) => DTYPE_INFO[d].mlir)).toEqual(['f32', 'bf16', 'f16', 'f64', 'i32', 'i64', 'ui32', 'ui8', 'i1']);
-    expect(DTYPES.map((d) => DTYPE_INFO[d].safetensors)).toEqual(['F32', 'BF16', 'F16', 'F64', 'I32', 'I64', 'U32', 'U8', 'BOOL']);
+    expect(DTYPES.map((d) => DTYPE_INFO[d].mlir)).toEqual([
+      'f32', 'bf16', 'f16', 'f64', 'i32', 'i64', 'ui32', 'ui8', 'i1',
+      'i8', 'i16', 'ui16', 'ui64', 'f8E4M3FN', 'f8E5M2', 'f8E4M3FNUZ', 'f8E5M2FNUZ', 'f8E8M0FNU',
+    ]);
+    expect(DTYPES.map((d) => DTYPE_INFO[d].safetensors)).toEqual([
+      'F32', 'BF16', 'F16', 'F64', 'I32', 'I64', 'U32', 'U8', 'BOOL',
+      'I8', 'I16', 'U16', 'U64', 'F8_E4M3', 'F8_E5M2', 'F8_E4M3FNUZ', 'F8_E5M2FNUZ', 'F8_E8M0',
+    ]);
     for (const d of DTYPES) {
       expect(dtypeOfMlir(DTYPE_INFO[d].mlir)).toBe(d);
       expect(dtypeOfSafetensors(DTYPE_INFO[d].safetensors)).toBe(d);

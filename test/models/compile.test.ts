@@ -14,7 +14,7 @@ import tiny from '../../configs/flip_tiny.ts';
 import { override } from '../../configs/official.ts';
 import type { VisionConfig } from '../../configs/types.ts';
 import {
-  LOSS_AND_GRADS_BATCH, VisionTransformer, batchSpecs, flipSpecs, forward, forwardInputs, trainLoss, trainLossInputs, lossAndGradsInputs,
+  VisionTransformer, batchSpecs, flipSpecs, forward, forwardInputs, trainLoss, trainLossInputs, lossAndGradsInputs,
 } from '../../models/flip.ts';
 import type { Key } from '../../dsl/random.ts';
 
@@ -160,13 +160,14 @@ describe('flipc compile models/flip.ts --entry lossAndGrads --config configs/fli
   // compiler/lower. Mask 0 through the loader's config hook, as `--config.model.img.maskRatio=0` on the command line.
   const stepAt = async (overrides: Record<string, string>) => {
     const configure = Object.keys(overrides).length ? (c: unknown) => applyOverrides(c, overrides, officialAliases) : undefined;
-    return (await lowerEntry('models/flip.ts', { entry: 'lossAndGrads', config: 'configs/flip_base.ts', ...(configure ? { configure } : {}) })).program.mlir;
+    const small = (c: unknown) => applyOverrides(c, { 'train.batchSize': String(n) }, officialAliases);
+    return (await lowerEntry('models/flip.ts', { entry: 'lossAndGrads', config: 'configs/flip_base.ts', configure: (c) => small(configure ? configure(c) : c) })).program.mlir;
   };
   // The image encoder's call site (the first encoder.apply in the file: VisionTransformer's) and the patch embedding's.
   const encoderLine = lineOf('models/flip.ts', 'this.encoder.apply(');
   const patchLine = lineOf('models/flip.ts', 'this.patchEmbed.apply(');
   const { hiddenSize: D, transformer: t } = base.model.img;
-  const n = LOSS_AND_GRADS_BATCH;
+  const n = 2; // --config.train.batchSize=2: a small step (the official batch is 65536)
 
   /** The token counts among the image encoder's dot_general activations (every size that is not batch, heads, kv, width, mlp). */
   const imageTokens = (mlir: string) => {
@@ -197,10 +198,12 @@ describe('flipc compile models/flip.ts --entry lossAndGrads --config configs/fli
     expect(imageTokens(mlir).tokens).toEqual([196 + 1]);
   });
 
-  it('lossAndGradsInputs: the config\'s params, a batch of LOSS_AND_GRADS_BATCH, the key and the model config', () => {
+  it('lossAndGradsInputs: the config\'s params, a batch of the config\'s train.batchSize, the key and the model config', () => {
     const inputs = lossAndGradsInputs(base);
     expect(Object.keys(inputs)).toEqual(['params', 'batch', 'rng', 'model']);
-    expect(inputs.batch.image.shape).toEqual([n, 224, 224, 3]);
-    expect(inputs.batch.txt.shape).toEqual([n, 32]);
+    expect(inputs.batch.image.shape).toEqual([65536, 224, 224, 3]);
+    expect(inputs.batch.txt.shape).toEqual([65536, 32]);
+    const small = lossAndGradsInputs({ ...base, train: { ...base.train, batchSize: 8 } });
+    expect(small.batch.image.shape).toEqual([8, 224, 224, 3]);
   });
 });

@@ -25,6 +25,7 @@ function upload(t: HostTensor): Buffer {
     case 'u8': return client.toDevice(Uint8Array.from(d, Number), t.shape, 'u8');
     case 'i1': return client.toDevice(Uint8Array.from(d, (x) => (Number(x) ? 1 : 0)), t.shape, 'i1');
     case 'i64': return client.toDevice(BigInt64Array.from(d, (x) => BigInt(x)), t.shape, 'i64');
+    default: throw new Error(`no upload for ${t.dtype} (the emitter cases use the DSL's dtypes)`);
   }
 }
 

@@ -4,9 +4,13 @@
 // (MEAN_RGB = [0.485, 0.456, 0.406]·255, STDDEV_RGB = [0.229, 0.224, 0.225]·255 — the official
 // code's constants, not OpenAI CLIP's). Eval: the official `_decode_and_center_crop` with
 // eval_pad = 0, i.e. the centred square of side min(h, w) resized to image_size.
-// sharp (libvips) decodes; crop, resize and normalisation are done here in one pass, which is
-// faster than a libvips resize for small images and reproduces tf.image.resize's bicubic exactly
-// (float output, no clipping). Output is float32 HWC (NHWC batches).
+// The two resizes differ as the official code's do: training's `tf.image.resize(..., BICUBIC)` samples
+// at half-pixel centres with the Keys kernel (a = -0.5, taps outside the image weighted 0); the eval's
+// `tf.compat.v1.image.resize_bicubic` (half_pixel_centers=False) is TF's legacy resize: source
+// coordinate o·in/out, a = -0.75, edge taps clamped to the border pixel. Both match TensorFlow 2.21 to
+// float32 rounding (test/fixtures/resize: TF's outputs and the script that made them).
+// sharp (libvips) decodes; crop, resize and normalisation are done here in one pass (float output,
+// no clipping). Output is float32 HWC (NHWC batches).
 import sharp from 'sharp';
 import type { Rng } from './rng.ts';
 
@@ -88,9 +92,8 @@ export async function decodeRgb(bytes: Uint8Array): Promise<RgbImage> {
   return { data, width: info.width, height: info.height };
 }
 
-/** Keys cubic convolution kernel with a = -0.5 (TF's resize_bicubic with half-pixel centres). */
-function keys(x: number): number {
-  const a = -0.5;
+/** Cubic convolution kernel with parameter a: Keys' (a = -0.5) or TF's legacy one (a = -0.75). */
+function cubic(x: number, a: number): number {
   x = Math.abs(x);
   if (x <= 1) return ((a + 2) * x - (a + 3)) * x * x + 1;
   if (x < 2) return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a;
@@ -98,39 +101,52 @@ function keys(x: number): number {
 }
 
 /**
- * Tap indices and weights of one axis, as TF's resize_bicubic (half_pixel_centers=True): source
- * coordinate (o + 0.5)·scale - 0.5, 4 taps, taps outside [0, n) get weight 0, weights renormalised.
+ * How a bicubic resize samples: `half-pixel` is `tf.image.resize(..., BICUBIC)` (training's crop: half_pixel_centers
+ * = True), `legacy` is `tf.compat.v1.image.resize_bicubic` with its defaults (the eval's: align_corners = False,
+ * half_pixel_centers = False).
  */
-function taps(inSize: number, outSize: number): { index: Int32Array; weight: Float64Array } {
+export type BicubicSampling = 'half-pixel' | 'legacy';
+
+/**
+ * Tap indices and weights of one axis, as TF's resize_bicubic. half-pixel: source coordinate (o + 0.5)·scale - 0.5,
+ * Keys a = -0.5, taps outside [0, n) get weight 0 and the weights are renormalised. legacy: source coordinate
+ * o·scale, a = -0.75, taps outside clamped to the edge pixel with their weight kept.
+ */
+function taps(inSize: number, outSize: number, sampling: BicubicSampling): { index: Int32Array; weight: Float64Array } {
   const scale = inSize / outSize;
+  const legacy = sampling === 'legacy';
+  const a = legacy ? -0.75 : -0.5;
   const index = new Int32Array(outSize * 4);
   const weight = new Float64Array(outSize * 4);
   for (let o = 0; o < outSize; o++) {
-    const f = (o + 0.5) * scale - 0.5;
+    const f = legacy ? o * scale : (o + 0.5) * scale - 0.5;
     const base = Math.floor(f);
     const delta = f - base;
     let sum = 0;
     for (let k = 0; k < 4; k++) {
       const i = base - 1 + k;
       const inside = i >= 0 && i < inSize;
-      const w = inside ? keys(delta - (k - 1)) : 0;
+      const w = inside || legacy ? cubic(delta - (k - 1), a) : 0;
       index[o * 4 + k] = Math.min(inSize - 1, Math.max(0, i));
       weight[o * 4 + k] = w;
       sum += w;
     }
-    if (Math.abs(sum) > 1e-30) for (let k = 0; k < 4; k++) weight[o * 4 + k]! /= sum;
+    if (!legacy && Math.abs(sum) > 1e-30) for (let k = 0; k < 4; k++) weight[o * 4 + k]! /= sum;
   }
   return { index, weight };
 }
 
 /**
- * Crop `win` of `img`, bicubic-resize it to size×size (float, unclipped, as tf.image.resize),
- * optionally mirror it left–right, normalise, and write HWC float32 at out[offset...].
+ * Crop `win` of `img`, bicubic-resize it to size×size (float, unclipped, as TF's resize_bicubic samples it: training's
+ * half-pixel centres by default, the eval's `legacy`), optionally mirror it left–right, normalise, and write HWC
+ * float32 at out[offset...].
  */
-export function cropResizeNormalizeInto(img: RgbImage, win: CropWindow, size: number, flip: boolean, out: Float32Array, offset: number): void {
+export function cropResizeNormalizeInto(
+  img: RgbImage, win: CropWindow, size: number, flip: boolean, out: Float32Array, offset: number, sampling: BicubicSampling = 'half-pixel',
+): void {
   const { data, width } = img;
-  const tx = taps(win.width, size);
-  const ty = taps(win.height, size);
+  const tx = taps(win.width, size, sampling);
+  const ty = taps(win.height, size, sampling);
   const xi = tx.index, xw = tx.weight, yi = ty.index, yw = ty.weight;
   // horizontal pass over the crop's rows: [win.height, size, 3]
   const n = win.height * size * 3;
@@ -175,8 +191,11 @@ export async function augmentTrainInto(bytes: Uint8Array, size: number, rng: Rng
   cropResizeNormalizeInto(img, win, size, flip, out, offset);
 }
 
-/** Eval view: centred square crop (official eval_pad = 0: side min(h, w)), resized, normalised into out[offset...]. */
+/**
+ * Eval view: centred square crop (official eval_pad = 0: side min(h, w)), resized as the official eval does
+ * (`tf.compat.v1.image.resize_bicubic`: legacy sampling), normalised into out[offset...].
+ */
 export async function preprocessEvalInto(bytes: Uint8Array, size: number, pad: number, out: Float32Array, offset: number): Promise<void> {
   const img = await decodeRgb(bytes);
-  cropResizeNormalizeInto(img, centerCropWindow(img.height, img.width, size, pad), size, false, out, offset);
+  cropResizeNormalizeInto(img, centerCropWindow(img.height, img.width, size, pad), size, false, out, offset, 'legacy');
 }

@@ -76,6 +76,8 @@ export interface ProcessSave {
   samples: number;
   position: StreamPosition | null;
   config: unknown;
+  /** The run's id (train/checkpoint.ts CheckpointMeta.run), kept so a resume continues the same run. */
+  run?: string;
   /** Complete checkpoints kept (as a one-process run keeps 2). */
   keep?: number;
 }
@@ -105,7 +107,7 @@ export async function saveStatePieces(p: RunProcesses, state: { params: unknown;
   const index = await saveProcessCheckpoint(p.group, {
     dir: s.dir, step: s.step, mesh: m, arrays, pieces, timeoutMs: PROCESS_WAIT_MS,
     processMeta: JSON.stringify({ position: s.position }),
-    run: { step: s.step, samples: s.samples, config: s.config },
+    run: { step: s.step, samples: s.samples, config: s.config, ...(s.run ? { run: s.run } : {}) },
   });
   if (p.role.isWriter) pruneProcessCheckpoints(s.dir, s.keep ?? 2);
   return path.dirname(index);
@@ -133,7 +135,7 @@ export function loadProcessCheckpoint(folder: string, group: Pick<ProcessGroup, 
     if (!g) throw new FlipError(`${folder}: array '${a.name}' is not a params.*, opt.mu.* or opt.nu.* array of a train state`);
     (state[g[0]] as TensorMap)[a.name.slice(g[1].length + 1)] = blocks[a.name]![0]!.data;
   }
-  const run = (index.run ?? {}) as { step?: number; samples?: number; config?: unknown };
+  const run = (index.run ?? {}) as { step?: number; samples?: number; config?: unknown; run?: string };
   const notes: string[] = [];
   let position: StreamPosition | null = null;
   if (index.processCount === group.processCount) {
@@ -148,7 +150,7 @@ export function loadProcessCheckpoint(folder: string, group: Pick<ProcessGroup, 
   return {
     file: folder, notes,
     state,
-    meta: { format: CHECKPOINT_FORMAT, step: run.step ?? index.step, samples: run.samples ?? 0, position, config: run.config ?? null, tensors: '', saved: index.saved },
+    meta: { format: CHECKPOINT_FORMAT, step: run.step ?? index.step, samples: run.samples ?? 0, position, config: run.config ?? null, tensors: '', saved: index.saved, ...(run.run ? { run: run.run } : {}) },
   };
 }
 

@@ -50,6 +50,8 @@ export class RunCheckpoints {
     /** The checkpoint the run resumed from, if it did. */
     private readonly resumed: LoadedCheckpoint | null,
     private readonly print: (line: string) => void,
+    /** The run's id, written into every checkpoint. */
+    private readonly run?: string,
   ) {}
 
   /** For the message of a run that stopped on NaN or inf: the checkpoint to resume from. */
@@ -75,7 +77,7 @@ export class RunCheckpoints {
   async save(at: RunCursor, why: string): Promise<void> {
     if (this.plan.processes.multi) {
       // Every process writes the blocks it holds; process 0 the index (train/multiprocess/checkpoint.ts).
-      this.file = await saveStatePieces(this.plan.processes, at.state, { dir: this.plan.checkpointDir, step: at.step, samples: at.samples, position: at.position, config: this.plan.config });
+      this.file = await saveStatePieces(this.plan.processes, at.state, { dir: this.plan.checkpointDir, step: at.step, samples: at.samples, position: at.position, config: this.plan.config, ...(this.run ? { run: this.run } : {}) });
       this.savedAt = at.step;
       this.print(`checkpoint (${why}): ${this.file}`);
       return;
@@ -90,7 +92,7 @@ export class RunCheckpoints {
         }
       }
     }
-    this.file = saveCheckpoint(this.plan.checkpointDir, host, { step: at.step, position: at.position, samples: at.samples, config: this.plan.config });
+    this.file = saveCheckpoint(this.plan.checkpointDir, host, { step: at.step, position: at.position, samples: at.samples, config: this.plan.config, ...(this.run ? { run: this.run } : {}) });
     this.savedAt = at.step;
     this.print(`checkpoint (${why}): ${this.file}`);
   }

@@ -4,7 +4,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { FlipError } from '../../compiler/ir/errors.ts';
-import { loadClasses, type ZeroShotClasses } from '../data/classes.ts';
+import { loadClasses, tokenizePrompts, type ZeroShotClasses } from '../data/classes.ts';
 import { imageFolderClasses, isImageFolder, scanImageFolder } from '../data/imagefolder.ts';
 import { openEvalLoader, openImageFolderLoader, openTrainLoader, type DataLoader, type LoaderOptions } from '../data/loader.ts';
 import { writeSynthDataset } from '../data/synth.ts';
@@ -64,7 +64,17 @@ export async function prepareData(plan: RunPlan, out: RunOutput): Promise<RunDat
   if (vocab.length > model.txt.vocabSize) {
     throw new FlipError(`the vocabulary (${data.vocab}) has ${vocab.length} tokens but the text tower embeds ${model.txt.vocabSize}: set --config.model.txt.vocabSize=${vocab.length} or more`);
   }
-  return { ...data, tokenizer: new WordPieceTokenizer(vocab), warnings };
+  // What the loaders and the eval would find only after the compiles: shards to train on, the eval set's classes.
+  if (!plan.evalOnly && !data.synthetic) {
+    await listShards(data.train).catch((e: Error) => {
+      throw new FlipError(`config.train.data.laionPath: ${e.message}`);
+    });
+  }
+  const tokenizer = new WordPieceTokenizer(vocab);
+  if (data.eval && (plan.evalOnly || plan.evalDuringTraining)) {
+    tokenizePrompts(await data.eval.classes(plan.templates), tokenizer, model.txt.maxLen, { clsToken: plan.train.aug.txt.clsToken });
+  }
+  return { ...data, tokenizer, warnings };
 }
 
 async function dataPaths(plan: RunPlan, print: (s: string) => void): Promise<DataPaths> {
@@ -89,23 +99,25 @@ async function dataPaths(plan: RunPlan, print: (s: string) => void): Promise<Dat
   } catch {
     have = null;
   }
+  // The synthetic set's own held-out split, unless the config names an eval folder or a TFDS split with `tfds:` (not
+  // the bare official 'imagenet2012:5.*.*' that configs derived from the official defaults carry: a synthetic run
+  // does not go looking for ImageNet).
+  const tfdsName = !d.evalDataset.startsWith('tfds:') && d.evalDataset.includes(':') && !existsSync(d.evalDataset);
+  const evalDir = d.evalDataset && !tfdsName ? d.evalDataset : dir;
   // Over several processes process 0 writes it (at least one shard per process) while the others wait.
   const procs = plan.processes;
   const minShards = procs.multi ? procs.group.processCount : 1;
   await writerFirst(procs, 'synthetic-data', async () => {
     if (have && have.n === want.n && have.imageSize === want.imageSize && have.seed === want.seed && (!procs.multi || (await synthShards(dir)) >= minShards)) {
-      print(`data: synthetic set in ${dir} (${n} samples, ${want.imageSize}x${want.imageSize}), reused`);
+      // An eval (flip eval) of another eval set reads only the set's vocabulary: say that, not that the set is used.
+      print(plan.evalOnly && evalDir !== dir ? `data: the tokenizer's vocabulary from ${path.join(dir, 'vocab.txt')} (the synthetic set the checkpoint was trained on)`
+        : `data: synthetic set in ${dir} (${n} samples, ${want.imageSize}x${want.imageSize}), reused`);
     } else {
       print(`data: writing a synthetic image-caption set of ${n} samples (${want.imageSize}x${want.imageSize}) to ${dir} ...`);
       const s = await writeSynthDataset({ out: dir, n, imageSize: want.imageSize, seed: want.seed, ...(procs.multi ? { shards: Math.max(minShards, Math.ceil(n / 1000)) } : {}) });
       print(`data: wrote ${s.n} training and ${s.evalN} held-out samples in ${s.seconds.toFixed(1)}s`);
     }
   });
-  // The synthetic set's own held-out split, unless the config names an eval folder or a TFDS split with `tfds:` (not
-  // the bare official 'imagenet2012:5.*.*' that configs derived from the official defaults carry: a synthetic run
-  // does not go looking for ImageNet).
-  const tfdsName = !d.evalDataset.startsWith('tfds:') && d.evalDataset.includes(':') && !existsSync(d.evalDataset);
-  const evalDir = d.evalDataset && !tfdsName ? d.evalDataset : dir;
   return { train: dir, vocab: path.join(dir, 'vocab.txt'), eval: await evalSet(evalDir, print), synthetic: true };
 }
 

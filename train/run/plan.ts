@@ -3,7 +3,7 @@
 // runs, the compile level, the eval and data settings. Every other part of the run reads the plan, not the options.
 import path from 'node:path';
 import { FlipError } from '../../compiler/ir/errors.ts';
-import type { Mesh } from '../../compiler/passes/index.ts';
+import { axisSize, showMesh, type Mesh } from '../../compiler/passes/index.ts';
 import type { FlipConfig, TrainerConfig } from '../../configs/types.ts';
 import type { FlipModelConfig } from '../../models/flip.ts';
 import type { Client, Coordination, OpenClientOptions, ProcessPlan, Target } from '../../runtime-native/index.ts';
@@ -132,6 +132,7 @@ export function planRun(o: RunOptions): RunPlan {
       `towards ${schedule.peakLr.toExponential(2)} and never decays (lower warmupEpochs for a cosine phase)`);
   }
   if (processes.multi && !o.noEval) notes.push(`note: ${processes.group.processCount} processes: the zero-shot evals during training are off (evaluate a checkpoint with flip eval)`);
+  if (!t.evalOnly) checkLayout(o, cfg);
   const cpuDevices = o.devices ?? ((o.target ?? 'cpu') === 'cpu' ? o.mesh?.size : undefined);
   return {
     config: cfg, model, train: t, schedule, evalOnly: t.evalOnly,
@@ -152,4 +153,55 @@ export function planRun(o: RunOptions): RunPlan {
     ...(o.stop ? { stop: o.stop } : {}),
     processes,
   };
+}
+
+/**
+ * How the train step is laid out over devices, checked before anything is opened or compiled: --mesh's data axis
+ * must split the batch and --devices must hold the mesh; --devices must be a multiple of
+ * config.partitioning.numPartitions and its data-parallel part must split the batch.
+ */
+function checkLayout(o: RunOptions, cfg: FlipConfig): void {
+  const batch = cfg.train.batchSize;
+  const parts = cfg.partitioning.numPartitions;
+  if (o.mesh) {
+    const m = showMesh(o.mesh);
+    const data = axisSize(o.mesh, 'data');
+    if (o.devices !== undefined && o.devices < o.mesh.size) throw new FlipError(`--mesh ${m} needs ${o.mesh.size} devices but --devices is ${o.devices}: give --devices ${o.mesh.size} (or leave it out)`);
+    if (batch % data !== 0) {
+      throw new FlipError(`--mesh ${m}: the batch size ${batch} (config.train.batchSize) does not split over data=${data}: ` +
+        `use a data axis that divides ${batch}, or --config.train.batchSize=${Math.ceil(batch / data) * data}`);
+    }
+    return;
+  }
+  if (o.devices === undefined || o.devices === 1) return;
+  if (o.devices % parts !== 0) throw new FlipError(`--devices ${o.devices} is not a multiple of config.partitioning.numPartitions (${parts})`);
+  const data = o.devices / parts;
+  if (batch % data !== 0) {
+    throw new FlipError(`--devices ${o.devices}: the batch size ${batch} (config.train.batchSize) does not split over ${data} data-parallel devices` +
+      `${parts > 1 ? ` (${o.devices} / numPartitions ${parts})` : ''}: use a device count whose data-parallel part divides ${batch}, or --config.train.batchSize=${Math.ceil(batch / data) * data}`);
+  }
+}
+
+/**
+ * The devices the train step needs, against the client's (opened, nothing compiled yet): an accelerator's count is
+ * known only now; with every accelerator device data-parallel, the batch must split over them.
+ */
+export function checkDevices(plan: RunPlan, client: Client): void {
+  if (plan.evalOnly) return;
+  const { mesh, devices } = plan.step;
+  // Over several processes the mesh spans every process's devices (train/multiprocess/mesh.ts).
+  const pool = plan.processes.multi ? client.globalDevices : client.devices;
+  const need = mesh?.size ?? devices ?? (client.target === 'cpu' ? 1 : pool.length);
+  const asked = mesh ? `--mesh ${showMesh(mesh)}` : `--devices ${need}`;
+  if (pool.length < need) {
+    throw new FlipError(`${asked} needs ${need} devices; the ${client.target} client has ${pool.length}${plan.processes.multi ? ' in all its processes' : ''}`);
+  }
+  if (!mesh && devices === undefined && need > 1) {
+    const parts = plan.config.partitioning.numPartitions;
+    const data = need / parts;
+    if (need % parts !== 0 || plan.train.batchSize % data !== 0) {
+      throw new FlipError(`the ${need} ${client.target} devices (all of them, data-parallel × numPartitions ${parts}) do not split the batch size ${plan.train.batchSize}: ` +
+        `give --devices N or --mesh, or a batch size divisible by ${Number.isInteger(data) ? data : need}`);
+    }
+  }
 }

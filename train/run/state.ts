@@ -52,6 +52,11 @@ export function readStartCheckpoints(plan: RunPlan): StartCheckpoints {
   const pretrained = t.pretrainDir ? load(t.pretrainDir, true) : null;
   if (resumed) checkCheckpointFits(resumed, want, { moments: !t.evalOnly, configName: plan.config.name });
   if (pretrained) checkCheckpointFits(pretrained, want, { moments: false, configName: plan.config.name });
+  // A resumed step past the schedule's end is not a step of this run (a checkpoint of a longer run, or one edited).
+  if (resumed && !t.evalOnly && resumed.meta.step > plan.schedule.totalSteps) {
+    throw new FlipError(`${resumed.file} records step ${resumed.meta.step}, past the end of this run's schedule (${plan.schedule.totalSteps} steps: ` +
+      `${t.numEpochs} virtual epochs of ${plan.schedule.stepsPerEpoch}); nothing was written. Resume it with the config it was trained with, or raise --config.train.numEpochs`);
+  }
   checkCheckpointDirFree(plan, resumed);
   return { resumed, pretrained };
 }

@@ -1,0 +1,150 @@
+// StableHLO from other frameworks (test/fixtures/mlir/interop/, written by JAX through test/golden/make_mlir_corpus.py
+// --only interop): every byte-sized dtype safetensors carries, CHLO's binary ops in their `T, T -> T` form, modules in
+// openxla/stablehlo's stablehlo/testdata form (check.* custom calls), and many modules run in one process.
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { DTYPES, DTYPE_INFO, f32ToF8, f8ToF32, isF8 } from '../../compiler/ir/dtype.ts';
+import { checkText, parseModule, printModule } from '../../compiler/mlir/index.ts';
+import { readFileSync } from 'node:fs';
+import { runMlir } from '../../programs/run_mlir.ts';
+import { parseSafetensors, readSafetensors, serializeSafetensors, type TensorData } from '../../io/safetensors.ts';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+const DIR = path.join(ROOT, 'test/fixtures/mlir/interop');
+const read = (f: string) => readFileSync(path.join(DIR, f), 'utf8');
+
+function flipc(...args: string[]): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [path.join(ROOT, 'bin/flipc.js'), ...args], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const bytes = (t: TensorData) => Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+
+describe('every byte-sized dtype safetensors carries', () => {
+  const file = readSafetensors(path.join(DIR, 'dtypes.safetensors')).tensors;
+
+  it('reads and writes JAX\'s i8, i16, u16, u64 and the five 8-bit floats', () => {
+    expect(Object.values(file).map((t) => t.dtype).slice(0, 9)).toEqual(['i8', 'i16', 'u16', 'u64', 'f8e4m3fn', 'f8e5m2', 'f8e4m3fnuz', 'f8e5m2fnuz', 'f8e8m0fnu']);
+    expect(Array.from(file['input.0']!.data as Int8Array)).toEqual([-128, -1, 0, 42, 127]);
+    expect((file['input.3']!.data as BigUint64Array)[4]).toBe(2n ** 64n - 1n);
+    const again = parseSafetensors(serializeSafetensors(file)).tensors;
+    for (const [k, t] of Object.entries(file)) expect(bytes(again[k]!), k).toEqual(bytes(t));
+  });
+
+  it('flipc run takes and returns them: bit for bit what JAX computed', async () => {
+    const inputs = Object.fromEntries(Object.entries(file).filter(([k]) => k.startsWith('input.')));
+    const r = await runMlir(read('dtypes.mlir'), 'dtypes.mlir', { inputs });
+    expect(Object.keys(r.outputs)).toHaveLength(9);
+    for (const [k, t] of Object.entries(r.outputs)) {
+      expect(t.dtype, k).toBe(file[k]!.dtype);
+      expect(bytes(t), k).toEqual(bytes(file[k]!));
+    }
+  });
+
+  it('the 8-bit floats\' 256 bit patterns read as ml_dtypes reads them, and values round back to their bits', () => {
+    const f = readSafetensors(path.join(DIR, 'f8_values.safetensors')).tensors;
+    const names: Record<string, string> = { f8e4m3fn: 'float8_e4m3fn', f8e5m2: 'float8_e5m2', f8e4m3fnuz: 'float8_e4m3fnuz', f8e5m2fnuz: 'float8_e5m2fnuz', f8e8m0fnu: 'float8_e8m0fnu' };
+    const f8s = DTYPES.filter(isF8);
+    expect(f8s).toHaveLength(5);
+    for (const d of f8s) {
+      const want = f[names[d]!]!.data as Float64Array;
+      for (let b = 0; b < 256; b++) {
+        const v = f8ToF32(b, d);
+        if (Number.isNaN(want[b]!)) {
+          expect(v, `${d} ${b}`).toBeNaN();
+          continue;
+        }
+        expect(v, `${d} ${b}`).toBe(want[b]);
+        // Every value comes back to its own bits (fnuz has one zero; -0 of the fn formats keeps its sign bit).
+        expect(f32ToF8(v, d), `${d} ${b} (${v})`).toBe(b);
+      }
+    }
+  });
+
+  it('stablehlo.complex with one type (the result\'s, as stablehlo/testdata writes it) takes that type\'s real parts', () => {
+    const text = 'func.func public @main(%a: tensor<3xf32>, %b: tensor<3xf32>) -> tensor<3xf32> {\n' +
+      '  %c = stablehlo.complex %a, %b : tensor<3xcomplex<f32>>\n  %r = stablehlo.imag %c : (tensor<3xcomplex<f32>>) -> tensor<3xf32>\n  return %r : tensor<3xf32>\n}\n';
+    expect(checkText(text, 'c.mlir')).toEqual([]);
+    expect(checkText(text.replace('%b : tensor<3xcomplex<f32>>', '%b : tensor<3xf32>'), 'c.mlir').length).toBeGreaterThan(0);
+  });
+
+  it('stablehlo.bitcast_convert to its own type prints back as a function type (MLIR\'s parser of it wants one)', async () => {
+    const text = 'func.func public @main(%a: tensor<2xui8>) -> tensor<2xui8> {\n  %b = stablehlo.bitcast_convert %a : (tensor<2xui8>) -> tensor<2xui8>\n' +
+      '  stablehlo.custom_call @check.expect_eq(%b, %a) {has_side_effect = true} : (tensor<2xui8>, tensor<2xui8>) -> ()\n  return %b : tensor<2xui8>\n}\n';
+    expect(printModule(parseModule(text, { filename: 'b.mlir' }))).toContain('stablehlo.bitcast_convert %a : (tensor<2xui8>) -> tensor<2xui8>');
+    // The check is taken out, so the module is printed again before XLA reads it.
+    const r = await runMlir(text, 'b.mlir', { inputs: { 'input.0': { dtype: 'u8', shape: [2], data: new Uint8Array([7, 255]) } } });
+    expect(r.checks.map((c) => c.ok)).toEqual([true]);
+  });
+
+  it('names the types it lacks in one line (complex: no host array for it)', () => {
+    expect(DTYPES.map((d) => DTYPE_INFO[d].safetensors)).not.toContain('C64');
+    const text = 'func.func public @main(%a: tensor<2xcomplex<f32>>) -> tensor<2xcomplex<f32>> {\n  return %a : tensor<2xcomplex<f32>>\n}\n';
+    return expect(runMlir(text, 'c.mlir', { randomInputs: true })).rejects.toThrow(/argument #0 of @main has element type complex<f32>; supported: f32, .*i8, i16, ui16, ui64, f8E4M3FN, f8E5M2/);
+  });
+});
+
+describe('CHLO binary ops in their generic-type form', () => {
+  it('chlo.next_after, chlo.polygamma, chlo.zeta (as JAX lowers them) parse and verify with no notes', () => {
+    const text = read('chlo_binary.mlir');
+    expect(text).toMatch(/chlo\.next_after %\w+, %\w+ : tensor<4xf32>, tensor<4xf32> -> tensor<4xf32>/);
+    expect(text).toMatch(/chlo\.polygamma .* -> tensor<4xf32>/);
+    expect(text).toMatch(/chlo\.zeta .* -> tensor<4xf32>/);
+    expect(checkText(text, 'chlo_binary.mlir')).toEqual([]);
+  });
+
+  it('a wrong result type is an error of the op', () => {
+    const text = read('chlo_binary.mlir').replace(/(chlo\.zeta .* -> )tensor<4xf32>/, '$1tensor<4xi32>');
+    expect(checkText(text, 'x.mlir')[0]?.message).toMatch(/chlo\.zeta: result type expected tensor<4xf32> \(the operands' type\), found tensor<4xi32>/);
+  });
+
+  it('flipc run passes them to XLA and reproduces JAX\'s values', async () => {
+    const file = readSafetensors(path.join(DIR, 'chlo_binary.safetensors')).tensors;
+    const r = await runMlir(read('chlo_binary.mlir'), 'chlo_binary.mlir', { inputs: { 'input.0': file['input.0']!, 'input.1': file['input.1']! } });
+    expect(bytes(r.outputs['output.0']!)).toEqual(bytes(file['output.0']!)); // next_after is exact
+    for (const k of ['output.1', 'output.2']) {
+      const got = r.outputs[k]!.data as Float32Array;
+      const want = file[k]!.data as Float32Array;
+      for (let i = 0; i < want.length; i++) expect(Math.abs(got[i]! - want[i]!), `${k}[${i}]`).toBeLessThanOrEqual(1e-5 * (1 + Math.abs(want[i]!)));
+    }
+  });
+});
+
+describe('stablehlo/testdata-form modules and many modules in one process', () => {
+  it('one module: its check.expect_close is evaluated on the host, one line, exit 0', () => {
+    const r = flipc('run', 'test/fixtures/mlir/interop/testdata/nextafter_float32_3_4_chlo.mlir');
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^check\.expect_close at test\/fixtures\/mlir\/interop\/testdata\/nextafter_float32_3_4_chlo\.mlir:\d+: ok \(12 elements\)$/m);
+    expect(r.stdout).toMatch(/^output\.0: f32\[3, 4\]/m);
+  });
+
+  it('a folder: a line per module, a summary, exit 1 because one check fails', () => {
+    const r = flipc('run', 'test/fixtures/mlir/interop/testdata');
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(1);
+    const lines = r.stdout.trim().split('\n');
+    expect(lines).toHaveLength(7);
+    expect(lines.filter((l) => l.startsWith('PASS '))).toHaveLength(5); // i8, u64, f16, f32, CHLO
+    expect(lines.find((l) => l.includes('wrong_cos'))).toMatch(/^FAIL .*check\.expect_close .*FAILED, 12 of 12 elements differ; first at flat index 0: .* ULP apart$/);
+    expect(lines.at(-1)).toMatch(/^6 modules: 5 passed their checks, 0 ran \(no checks\), 1 failed \(\d+\.\d s\)$/);
+  });
+
+  it('files and modules without checks: "ran" with their outputs; a module that cannot run is one FAIL line, not the end', () => {
+    const r = flipc('run', 'test/fixtures/mlir/interop/testdata/sin_float32_3_4.mlir', 'test/fixtures/mlir/interop/chlo_binary.mlir', 'test/fixtures/mlir/mlp.mlir', '--random-inputs');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^ran {2}test\/fixtures\/mlir\/mlp\.mlir: output\.0 f32\[/m);
+    expect(r.stdout).toMatch(/^3 modules: 1 passed their checks, 2 ran \(no checks\), 0 failed/m);
+    const bad = flipc('run', 'test/fixtures/mlir/interop/testdata/sin_float32_3_4.mlir', 'test/fixtures/mlir/mlp.mlir');
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toMatch(/^FAIL test\/fixtures\/mlir\/mlp\.mlir: pass --inputs/m);
+    expect(bad.stdout).toMatch(/1 passed their checks, 0 ran \(no checks\), 1 failed/);
+  });
+
+  it('refuses per-module options with many modules: one line, exit 2', () => {
+    const r = flipc('run', 'test/fixtures/mlir/interop/testdata', '--inputs', 'x.safetensors');
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(/--inputs belongs to one module/)]);
+  });
+});
