@@ -12,7 +12,7 @@ import { flatten, isTracing, showTreeDef, unflatten, type MapLeaves, type TreeDe
 import type { AnyTensor } from '../dsl/core.ts';
 import { newHostArray as newArray, toHostArray, type HostArrayOf, type HostData } from '../compiler/ir/dtype.ts';
 import { openClient, type Buffer, type Client, type Executable } from '../runtime-native/index.ts';
-import { compileProgram, type ProgramCompileOptions } from './compile.ts';
+import { compileProgram, programCompileOptions, type ProgramCompileOptions } from './compile.ts';
 import { DeviceTensor, HostTensor } from './jit.ts';
 
 /** Where an array lives: a mesh and, per dimension, the mesh axes it is split over. */
@@ -28,14 +28,16 @@ export function sameSharding(a: ArraySharding, b: ArraySharding): boolean {
 /**
  * An array split over the devices of a mesh: `shards[p]` is the block mesh position p holds, on client device
  * `sharding.mesh.devices[p]`. Positions along mesh axes the spec does not use hold copies of the same block; a
- * replicated array is one whose spec splits nothing (every device has all of it).
+ * replicated array is one whose spec splits nothing (every device has all of it). In a run over several processes
+ * the mesh spans every process's devices and `shards` has holes (no entry) at the positions other processes drive
+ * (train/multiprocess/mesh.ts); `toHost` then works only when this process holds a copy of every block.
  */
 export class ShardedArray<D extends DType = DType> {
   constructor(readonly type: TensorType, readonly sharding: ArraySharding, readonly shards: readonly Buffer<D>[]) {
     const m = sharding.mesh;
     if (shards.length !== m.size) throw new FlipError(`ShardedArray: ${shards.length} shards for mesh ${showMesh(m)} (${m.size} devices)`);
     const local = localShape(sharding.spec, m, type.shape);
-    shards.forEach((b, p) => {
+    shards.forEach((b, p) => { // skips the holes of a process's part of a multi-process array
       if (b.device !== m.devices[p]) throw new FlipError(`ShardedArray: shard ${p} is on device ${b.device}, the mesh puts position ${p} on ${m.devices[p]}`);
       if (b.shape.join() !== local.join()) throw new FlipError(`ShardedArray: shard ${p} is [${b.shape.join(', ')}], ${showType(type)} split ${showSpec(sharding.spec)} gives [${local.join(', ')}]`);
     });
@@ -50,7 +52,11 @@ export class ShardedArray<D extends DType = DType> {
   }
   /** The shape each device holds. */
   get localShape(): readonly number[] {
-    return this.shards[0]!.shape;
+    return localShape(this.sharding.spec, this.sharding.mesh, this.type.shape);
+  }
+  /** Positions whose shard this process holds (all of them in a one-process run). */
+  get held(): number[] {
+    return this.sharding.mesh.devices.map((_, p) => p).filter((p) => this.shards[p] !== undefined);
   }
   /** The HloSharding string of this layout. */
   get hlo(): string {
@@ -60,14 +66,26 @@ export class ShardedArray<D extends DType = DType> {
     return this.shards.some((b) => b.disposed);
   }
 
-  /** The whole array on the host, assembled from one copy of each block. */
+  /**
+   * The whole array on the host, assembled from one copy of each block (the first replica held here; in a one-process
+   * run, replica 0). A process that holds no copy of some block (another process's part of the array) cannot.
+   */
   async toHost(): Promise<HostArrayOf[D]> {
     const { mesh: m, spec } = this.sharding;
     const out = newArray(this.dtype, numElements(this.type.shape));
     const local = this.localShape;
-    await Promise.all(this.shards.map(async (b, p) => {
-      if (replicaIndex(spec, m, p) !== 0) return;
-      copyBlock(await b.toHost(), local, out, this.type.shape, shardOrigin(spec, m, this.type.shape, p), true);
+    const from = new Map<string, { p: number; origin: number[] }>();
+    for (let p = 0; p < m.size; p++) {
+      const origin = shardOrigin(spec, m, this.type.shape, p);
+      const key = origin.join();
+      const have = from.get(key);
+      if (!have) from.set(key, { p, origin });
+      else if (this.shards[have.p] === undefined && this.shards[p] !== undefined) from.set(key, { p, origin });
+    }
+    const missing = [...from.values()].find(({ p }) => this.shards[p] === undefined);
+    if (missing) throw new FlipError(`${this}: the block at [${missing.origin.join(', ')}] is held by other processes only; read this process's blocks (train/multiprocess/checkpoint.ts), not the whole array`);
+    await Promise.all([...from.values()].map(async ({ p, origin }) => {
+      copyBlock(await this.shards[p]!.toHost(), local, out, this.type.shape, origin, true);
     }));
     return out;
   }
@@ -77,7 +95,7 @@ export class ShardedArray<D extends DType = DType> {
   }
 
   dispose(): void {
-    for (const b of this.shards) b.dispose();
+    for (const b of this.shards) b?.dispose();
   }
 }
 
@@ -111,8 +129,11 @@ function copyBlock(block: HostArrayOf[DType], blockShape: readonly number[], ful
   }
 }
 
-/** Split a host array by `sharding` and copy each block to its device (one copy per block, then device to device). */
-export function putSharded<D extends DType>(client: Client, data: HostData<D>, type: TensorType, sharding: ArraySharding): ShardedArray<D> {
+/**
+ * Split a host array by `sharding` and copy each block to its device (one copy per block, then device to device).
+ * `only[p]` false leaves position p out (another process's device in a multi-process mesh): the array has a hole there.
+ */
+export function putSharded<D extends DType>(client: Client, data: HostData<D>, type: TensorType, sharding: ArraySharding, only?: readonly boolean[]): ShardedArray<D> {
   const dtype = type.dtype as D;
   const full = toHostArray(dtype, data) as HostArrayOf[DType];
   const n = numElements(type.shape);
@@ -121,7 +142,9 @@ export function putSharded<D extends DType>(client: Client, data: HostData<D>, t
   if (spec.length !== type.shape.length) throw new FlipError(`putSharded: spec ${showSpec(spec)} has rank ${spec.length}, ${showType(type)} has ${type.shape.length}`);
   const local = localShape(spec, m, type.shape);
   const blocks = new Map<string, HostArrayOf[DType]>();
-  const shards = m.devices.map((device, p) => {
+  const shards = new Array<Buffer<D>>(m.size);
+  m.devices.forEach((device, p) => {
+    if (only && !only[p]) return;
     const origin = shardOrigin(spec, m, type.shape, p);
     const key = origin.join();
     let block = blocks.get(key);
@@ -130,7 +153,7 @@ export function putSharded<D extends DType>(client: Client, data: HostData<D>, t
       if (block !== full) copyBlock(block, local, full, type.shape, origin, false);
       blocks.set(key, block);
     }
-    return client.toDevice(block as HostArrayOf[D], local, dtype, device);
+    shards[p] = client.toDevice(block as HostArrayOf[D], local, dtype, device);
   });
   return new ShardedArray<D>(type, sharding, shards);
 }
@@ -179,6 +202,17 @@ export async function dumpPartitioned(program: Program, dir: string): Promise<st
 export interface MeshProgramOptions extends ProgramCompileOptions {
   /** Dump the partitioned HLO into this folder. */
   dumpTo?: string;
+  /**
+   * A mesh over several processes' devices (train/multiprocess/mesh.ts's globalMeshLayout): the PJRT device id of
+   * each position (the device assignment) and which positions this process drives. Inputs are then uploaded to, and
+   * results come back from, this process's positions only (the arrays have holes at the others').
+   */
+  placement?: MeshPlacement;
+}
+
+export interface MeshPlacement {
+  deviceIds: readonly number[];
+  addressable: readonly boolean[];
 }
 
 /** A host array with its tensor type (jit's HostTensor, or anything shaped like it). */
@@ -213,8 +247,17 @@ export async function meshProgram(client: Client, program: Program, opts: MeshPr
   const { dumpTo, ...compile } = opts;
   const m = program.mesh, sharded = program.sharding;
   if (!m || !sharded) throw new FlipError(`${program.name}: meshProgram needs a program lowered over a mesh (lower(..., {mesh}))`);
-  const envOverrides = { ...compile.envOverrides, ...(dumpTo ? dumpOverrides(dumpTo) : {}) };
-  const executable = await compileProgram(client, program, { cache: false, ...compile, ...(Object.keys(envOverrides).length ? { envOverrides } : {}) });
+  const { placement, ...rest } = compile;
+  const envOverrides = { ...rest.envOverrides, ...(dumpTo ? dumpOverrides(dumpTo) : {}) };
+  const copts = { cache: false, ...rest, ...(Object.keys(envOverrides).length ? { envOverrides } : {}) };
+  if (placement && (placement.deviceIds.length !== m.size || placement.addressable.length !== m.size)) {
+    throw new FlipError(`${program.name}: a placement of ${placement.deviceIds.length} devices for mesh ${showMesh(m)} (${m.size} positions)`);
+  }
+  // Over several processes the device assignment names global device ids, which this client's devices do not all
+  // have: the options are the program's own with that assignment (and no persistent cache: its key is one client's).
+  const executable = placement
+    ? await client.compile(program.mlir, { ...programCompileOptions(client, { ...program, mesh: undefined }, copts), numPartitions: m.size, numReplicas: 1, spmd: m.size > 1, portable: false, deviceIds: [...placement.deviceIds] })
+    : await compileProgram(client, program, copts);
   const results = program.results.map((r) => ({ type: r.type, spec: r.spec! }));
   return {
     program, sharded, mlir: program.mlir, executable,
@@ -230,15 +273,15 @@ export async function meshProgram(client: Client, program: Program, opts: MeshPr
         if (given.dtype !== p.type.dtype || given.shape.join() !== p.type.shape.join())
           throw new FlipError(`${program.name}: input ${i} (${p.name ?? '?'}) is ${showType(given)}, the program takes ${showType(p.type)}`);
         const host = 'data' in l ? l.data : await l.toHost();
-        const a = putSharded(client, host as HostData<DType>, p.type, want);
+        const a = putSharded(client, host as HostData<DType>, p.type, want, placement?.addressable);
         temporary.push(a);
         return a;
       }));
       try {
-        return await runSharded(executable, m, args, results);
+        return await runSharded(executable, m, args, results, placement?.addressable);
       } finally {
         // Donated shards are gone already; the rest of the temporary copies go now.
-        for (const a of temporary) for (const b of a.shards) if (!b.donated) b.dispose();
+        for (const a of temporary) for (const b of a.shards) if (b && !b.donated) b.dispose();
       }
     },
   };
@@ -249,9 +292,11 @@ export async function meshProgram(client: Client, program: Program, opts: MeshPr
  * the executable's device order (its device assignment); each output comes back as the ShardedArray that
  * `results[i]` describes.
  */
-export async function runSharded(exe: Executable, m: Mesh, args: readonly ShardedArray[], results: readonly { type: TensorType; spec: PartitionSpec }[]): Promise<ShardedArray[]> {
+export async function runSharded(exe: Executable, m: Mesh, args: readonly ShardedArray[], results: readonly { type: TensorType; spec: PartitionSpec }[], addressable?: readonly boolean[]): Promise<ShardedArray[]> {
   const devices = exe.devices.length ? exe.devices : [m.devices[0]!];
-  if (devices.length !== m.size) throw new FlipError(`the executable runs on ${devices.length} devices, the mesh ${showMesh(m)} has ${m.size}`);
+  const mine = addressable ? addressable.filter(Boolean).length : m.size;
+  if (addressable && devices.length !== mine) throw new FlipError(`the executable runs on ${devices.length} devices of this process, the mesh ${showMesh(m)} puts ${mine} here`);
+  if (!addressable && devices.length !== m.size) throw new FlipError(`the executable runs on ${devices.length} devices, the mesh ${showMesh(m)} has ${m.size}`);
   const positions = devices.map((d) => {
     const p = m.devices.indexOf(d);
     if (p < 0) throw new FlipError(`the executable runs on device ${d}, which is not in the mesh ${showMesh(m)} (devices ${m.devices.join(', ')})`);

@@ -15,8 +15,8 @@ export interface Child {
   exited: Promise<number | null>;
 }
 
-export function startChild(args: readonly string[], env: NodeJS.ProcessEnv = {}): Child {
-  const proc = spawn(process.execPath, ['--import', 'tsx', path.join(here, 'child.mts'), ...args], {
+export function startChild(args: readonly string[], env: NodeJS.ProcessEnv = {}, script = 'child.mts'): Child {
+  const proc = spawn(process.execPath, ['--import', 'tsx', path.join(here, script), ...args], {
     cwd: root,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -3,6 +3,7 @@
 // service) is built elsewhere; anything with these calls is a ProcessGroup. `singleProcess()` is the one-process run:
 // there is nobody to wait for, so a get of a key this process did not put fails at once instead of waiting.
 import { FlipError } from '../../compiler/ir/errors.ts';
+import type { Coordination } from '../../runtime-native/index.ts';
 
 export interface ProcessGroup {
   /** This process, 0..processCount-1 (process 0 hosts the store and is the writer). */
@@ -41,5 +42,20 @@ export function singleProcess(): ProcessGroup {
       return v;
     },
     async barrier() {},
+  };
+}
+
+/**
+ * The ProcessGroup of runtime-native's coordination store (what `flip run` joined): the same calls, with the store's
+ * own errors (a timeout, a process gone, named) passed on as they are.
+ */
+export function storeGroup(c: Pick<Coordination, 'processIndex' | 'processCount' | 'put' | 'get' | 'barrier'>): ProcessGroup {
+  checkGroup(c);
+  return {
+    processIndex: c.processIndex,
+    processCount: c.processCount,
+    put: (key, value) => c.put(key, value),
+    get: (key, timeoutMs) => c.get(key, timeoutMs),
+    barrier: (name, timeoutMs) => c.barrier(name, timeoutMs),
   };
 }

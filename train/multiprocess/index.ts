@@ -11,3 +11,9 @@ export {
   type ArrayLayout, type Box, type CheckpointIndex, type HeldBox, type IndexPiece, type Piece, type ProcessHolding, type SaveOptions,
 } from './checkpoint.ts';
 export { ProgramMismatchError, checkSameProgram, fingerprintKey, fingerprintMismatch, programFingerprint, shortHash } from './fingerprint.ts';
+export { GlobalMeshError, globalMeshLayout, type GlobalDeviceInfo, type GlobalMeshLayout } from './mesh.ts';
+export { storeGroup } from './group.ts';
+export {
+  PROCESS_WAIT_MS, findProcessCheckpoint, loadProcessCheckpoint, runProcesses, saveStatePieces, trainShare, writerFirst,
+  type ProcessSave, type RunProcesses,
+} from './trainer.ts';

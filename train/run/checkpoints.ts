@@ -6,6 +6,7 @@ import { FlipError } from '../../compiler/ir/errors.ts';
 import { listCheckpoints, saveCheckpoint, type HostState, type LoadedCheckpoint } from '../checkpoint.ts';
 import type { StateLeaf } from '../executor.ts';
 import type { TensorMap } from '../../io/safetensors.ts';
+import { saveStatePieces } from '../multiprocess/index.ts';
 import type { RunPlan } from './plan.ts';
 import type { DeviceState, RunCursor } from './state.ts';
 
@@ -74,6 +75,13 @@ export class RunCheckpoints {
   }
 
   async save(at: RunCursor, why: string): Promise<void> {
+    if (this.plan.processes.multi) {
+      // Every process writes the blocks it holds; process 0 the index (train/multiprocess/checkpoint.ts).
+      this.file = await saveStatePieces(this.plan.processes, at.state, { dir: this.plan.checkpointDir, step: at.step, samples: at.samples, position: at.position, config: this.plan.config, ...(this.run ? { run: this.run } : {}) });
+      this.savedAt = at.step;
+      this.print(`checkpoint (${why}): ${this.file}`);
+      return;
+    }
     const host = await toHostState(at.state);
     // A state with NaN or inf (an update that overflowed) is never written over a good checkpoint.
     for (const [group, map] of Object.entries(host)) {

@@ -11,6 +11,7 @@ import { writeSynthDataset } from '../data/synth.ts';
 import { parseTfdsName, resolveTfdsSplit, tfdsClasses, tfdsDataDir } from '../data/tfds.ts';
 import { isTfRecordName } from '../data/tfrecord.ts';
 import { listShards, type DataWarning, type StreamPosition, type WarningKind } from '../data/webdataset.ts';
+import { trainShare, writerFirst } from '../multiprocess/index.ts';
 import { BERT_UNCASED_TOKENS, BERT_UNCASED_VOCAB, WordPieceTokenizer, loadVocab } from '../tokenizer/wordpiece.ts';
 import type { RunOutput } from './output.ts';
 import type { RunPlan } from './plan.ts';
@@ -103,15 +104,20 @@ async function dataPaths(plan: RunPlan, print: (s: string) => void): Promise<Dat
   // does not go looking for ImageNet).
   const tfdsName = !d.evalDataset.startsWith('tfds:') && d.evalDataset.includes(':') && !existsSync(d.evalDataset);
   const evalDir = d.evalDataset && !tfdsName ? d.evalDataset : dir;
-  if (have && have.n === want.n && have.imageSize === want.imageSize && have.seed === want.seed) {
-    // An eval (flip eval) of another eval set reads only the set's vocabulary: say that, not that the set is used.
-    print(plan.evalOnly && evalDir !== dir ? `data: the tokenizer's vocabulary from ${path.join(dir, 'vocab.txt')} (the synthetic set the checkpoint was trained on)`
-      : `data: synthetic set in ${dir} (${n} samples, ${want.imageSize}x${want.imageSize}), reused`);
-  } else {
-    print(`data: writing a synthetic image-caption set of ${n} samples (${want.imageSize}x${want.imageSize}) to ${dir} ...`);
-    const s = await writeSynthDataset({ out: dir, n, imageSize: want.imageSize, seed: want.seed });
-    print(`data: wrote ${s.n} training and ${s.evalN} held-out samples in ${s.seconds.toFixed(1)}s`);
-  }
+  // Over several processes process 0 writes it (at least one shard per process) while the others wait.
+  const procs = plan.processes;
+  const minShards = procs.multi ? procs.group.processCount : 1;
+  await writerFirst(procs, 'synthetic-data', async () => {
+    if (have && have.n === want.n && have.imageSize === want.imageSize && have.seed === want.seed && (!procs.multi || (await synthShards(dir)) >= minShards)) {
+      // An eval (flip eval) of another eval set reads only the set's vocabulary: say that, not that the set is used.
+      print(plan.evalOnly && evalDir !== dir ? `data: the tokenizer's vocabulary from ${path.join(dir, 'vocab.txt')} (the synthetic set the checkpoint was trained on)`
+        : `data: synthetic set in ${dir} (${n} samples, ${want.imageSize}x${want.imageSize}), reused`);
+    } else {
+      print(`data: writing a synthetic image-caption set of ${n} samples (${want.imageSize}x${want.imageSize}) to ${dir} ...`);
+      const s = await writeSynthDataset({ out: dir, n, imageSize: want.imageSize, seed: want.seed, ...(procs.multi ? { shards: Math.max(minShards, Math.ceil(n / 1000)) } : {}) });
+      print(`data: wrote ${s.n} training and ${s.evalN} held-out samples in ${s.seconds.toFixed(1)}s`);
+    }
+  });
   return { train: dir, vocab: path.join(dir, 'vocab.txt'), eval: await evalSet(evalDir, print), synthetic: true };
 }
 
@@ -174,12 +180,20 @@ async function evalSet(dir: string, print: (s: string) => void): Promise<EvalSet
   throw new FlipError(`zero-shot eval data in ${dir}: neither class folders with images nor .tar shards (${what})`);
 }
 
-/** The training batches (shuffled, augmented), from the start or from a saved stream position. */
-export function openTrainData(plan: RunPlan, data: RunData, position: StreamPosition | null): Promise<DataLoader> {
+const synthShards = (dir: string) => listShards(dir).then((l) => l.length, () => 0);
+
+/**
+ * The training batches (shuffled, augmented), from the start or from a saved stream position. Over several processes,
+ * this process's share (train/multiprocess/data.ts): its contiguous block of shards, batch / processes samples per
+ * step, seed + process index; `position` is then a position in that share.
+ */
+export async function openTrainData(plan: RunPlan, data: RunData, position: StreamPosition | null, print?: (line: string) => void): Promise<DataLoader> {
   const { model, train: t } = plan;
+  const share = plan.processes.multi ? await trainShare(data.train, plan.processes.group, t.batchSize, t.seed) : null;
+  if (share?.note) print?.(`data: ${share.note}`);
   return openTrainLoader({
-    data: data.train, batchSize: t.batchSize, imageSize: model.img.imageSize, vocab: data.tokenizer, maxLen: model.txt.maxLen,
-    clsToken: t.aug.txt.clsToken, seed: t.seed, augment: { areaRange: t.aug.areaRange, aspectRatioRange: t.aug.aspectRatioRange, flip: t.aug.flip },
+    data: share ? share.shards : data.train, batchSize: share ? share.localBatch : t.batchSize, imageSize: model.img.imageSize, vocab: data.tokenizer, maxLen: model.txt.maxLen,
+    clsToken: t.aug.txt.clsToken, seed: share ? share.seed : t.seed, augment: { areaRange: t.aug.areaRange, aspectRatioRange: t.aug.aspectRatioRange, flip: t.aug.flip },
     onWarning: data.warnings.onWarning,
     ...(position ? { start: position } : {}), ...(plan.workers !== undefined ? { workers: plan.workers } : {}),
   });

@@ -9,6 +9,7 @@ import { flipSpecs } from '../../models/flip.ts';
 import { openClient, type Client } from '../../runtime-native/index.ts';
 import { emptySkipCounts } from '../data/webdataset.ts';
 import { MetricsLog } from '../metrics.ts';
+import { metricsFor, outputFor } from '../multiprocess/index.ts';
 import { RunCheckpoints } from './checkpoints.ts';
 import { compileTrainStep } from './compiled_step.ts';
 import { prepareData } from './data.ts';
@@ -27,10 +28,12 @@ export { describeSkipped, describeZeroShot } from './output.ts';
 export async function runTraining(o: RunOptions): Promise<RunResult> {
   const startedAt = performance.now();
   const plan = planRun(o);
-  const out = runOutput(o);
+  // Over several processes only process 0 prints progress and draws the bar; the others' warnings say whose they are.
+  const out = runOutput(outputFor(plan.processes.role, o));
   for (const note of plan.notes) out.print(note);
-  // One run at a time in a workdir (an eval writes nothing there: it takes no lock).
-  const lock = plan.evalOnly ? null : WorkdirLock.acquire(plan.workdir, out.print);
+  // One run at a time in a workdir (an eval writes nothing there: it takes no lock); over several processes sharing
+  // it, process 0 holds the lock for all of them (another run's process 0 then stops, and its peers with it).
+  const lock = plan.evalOnly || !plan.processes.role.isWriter ? null : WorkdirLock.acquire(plan.workdir, out.print);
   let client: Client | null = null;
   let metrics: MetricsLog | null = null;
   try {
@@ -47,14 +50,15 @@ export async function runTraining(o: RunOptions): Promise<RunResult> {
     }
 
     // This workdir's run continues (metrics.jsonl appended to) only when resuming from its own checkpoints; another
-    // run's numbers left there (by a run that saved no checkpoint) are moved aside first.
+    // run's numbers left there (by a run that saved no checkpoint) are moved aside first. Over several processes only
+    // process 0 writes metrics.jsonl and the TensorBoard events (the others' sink writes nothing; the loop only writes and flushes).
     const continues = from.resumed !== null && path.resolve(path.dirname(from.resumed.file)) === path.resolve(plan.checkpointDir);
-    if (!continues) {
+    if (!continues && plan.processes.role.isWriter) {
       const moved = setAsideOtherRunMetrics(plan.workdir);
       if (moved) out.print(moved);
     }
     const runId = from.resumed?.meta.run ?? newRunId();
-    metrics = new MetricsLog(plan.workdir, runId);
+    metrics = metricsFor(plan.processes.role, () => new MetricsLog(plan.workdir, runId)) as MetricsLog;
     out.print(`flip run: ${plan.config.name}, ${(paramCount(flipSpecs(plan.model)) / 1e6).toFixed(2)}M params, batch ${plan.train.batchSize}, ` +
       `${plan.schedule.totalSteps} steps (${plan.train.numEpochs} virtual epochs of ${plan.schedule.stepsPerEpoch} steps), image mask ratio ${plan.model.img.maskRatio}, ` +
       `on ${client.platform.name} (${client.devices[0]!.kind})`);

@@ -32,7 +32,7 @@ export async function trainLoop(p: LoopParts): Promise<RunResult> {
   const { plan, out, cursor, checkpoints, metrics } = p;
   const { schedule, train: t } = plan;
   const { print, warn } = out;
-  let train: DataLoader | null = await openTrainData(plan, p.data, cursor.position);
+  let train: DataLoader | null = await openTrainData(plan, p.data, cursor.position, print);
   try {
     const trainStats = train.stats;
     const startStep = cursor.step;

@@ -9,6 +9,7 @@ import type { FlipModelConfig } from '../../models/flip.ts';
 import type { Client, Coordination, OpenClientOptions, ProcessPlan, Target } from '../../runtime-native/index.ts';
 import type { SkipCounts } from '../data/webdataset.ts';
 import type { TerminalOut } from '../metrics.ts';
+import { runProcesses, type RunProcesses } from '../multiprocess/index.ts';
 import { stepSettings } from '../step.ts';
 import { scheduleOf, type Schedule } from '../schedule.ts';
 import type { StepSettings } from '../step.ts';
@@ -106,6 +107,8 @@ export interface RunPlan {
   workers?: number;
   stopAfter?: number;
   stop?: AbortSignal;
+  /** The run's processes (train/multiprocess): its group, writer role, and whether there are several. */
+  processes: RunProcesses;
 }
 
 /** The plan of a run; a config this trainer cannot run is an error here, before anything is opened. */
@@ -114,9 +117,8 @@ export function planRun(o: RunOptions): RunPlan {
   const t = cfg.train;
   const model = cfg.model;
   const schedule = scheduleOf(cfg);
-  if (o.processes && o.processes.numProcesses > 1) {
-    throw new FlipError(`process ${o.processes.processId} of ${o.processes.numProcesses} joined the run, but the trainer does not run one program across processes yet (issue 13: per-process data shares and checkpoints); run one process (--devices / --mesh)`);
-  }
+  const processes = runProcesses(o);
+  if (processes.multi && t.evalOnly) throw new FlipError(`config.train.evalOnly evaluates a checkpoint in one process: run flip eval (or flip run) without --num-processes`);
   if (t.optimizer.type !== 'adamw') throw new FlipError(`config.train.optimizer.type '${String(t.optimizer.type)}': only adamw is implemented`);
   if (t.evalOnly && !t.resumeDir && !t.pretrainDir) {
     throw new FlipError('config.train.evalOnly evaluates a checkpoint: give one with --config.train.resumeDir=DIR (or flip eval --checkpoint DIR)');
@@ -129,6 +131,7 @@ export function planRun(o: RunOptions): RunPlan {
     notes.push(`note: train.warmupEpochs (${t.warmupEpochs}) ≥ train.numEpochs (${t.numEpochs}): the whole run is warm-up; the lr climbs ` +
       `towards ${schedule.peakLr.toExponential(2)} and never decays (lower warmupEpochs for a cosine phase)`);
   }
+  if (processes.multi && !o.noEval) notes.push(`note: ${processes.group.processCount} processes: the zero-shot evals during training are off (evaluate a checkpoint with flip eval)`);
   if (!t.evalOnly) checkLayout(o, cfg);
   const cpuDevices = o.devices ?? ((o.target ?? 'cpu') === 'cpu' ? o.mesh?.size : undefined);
   return {
@@ -136,18 +139,19 @@ export function planRun(o: RunOptions): RunPlan {
     workdir: o.workdir, checkpointDir: path.join(o.workdir, 'checkpoints'), synthDir: path.join(o.workdir, 'data'),
     notes,
     client: o.client ?? null,
-    openClient: { target: o.target ?? 'cpu', ...(cpuDevices !== undefined ? { devices: cpuDevices } : {}), ...(o.plugin ? { plugin: o.plugin } : {}) },
+    openClient: { target: o.target ?? 'cpu', ...(cpuDevices !== undefined ? { devices: cpuDevices } : {}), ...(o.plugin ? { plugin: o.plugin } : {}), ...(processes.multi ? { store: o.group! } : {}) },
     step: {
       settings: stepSettings(cfg),
       ...(o.devices !== undefined ? { devices: o.devices } : {}),
       ...(o.mesh ? { mesh: o.mesh } : {}),
     },
     compile: o.fastCompile ? { optLevel: 0 } : {},
-    evalDuringTraining: !o.noEval,
+    evalDuringTraining: !o.noEval && !processes.multi,
     ...(o.templates ? { templates: o.templates } : {}),
     ...(o.workers !== undefined ? { workers: o.workers } : {}),
     ...(o.stopAfter !== undefined ? { stopAfter: o.stopAfter } : {}),
     ...(o.stop ? { stop: o.stop } : {}),
+    processes,
   };
 }
 
@@ -185,10 +189,12 @@ function checkLayout(o: RunOptions, cfg: FlipConfig): void {
 export function checkDevices(plan: RunPlan, client: Client): void {
   if (plan.evalOnly) return;
   const { mesh, devices } = plan.step;
-  const need = mesh?.size ?? devices ?? (client.target === 'cpu' ? 1 : client.devices.length);
+  // Over several processes the mesh spans every process's devices (train/multiprocess/mesh.ts).
+  const pool = plan.processes.multi ? client.globalDevices : client.devices;
+  const need = mesh?.size ?? devices ?? (client.target === 'cpu' ? 1 : pool.length);
   const asked = mesh ? `--mesh ${showMesh(mesh)}` : `--devices ${need}`;
-  if (client.devices.length < need) {
-    throw new FlipError(`${asked} needs ${need} devices; the ${client.target} client has ${client.devices.length}`);
+  if (pool.length < need) {
+    throw new FlipError(`${asked} needs ${need} devices; the ${client.target} client has ${pool.length}${plan.processes.multi ? ' in all its processes' : ''}`);
   }
   if (!mesh && devices === undefined && need > 1) {
     const parts = plan.config.partitioning.numPartitions;

@@ -4,7 +4,9 @@
 import { flatten, unflatten } from '../../compiler/trace/index.ts';
 import { FlipError } from '../../compiler/ir/errors.ts';
 import type { Client } from '../../runtime-native/index.ts';
-import { checkCheckpointFits, loadCheckpoint, type LoadedCheckpoint } from '../checkpoint.ts';
+import path from 'node:path';
+import { checkCheckpointFits, listCheckpoints, loadCheckpoint, type LoadedCheckpoint } from '../checkpoint.ts';
+import { findProcessCheckpoint, loadProcessCheckpoint } from '../multiprocess/index.ts';
 import { checkCheckpointDirFree } from './checkpoints.ts';
 import { compileFunction, specLeaves } from '../compiled.ts';
 import type { StreamPosition } from '../data/webdataset.ts';
@@ -44,7 +46,9 @@ export function readStartCheckpoints(plan: RunPlan): StartCheckpoints {
     isT5xCheckpoint(where)
       ? loadT5xCheckpoint(where, plan.model, { moments: !pretrain && !t.evalOnly, pretrain, configName: plan.config.name, batchSize: t.batchSize })
       : loadCheckpoint(where);
-  const resumed = t.resumeDir ? load(t.resumeDir, false) : null;
+  // A per-process checkpoint (train/multiprocess/): a run of several processes takes it first; a one-process run when there is no other.
+  const perProcess = t.resumeDir ? resumeFromProcessCheckpoint(plan, t.resumeDir) : null;
+  const resumed = perProcess ?? (t.resumeDir ? load(t.resumeDir, false) : null);
   const pretrained = t.pretrainDir ? load(t.pretrainDir, true) : null;
   if (resumed) checkCheckpointFits(resumed, want, { moments: !t.evalOnly, configName: plan.config.name });
   if (pretrained) checkCheckpointFits(pretrained, want, { moments: false, configName: plan.config.name });
@@ -55,6 +59,13 @@ export function readStartCheckpoints(plan: RunPlan): StartCheckpoints {
   }
   checkCheckpointDirFree(plan, resumed);
   return { resumed, pretrained };
+}
+
+function resumeFromProcessCheckpoint(plan: RunPlan, where: string): LoadedCheckpoint | null {
+  const folder = isT5xCheckpoint(where) ? null : findProcessCheckpoint(where);
+  if (!folder) return null;
+  if (!plan.processes.multi && listCheckpoints(path.join(where, 'checkpoints')).length + listCheckpoints(where).length + (where.endsWith('.json') || where.endsWith('.safetensors') ? 1 : 0) > 0) return null;
+  return loadProcessCheckpoint(folder, plan.processes.group);
 }
 
 /** Upload host tensors by path into the structure of `specs`, checking every shape. */

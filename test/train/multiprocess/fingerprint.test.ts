@@ -1,7 +1,7 @@
 // The check that every process compiled the same program (train/multiprocess/fingerprint.ts): fingerprints of real
 // lowered programs with the compile options a real CPU client gives them, the comparison of N processes'
 // fingerprints, and the put/get flow through the one-process group. The flow through the real coordination store
-// with several processes is tested where the store is (runtime-native, issue 13), not with a stand-in here.
+// with several processes is tested in test/distributed/trainer_share.test.ts (3 real processes, the real store).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lower } from '../../../compiler/lower/index.ts';
 import { mesh } from '../../../compiler/passes/index.ts';
