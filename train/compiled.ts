@@ -50,7 +50,7 @@ export async function compileFunction(fn: (...args: never[]) => unknown, specs: 
   log(`${opts.name}: tracing`);
   const program = lower(fn, specs, { name: opts.name, ...(opts.donate ? { donate: opts.donate } : {}), ...(opts.loc ? { loc: opts.loc } : {}), log });
   const t1 = performance.now();
-  log(`${opts.name}: traced in ${((t1 - t0) / 1000).toFixed(1)}s; to XLA (${opts.client.platform.name}) unless the compilation cache has it`);
+  log(`${opts.name}: compiling with XLA (${opts.client.platform.name}) unless the compilation cache has it; traced in ${((t1 - t0) / 1000).toFixed(1)}s`);
   // Cached by module text and options on the client: a second run in the same process (tests, resume) reuses it.
   const loaded = await loadProgram(opts.client, program, opts.optLevel === undefined ? {} : { optLevel: opts.optLevel });
   const compileSeconds = (performance.now() - t0) / 1000;
