@@ -4,7 +4,7 @@
 import { FlipError } from '../compiler/ir/errors.ts';
 import { DTYPES, DTYPE_INFO, dtypeOfMlir, f32ToBf16, f32ToF8, newHostArray, type DType } from '../compiler/ir/dtype.ts';
 import { functions, getAttr, parseModule, printModule, printType, verifyModule, MlirVerifyError, type FuncAst, type TypeAst } from '../compiler/mlir/index.ts';
-import { entryTilings, ShardingError, type Tiling } from '../compiler/mlir/sharding.ts';
+import { annotateImpliedShardings, entryTilings, ShardingError, type Tiling } from '../compiler/mlir/sharding.ts';
 import { openClient, PjrtError, type Buffer, type Client, type Target } from '../runtime-native/index.ts';
 import type { TensorData, TensorMap } from '../io/safetensors.ts';
 import { evalCheck, extractChecks, type CheckResult } from './mlir_checks.ts';
@@ -151,6 +151,7 @@ export async function runMlir(text: string, filename: string, opts: RunMlirOptio
   let tilings: { args: Tiling[]; results: Tiling[] } | undefined;
   if (spmd) {
     try {
+      if (annotateImpliedShardings(main).length) text = printModule(m);
       tilings = entryTilings(m, main, partitions);
     } catch (e) {
       if (e instanceof ShardingError) throw new FlipError(`${filename}: ${e.message} (--one-device runs it unpartitioned)`);
