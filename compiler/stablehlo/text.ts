@@ -3,8 +3,19 @@ import { DTYPE_INFO, f32ToF8, isComplex, isF8, isFloat, isUnsigned, type DType }
 import { FlipError } from '../ir/errors.ts';
 import { numElements, type TensorType } from '../ir/types.ts';
 
-/** `tensor<2x3xf32>`; a scalar is `tensor<f32>`. */
+/** flip's DSL and emitter have no complex numbers: c64/c128 exist for StableHLO modules from elsewhere, run by `flipc run`. */
+export class ComplexError extends FlipError {
+  override name = 'ComplexError';
+}
+function noComplex(dtype: DType, what: string): void {
+  if (isComplex(dtype)) {
+    throw new ComplexError(`${what}: flip's DSL and StableHLO emitter have no complex numbers (${dtype}); complex64/complex128 are for modules from other frameworks, run by flipc run`);
+  }
+}
+
+/** `tensor<2x3xf32>`; a scalar is `tensor<f32>`. Complex element types are a ComplexError (see noComplex). */
 export function tensorText(t: TensorType): string {
+  noComplex(t.dtype, `tensor ${t.dtype}[${t.shape.join(', ')}]`);
   return `tensor<${t.shape.map((d) => `${d}x`).join('')}${DTYPE_INFO[t.dtype].mlir}>`;
 }
 
@@ -130,17 +141,12 @@ export class ConstantError extends FlipError {
   override name = 'ConstantError';
 }
 
-/** flip writes no complex constants: the DSL has no complex numbers (complex modules come from elsewhere, to `flipc run`). */
-function noComplex(dtype: DType): void {
-  if (isComplex(dtype)) throw new ConstantError(`flip writes no ${dtype} constants: complex numbers are for modules run by flipc run, not the DSL`);
-}
-
 /**
  * One element as MLIR writes it for `dtype`. Integers out of range are an error, not silently wrapped; 8-bit floats
- * are the nearest value's bits in hex (`0x38`, as ml_dtypes rounds); complex is an error.
+ * are the nearest value's bits in hex (`0x38`, as ml_dtypes rounds); complex is a ComplexError.
  */
 export function elementText(x: number | bigint, dtype: DType): string {
-  noComplex(dtype);
+  noComplex(dtype, 'constant');
   if (dtype === 'i1') return x === 0 || x === 0n ? 'false' : 'true';
   if (dtype === 'f32' || dtype === 'f64' || dtype === 'f16' || dtype === 'bf16') return decimalFloat(Number(x), dtype);
   if (isF8(dtype)) return `0x${f32ToF8(Number(x), dtype).toString(16).toUpperCase().padStart(2, '0')}`;
@@ -153,7 +159,7 @@ export function elementText(x: number | bigint, dtype: DType): string {
 
 /** Element bits as the bytes MLIR's hex form wants (little endian, the element type's own width). */
 function elementBytes(values: readonly (number | bigint)[], dtype: DType): Uint8Array {
-  noComplex(dtype);
+  noComplex(dtype, 'constant');
   const width = DTYPE_INFO[dtype].bytes;
   const out = new DataView(new ArrayBuffer(values.length * width));
   values.forEach((x, i) => {
@@ -195,7 +201,7 @@ export const LIST_LIMIT = 64;
  * `dense<"0x...">` raw little-endian bytes for large ones (i1 always as lists: its hex layout differs across MLIR versions).
  */
 export function denseLiteral(value: ConstantValue, dtype: DType, shape: readonly number[]): string {
-  noComplex(dtype);
+  noComplex(dtype, 'constant');
   if (typeof value === 'number' || typeof value === 'bigint') return `dense<${elementText(value, dtype)}>`;
   const n = numElements(shape);
   if (value.length !== n) throw new ConstantError(`${value.length} values for shape [${shape.join(', ')}] (${n} elements)`);
