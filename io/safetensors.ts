@@ -106,8 +106,8 @@ export function serializeSafetensors(tensors: TensorMap, metadata: Record<string
     if (!info.safetensors) throw new SafetensorsError(`tensor '${name}': safetensors has no ${t.dtype} (${info.mlir}) dtype; it stores complex numbers as C64 (complex<f32>) only`);
     const count = t.shape.reduce((a, b) => a * b, 1);
     if (t.data.length !== count * info.lanes) {
-      const given = info.lanes === 2 ? `${t.data.length} numbers (${t.data.length / 2} complex elements)` : `${t.data.length} elements`;
-      throw new SafetensorsError(`tensor '${name}': ${given} for shape [${t.shape.join(', ')}]`);
+      const want = info.lanes === 2 ? ` (${count} complex elements: ${count * 2} numbers, (real, imaginary) pairs)` : '';
+      throw new SafetensorsError(`tensor '${name}': ${t.data.length} ${info.lanes === 2 ? 'numbers' : 'elements'} for shape [${t.shape.join(', ')}]${want}`);
     }
     const n = count * info.bytes;
     header[name] = { dtype: info.safetensors, shape: t.shape, data_offsets: [offset, offset + n] };

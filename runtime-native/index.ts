@@ -331,8 +331,8 @@ export class Client {
     const array = toHostArray(dtype, data);
     const count = shape.reduce((a, b) => a * b, 1);
     if (array.length !== count * DTYPE_INFO[dtype].lanes) {
-      const given = DTYPE_INFO[dtype].lanes === 2 ? `${array.length} numbers (${array.length / 2} complex elements)` : `${array.length} elements`;
-      throw new PjrtError(`toDevice: ${given} given for shape [${shape.join(', ')}] (${count} elements)`, 'INVALID_ARGUMENT');
+      const want = DTYPE_INFO[dtype].lanes === 2 ? `${count} complex elements: ${count * 2} numbers, (real, imaginary) pairs` : `${count} elements`;
+      throw new PjrtError(`toDevice: ${array.length} ${DTYPE_INFO[dtype].lanes === 2 ? 'numbers' : 'elements'} given for shape [${shape.join(', ')}] (${want})`, 'INVALID_ARGUMENT');
     }
     return new Buffer<D>(this, native.bufferFromHost(array, dtype, shape, device));
   }

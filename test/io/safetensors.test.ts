@@ -111,7 +111,7 @@ describe('safetensors', () => {
       /tensor 'z': safetensors has no c128 \(complex<f64>\) dtype; it stores complex numbers as C64 \(complex<f32>\) only/,
     );
     expect(() => serializeSafetensors({ z: { dtype: 'c64', shape: [2], data: new Float32Array([1, 2]) } })).toThrow(
-      /tensor 'z': 2 numbers \(1 complex elements\) for shape \[2\]/,
+      /^tensor 'z': 2 numbers for shape \[2\] \(2 complex elements: 4 numbers, \(real, imaginary\) pairs\)$/,
     );
   });
 });

@@ -12,6 +12,7 @@ import { evalCheck } from '../../programs/mlir_checks.ts';
 import { checkText, parseModule, printModule } from '../../compiler/mlir/index.ts';
 import { readFileSync } from 'node:fs';
 import { runMlir } from '../../programs/run_mlir.ts';
+import { openClient } from '../../runtime-native/index.ts';
 import { parseSafetensors, readSafetensors, serializeSafetensors, type TensorData } from '../../io/safetensors.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -116,6 +117,19 @@ describe('complex numbers (complex64, complex128)', () => {
     expect(again).toContain('dense<[(1.000000e+00,2.000000e+00), (-5.000000e-01,2.500000e-01)');
     expect(again).toContain('dense<(1.000000e+00,-1.000000e+00)> : tensor<complex<f64>>');
     expect(checkText(again, 'again.mlir')).toEqual([]);
+  });
+
+  it('a complex host array holds two numbers an element: toDevice says so when it does not', async () => {
+    const client = await openClient({ target: 'cpu' });
+    try {
+      expect(() => client.toDevice(new Float32Array(3), [3], 'c64')).toThrow(/^toDevice: 3 numbers given for shape \[3\] \(3 complex elements: 6 numbers, \(real, imaginary\) pairs\)$/);
+      expect(() => client.toDevice(new Float64Array(2) as unknown as Float32Array, [1], 'c64')).toThrow(/a c64 buffer takes a Float32Array \(interleaved real, imaginary\), got a Float64Array/);
+      const b = client.toDevice(new Float64Array([1, -2, 3.5, 0]), [2], 'c128');
+      expect(Array.from(await b.toHost())).toEqual([1, -2, 3.5, 0]);
+      b.dispose();
+    } finally {
+      client.dispose();
+    }
   });
 
   it('random complex inputs: both parts drawn; a c128 argument runs too', async () => {
