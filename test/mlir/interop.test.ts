@@ -25,6 +25,8 @@ function flipc(...args: string[]): { code: number | null; stdout: string; stderr
 }
 
 const bytes = (t: TensorData) => Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+/** The emitter's `dense<...>` for a rank-1 constant. */
+const hex = (d: DType, v: number[] | bigint[]) => denseLiteral(v, d, [v.length]);
 
 describe('every byte-sized dtype safetensors carries', () => {
   const file = readSafetensors(path.join(DIR, 'dtypes.safetensors')).tensors;
@@ -168,7 +170,6 @@ describe('complex numbers (complex64, complex128)', () => {
 
   it('the new dtypes\' constants are written, not dropped: hex for large ones, 8-bit floats as bits', () => {
     const n = 65;  // over LIST_LIMIT: the hex form
-    const hex = (d: DType, v: number[] | bigint[]) => denseLiteral(v, d, [v.length]);
     expect(hex('i16', Array.from({ length: n }, (_, i) => i - 1))).toMatch(/^dense<"0xFFFF00000100/);
     expect(hex('u16', Array.from({ length: n }, (_, i) => 65535 - i))).toMatch(/^dense<"0xFFFFFEFF/);
     expect(hex('i8', Array.from({ length: n }, (_, i) => -i))).toMatch(/^dense<"0x00FFFE/);
@@ -177,6 +178,21 @@ describe('complex numbers (complex64, complex128)', () => {
     expect(hex('f8e4m3fn', [0.5, 1, -2])).toBe('dense<[0x30, 0x38, 0xC0]>');
     expect(hex('f8e5m2', [1, 1])).toBe('dense<0x3C>');
     expect(() => hex('i8', [1, 300])).toThrow(/constant 300 does not fit i8 \[-128, 127\]/);
+  });
+
+  it('XLA reads those constants back as the values written', async () => {
+    const n = 65;
+    const i16 = Array.from({ length: n }, (_, i) => i * 500 - 16000);
+    const u64 = Array.from({ length: n }, (_, i) => 2n ** 64n - 1n - BigInt(i) * 2n ** 40n);
+    const f8 = [0.5, 1, -2, 448];
+    const text = 'func.func public @main() -> (tensor<65xi16>, tensor<65xui64>, tensor<4xf32>) {\n' +
+      `  %a = stablehlo.constant ${hex('i16', i16)} : tensor<65xi16>\n  %b = stablehlo.constant ${hex('u64', u64)} : tensor<65xui64>\n` +
+      `  %c = stablehlo.constant ${hex('f8e4m3fn', f8)} : tensor<4xf8E4M3FN>\n  %d = stablehlo.convert %c : (tensor<4xf8E4M3FN>) -> tensor<4xf32>\n` +
+      '  return %a, %b, %d : tensor<65xi16>, tensor<65xui64>, tensor<4xf32>\n}\n';
+    const r = await runMlir(text, 'k.mlir');
+    expect(Array.from(r.outputs['output.0']!.data as Int16Array)).toEqual(i16);
+    expect(Array.from(r.outputs['output.1']!.data as BigUint64Array)).toEqual(u64);
+    expect(Array.from(r.outputs['output.2']!.data as Float32Array)).toEqual(f8);
   });
 });
 
