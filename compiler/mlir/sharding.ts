@@ -159,8 +159,11 @@ function angleItems(text: string): string[] {
  * a whole array reaches a parameter XLA compiled for one tile.
  */
 function impliedSharding(f: FuncAst, arg: string): AttrAst | undefined {
+  const token = new RegExp(`%${arg.replace(/[$.\-]/g, '\\$&')}(?![\\w$.\\-])`);
   for (const op of f.body?.blocks[0]?.ops ?? []) {
-    if (op.name === 'stablehlo.custom_call' && op.operands.length === 1 && bare(op.operands[0]!.name) === arg) {
+    const uses = op.operands.some((o) => bare(o.name) === arg) || (op.custom !== null && token.test(op.custom.header));
+    if (!uses) continue;
+    if (op.name === 'stablehlo.custom_call' && op.operands.length === 1) {
       const target = op.properties.concat(op.attributes).find((a) => a.name === 'call_target_name')?.value;
       const name = target?.kind === 'string' ? target.value : target?.kind === 'symbol' ? target.path.join('::') : undefined;
       const sharding = op.attributes.find((a) => a.name === 'mhlo.sharding')?.value;
@@ -172,6 +175,7 @@ function impliedSharding(f: FuncAst, arg: string): AttrAst | undefined {
       const item = k >= 0 ? angleItems(h![2]!)[k] : undefined;
       if (item !== undefined) return { kind: 'opaque', dialect: 'sdy', name: 'sharding', body: item };
     }
+    return undefined;  // its first use says nothing
   }
   return undefined;
 }
