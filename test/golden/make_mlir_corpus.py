@@ -215,7 +215,7 @@ def main():
 
 
 def syntax_corpus(mesh):
-    """More of JAX's spellings (control flow, collectives, shard_map, custom calls): parsed and verified, not run."""
+    """More of JAX's spellings (control flow, collectives, shard_map, custom calls): parsed and verified (test/mlir/sharding.test.ts runs the shard_map ones)."""
     from jax import shard_map
     out = os.path.join(OUT, "jax-extra")
     os.makedirs(out, exist_ok=True)
@@ -374,7 +374,7 @@ def write_readme(versions):
         "",
         "`jax-examples/` holds copies of the per-op reference files (StableHLO as JAX 0.10.2 lowers them);",
         "`jax-extra/` more of JAX's spellings (cond/switch/scan, reduce_window, select_and_scatter, top_k, fft,",
-        "rng_bit_generator, shard_map with psum/all_gather in both sharding dialects): parsed and verified, not run.",
+        "rng_bit_generator, shard_map with psum/all_gather in both sharding dialects): parsed and verified (the shard_map ones also run: test/mlir/sharding.test.ts).",
         "`interop/` (`--only interop`): every byte-sized dtype safetensors carries, complex64/complex128, CHLO's binary ops, the 8-bit floats'",
         "values, and `testdata/` modules in openxla/stablehlo's stablehlo/testdata form (check.* custom calls).",
         "",
