@@ -10,7 +10,10 @@ export class SafetensorsError extends FlipError {
   override name = 'SafetensorsError';
 }
 
-/** One tensor: bf16/f16 as raw bits in a Uint16Array, i1 (BOOL) as 0/1 bytes. */
+/**
+ * One tensor: bf16/f16 as raw bits in a Uint16Array, i1 (BOOL) as 0/1 bytes, c64 (C64) as interleaved (real,
+ * imaginary) pairs in a Float32Array of twice the element count. c128 has no safetensors dtype: writing one is an error.
+ */
 export interface TensorData<D extends DType = DType> {
   dtype: D;
   shape: number[];
@@ -56,7 +59,7 @@ export function parseSafetensors(bytes: Uint8Array, source = 'safetensors data')
     const e = entry as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
     if (!e || typeof e !== 'object') fail(`tensor '${name}': entry is not an object`);
     const dtype = typeof e.dtype === 'string' ? dtypeOfSafetensors(e.dtype) : undefined;
-    if (!dtype) fail(`tensor '${name}': unsupported dtype ${JSON.stringify(e.dtype)} (supported: ${DTYPES.map((d) => DTYPE_INFO[d].safetensors).join(', ')})`);
+    if (!dtype) fail(`tensor '${name}': unsupported dtype ${JSON.stringify(e.dtype)} (supported: ${DTYPES.flatMap((d) => DTYPE_INFO[d].safetensors ?? []).join(', ')})`);
     const shape = e.shape;
     if (!Array.isArray(shape) || shape.some((d) => !Number.isSafeInteger(d) || d < 0)) fail(`tensor '${name}': shape must be a list of non-negative integers`);
     const offs = e.data_offsets;
@@ -98,11 +101,16 @@ export function serializeSafetensors(tensors: TensorMap, metadata: Record<string
   let offset = 0;
   for (const name of names) {
     const t = tensors[name]!;
-    if (!(t.dtype in DTYPE_INFO)) throw new SafetensorsError(`tensor '${name}': unsupported dtype '${t.dtype}'`);
+    if (!Object.hasOwn(DTYPE_INFO, t.dtype)) throw new SafetensorsError(`tensor '${name}': unsupported dtype '${t.dtype}'`);
+    const info = DTYPE_INFO[t.dtype];
+    if (!info.safetensors) throw new SafetensorsError(`tensor '${name}': safetensors has no ${t.dtype} (${info.mlir}) dtype; it stores complex numbers as C64 (complex<f32>) only`);
     const count = t.shape.reduce((a, b) => a * b, 1);
-    if (t.data.length !== count) throw new SafetensorsError(`tensor '${name}': ${t.data.length} elements for shape [${t.shape.join(', ')}]`);
-    const n = count * DTYPE_INFO[t.dtype].bytes;
-    header[name] = { dtype: DTYPE_INFO[t.dtype].safetensors, shape: t.shape, data_offsets: [offset, offset + n] };
+    if (t.data.length !== count * info.lanes) {
+      const want = info.lanes === 2 ? ` (${count} complex elements: ${count * 2} numbers, (real, imaginary) pairs)` : '';
+      throw new SafetensorsError(`tensor '${name}': ${t.data.length} ${info.lanes === 2 ? 'numbers' : 'elements'} for shape [${t.shape.join(', ')}]${want}`);
+    }
+    const n = count * info.bytes;
+    header[name] = { dtype: info.safetensors, shape: t.shape, data_offsets: [offset, offset + n] };
     offset += n;
   }
   let json = new TextEncoder().encode(JSON.stringify(header));

@@ -5,8 +5,10 @@
 //   check.expect_eq         equal (floats: equal as numbers, or both NaN)
 //   check.expect_close      at most 3 ULP apart (non-finite values: equal, or both NaN)
 //   check.expect_almost_eq  |actual - expected| <= 0.001 (non-finite values: equal, or both NaN)
+// Complex numbers (c64, c128) compare part by part with the same rules: an element matches when its real parts and
+// its imaginary parts both do (stablehlo's CheckOps.cpp: the larger of the two parts' ULP distances).
 import { FlipError } from '../compiler/ir/errors.ts';
-import { bf16ToF32, f16ToF32, f8ToF32, isF8, type DType } from '../compiler/ir/dtype.ts';
+import { DTYPE_INFO, bf16ToF32, f16ToF32, f8ToF32, isF8, type DType } from '../compiler/ir/dtype.ts';
 import { functions, getAttr, type FuncAst, type ModuleAst, type OpAst } from '../compiler/mlir/index.ts';
 import type { TensorData } from '../io/safetensors.ts';
 
@@ -81,7 +83,7 @@ export function hasChecks(text: string): boolean {
   return text.includes('@check.');
 }
 
-/** The values of a float tensor as numbers (bf16, f16, f8 from their bits). */
+/** The values of a float tensor as numbers (bf16, f16, f8 from their bits; complex: its interleaved parts). */
 function floatValues(t: TensorData): number[] {
   const d = t.data as ArrayLike<number>;
   const n = d.length;
@@ -109,14 +111,15 @@ function ordinals(t: TensorData): bigint[] {
   return out;
 }
 
-const isFloatDType = (d: DType): boolean => ['f32', 'f64', 'f16', 'bf16'].includes(d) || isF8(d);
+const isFloatDType = (d: DType): boolean => ['f32', 'f64', 'f16', 'bf16', 'c64', 'c128'].includes(d) || isF8(d);
 
 /** Compares a check's two tensors. */
 export function evalCheck(check: CheckOp, actual: TensorData, expected: TensorData): CheckResult {
   if (actual.dtype !== expected.dtype || actual.shape.join() !== expected.shape.join()) {
     return { ...check, ok: false, elements: 0, mismatches: 1, first: `actual is ${actual.dtype}[${actual.shape.join(', ')}], expected ${expected.dtype}[${expected.shape.join(', ')}]` };
   }
-  const n = actual.data.length;
+  const lanes = DTYPE_INFO[actual.dtype].lanes;
+  const n = actual.data.length / lanes;
   let mismatches = 0;
   let first: string | undefined;
   const note = (i: number, a: unknown, e: unknown, extra = ''): void => {
@@ -133,21 +136,27 @@ export function evalCheck(check: CheckOp, actual: TensorData, expected: TensorDa
     const e = floatValues(expected);
     const oa = check.kind === 'expect_close' ? ordinals(actual) : [];
     const oe = check.kind === 'expect_close' ? ordinals(expected) : [];
-    for (let i = 0; i < n; i++) {
-      const x = a[i]!;
-      const y = e[i]!;
-      if (x === y || (Number.isNaN(x) && Number.isNaN(y))) continue;
-      if (!Number.isFinite(x) || !Number.isFinite(y) || check.kind === 'expect_eq') {
-        note(i, x, y);
-        continue;
-      }
-      if (check.kind === 'expect_almost_eq') {
-        if (Math.abs(x - y) > ALMOST_EQ_TOLERANCE) note(i, x, y);
-        continue;
-      }
-      const d = oa[i]! - oe[i]!;
+    /** How far apart number k of the two arrays is: 0 within the tolerance, else the ULPs (expect_close) or 1. */
+    const off = (k: number): bigint => {
+      const x = a[k]!;
+      const y = e[k]!;
+      if (x === y || (Number.isNaN(x) && Number.isNaN(y))) return 0n;
+      if (!Number.isFinite(x) || !Number.isFinite(y) || check.kind === 'expect_eq') return -1n;
+      if (check.kind === 'expect_almost_eq') return Math.abs(x - y) > ALMOST_EQ_TOLERANCE ? -1n : 0n;
+      const d = oa[k]! - oe[k]!;
       const ulp = d < 0n ? -d : d;
-      if (ulp > BigInt(MAX_ULP)) note(i, x, y, `, ${ulp} ULP apart`);
+      return ulp > BigInt(MAX_ULP) ? ulp : 0n;
+    };
+    const show = (v: number[], i: number): string => (lanes === 1 ? String(v[i]) : `(${v[2 * i]}, ${v[2 * i + 1]})`);
+    for (let i = 0; i < n; i++) {
+      let worst = 0n;
+      let bad = false;
+      for (let j = 0; j < lanes; j++) {
+        const d = off(i * lanes + j);
+        if (d !== 0n) bad = true;
+        if (d > worst) worst = d;
+      }
+      if (bad) note(i, show(a, i), show(e, i), worst > 0n ? `, ${worst} ULP apart` : '');
     }
   }
   return { ...check, ok: mismatches === 0, elements: n, mismatches, ...(first ? { first } : {}) };

@@ -4,7 +4,7 @@
 import { FlipError } from '../compiler/ir/errors.ts';
 import { DTYPES, DTYPE_INFO, dtypeOfMlir, f32ToBf16, f32ToF8, newHostArray, type DType } from '../compiler/ir/dtype.ts';
 import { functions, getAttr, parseModule, printModule, printType, verifyModule, MlirVerifyError, type FuncAst, type TypeAst } from '../compiler/mlir/index.ts';
-import { entryTilings, ShardingError, type Tiling } from '../compiler/mlir/sharding.ts';
+import { annotateImpliedShardings, entryTilings, ShardingError, type Tiling } from '../compiler/mlir/sharding.ts';
 import { openClient, PjrtError, type Buffer, type Client, type Target } from '../runtime-native/index.ts';
 import type { TensorData, TensorMap } from '../io/safetensors.ts';
 import { evalCheck, extractChecks, type CheckResult } from './mlir_checks.ts';
@@ -88,6 +88,7 @@ export function randomTensor(spec: ArgSpec, next: () => number): TensorData {
       case 'i32': case 'u32': case 'u8': case 'i8': case 'i16': case 'u16': (data as Int32Array)[i] = Math.floor(next() * 8); break;
       case 'i64': case 'u64': (data as BigInt64Array)[i] = BigInt(Math.floor(next() * 8)); break;
       case 'i1': (data as Uint8Array)[i] = next() < 0.5 ? 0 : 1; break;
+      case 'c64': case 'c128': (data as Float32Array | Float64Array)[2 * i] = u; (data as Float32Array | Float64Array)[2 * i + 1] = next() * 2 - 1; break;
     }
   }
   return { dtype: spec.dtype, shape: [...spec.shape], data } as TensorData;
@@ -150,6 +151,7 @@ export async function runMlir(text: string, filename: string, opts: RunMlirOptio
   let tilings: { args: Tiling[]; results: Tiling[] } | undefined;
   if (spmd) {
     try {
+      if (annotateImpliedShardings(main).length) text = printModule(m);
       tilings = entryTilings(m, main, partitions);
     } catch (e) {
       if (e instanceof ShardingError) throw new FlipError(`${filename}: ${e.message} (--one-device runs it unpartitioned)`);
@@ -219,8 +221,10 @@ export async function runMlir(text: string, filename: string, opts: RunMlirOptio
   }
 }
 
-/** Copies the block [start, start + size) of a row-major array into `dst` (or back, with `into`). */
-function copyBlock(src: TensorData['data'], srcShape: number[], start: number[], size: number[], dst: TensorData['data'], into: boolean): void {
+/** Copies the block [start, start + size) of a row-major array into `dst` (or back, with `into`); complex elements as (real, imaginary) pairs. */
+function copyBlock(src: TensorData['data'], shape: number[], begin: number[], extent: number[], dst: TensorData['data'], into: boolean, lanes: number): void {
+  // A complex array is a real one with a last dimension of 2.
+  const [srcShape, start, size] = lanes === 1 ? [shape, begin, extent] : [[...shape, lanes], [...begin, 0], [...extent, lanes]];
   const rank = srcShape.length;
   if (rank === 0) {
     if (into) (src as Float32Array).set(dst as Float32Array, 0);
@@ -258,7 +262,7 @@ function blockOf(shape: number[], t: Tiling, p: number, what: string): { start: 
 function tile(t: TensorData, tiling: Tiling, p: number, what: string): TensorData {
   const { start, size } = blockOf(t.shape, tiling, p, what);
   const data = newHostArray(t.dtype, size.reduce((a, b) => a * b, 1));
-  copyBlock(t.data, t.shape, start, size, data, false);
+  copyBlock(t.data, t.shape, start, size, data, false, DTYPE_INFO[t.dtype].lanes);
   return { dtype: t.dtype, shape: size, data } as TensorData;
 }
 
@@ -268,7 +272,7 @@ function untile(shards: TensorData[], tiling: Tiling, spec: ArgSpec): TensorData
   shards.forEach((s, p) => {
     const { start, size } = blockOf(spec.shape, tiling, p, `output shard ${p}`);
     if (s.shape.some((d, k) => d !== size[k])) throw new FlipError(`output shard ${p} is [${s.shape.join(', ')}], its tile [${size.join(', ')}]`);
-    copyBlock(data, spec.shape, start, size, s.data, true);
+    copyBlock(data, spec.shape, start, size, s.data, true, DTYPE_INFO[spec.dtype].lanes);
   });
   return { dtype: spec.dtype, shape: [...spec.shape], data } as TensorData;
 }

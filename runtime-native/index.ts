@@ -330,8 +330,9 @@ export class Client {
     }
     const array = toHostArray(dtype, data);
     const count = shape.reduce((a, b) => a * b, 1);
-    if (array.length !== count) {
-      throw new PjrtError(`toDevice: ${array.length} elements given for shape [${shape.join(', ')}] (${count} elements)`, 'INVALID_ARGUMENT');
+    if (array.length !== count * DTYPE_INFO[dtype].lanes) {
+      const want = DTYPE_INFO[dtype].lanes === 2 ? `${count} complex elements: ${count * 2} numbers, (real, imaginary) pairs` : `${count} elements`;
+      throw new PjrtError(`toDevice: ${array.length} ${DTYPE_INFO[dtype].lanes === 2 ? 'numbers' : 'elements'} given for shape [${shape.join(', ')}] (${want})`, 'INVALID_ARGUMENT');
     }
     return new Buffer<D>(this, native.bufferFromHost(array, dtype, shape, device));
   }

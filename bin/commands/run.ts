@@ -44,9 +44,12 @@ options:
 const RAW_BITS = new Set(['bf16', 'f16', 'f8e4m3fn', 'f8e5m2', 'f8e4m3fnuz', 'f8e5m2fnuz', 'f8e8m0fnu']);
 
 function summary(name: string, t: TensorData): string {
-  const n = Math.min(t.data.length, 4);
-  const head = Array.from({ length: n }, (_, i) => String(t.data[i])).join(', ');
-  return `${name}: ${t.dtype}[${t.shape.join(', ')}] ${RAW_BITS.has(t.dtype) ? '(raw bits) ' : ''}[${head}${t.data.length > n ? ', ...' : ''}]`;
+  // Complex elements are (real, imaginary) pairs of the host array.
+  const complex = t.dtype === 'c64' || t.dtype === 'c128';
+  const count = complex ? t.data.length / 2 : t.data.length;
+  const n = Math.min(count, 4);
+  const head = Array.from({ length: n }, (_, i) => (complex ? `(${t.data[2 * i]}, ${t.data[2 * i + 1]})` : String(t.data[i]))).join(', ');
+  return `${name}: ${t.dtype}[${t.shape.join(', ')}] ${RAW_BITS.has(t.dtype) ? '(raw bits) ' : ''}[${head}${count > n ? ', ...' : ''}]`;
 }
 
 function checkLine(c: CheckResult): string {

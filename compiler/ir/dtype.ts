@@ -1,30 +1,38 @@
 // Element types of flip tensors: the names used everywhere (IR, DSL, runtime, checkpoints), and one table of what each
 // name means on the host, in MLIR text and in files. Other parts read DTYPE_INFO instead of restating its columns.
 // Every byte-sized element type a safetensors file can carry (BOOL, U8..U64, I8..I64, F16, BF16, F32, F64 and the
-// 8-bit floats F8_E4M3 = f8E4M3FN, F8_E5M2 = f8E5M2, F8_E4M3FNUZ, F8_E5M2FNUZ, F8_E8M0 = f8E8M0FNU); the DSL and the
-// trainer use the first nine, `flipc run` and the file formats all of them. Not here: safetensors' packed sub-byte
-// floats (F4, F6_E2M3, F6_E3M2) and C64, and StableHLO's f8E4M3B11FNUZ, f8E4M3, f8E3M4 (no safetensors name).
+// 8-bit floats F8_E4M3 = f8E4M3FN, F8_E5M2 = f8E5M2, F8_E4M3FNUZ, F8_E5M2FNUZ, F8_E8M0 = f8E8M0FNU) and the complex
+// numbers c64 = complex<f32> (safetensors C64) and c128 = complex<f64> (no safetensors name); the DSL and the trainer
+// use the first nine, `flipc run` and the file formats all of them. Not here: safetensors' packed sub-byte floats (F4,
+// F6_E2M3, F6_E3M2), and StableHLO's f8E4M3B11FNUZ, f8E4M3, f8E3M4 (no safetensors name).
 export const DTYPES = [
   'f32', 'bf16', 'f16', 'f64', 'i32', 'i64', 'u32', 'u8', 'i1',
-  'i8', 'i16', 'u16', 'u64', 'f8e4m3fn', 'f8e5m2', 'f8e4m3fnuz', 'f8e5m2fnuz', 'f8e8m0fnu',
+  'i8', 'i16', 'u16', 'u64', 'f8e4m3fn', 'f8e5m2', 'f8e4m3fnuz', 'f8e5m2fnuz', 'f8e8m0fnu', 'c64', 'c128',
 ] as const;
 export type DType = (typeof DTYPES)[number];
 export type F8DType = 'f8e4m3fn' | 'f8e5m2' | 'f8e4m3fnuz' | 'f8e5m2fnuz' | 'f8e8m0fnu';
 export type FloatDType = 'f32' | 'bf16' | 'f16' | 'f64' | F8DType;
 export type IntDType = 'i32' | 'i64' | 'u32' | 'u8' | 'i8' | 'i16' | 'u16' | 'u64';
+export type ComplexDType = 'c64' | 'c128';
 
-/** Host-side array for each dtype: bf16/f16 travel as raw bits in a Uint16Array, the f8s as raw bits in a Uint8Array, i1 as 0/1 bytes. */
+/**
+ * Host-side array for each dtype: bf16/f16 travel as raw bits in a Uint16Array, the f8s as raw bits in a Uint8Array,
+ * i1 as 0/1 bytes, complex numbers as interleaved (real, imaginary) pairs: a c64 tensor of n elements is a
+ * Float32Array of 2n numbers (c128: Float64Array), element k at [2k] and [2k + 1], as numpy's complex64 lies in memory.
+ */
 export interface HostArrayOf {
   f32: Float32Array; bf16: Uint16Array; f16: Uint16Array; f64: Float64Array;
   i32: Int32Array; i64: BigInt64Array; u32: Uint32Array; u8: Uint8Array; i1: Uint8Array;
   i8: Int8Array; i16: Int16Array; u16: Uint16Array; u64: BigUint64Array;
   f8e4m3fn: Uint8Array; f8e5m2: Uint8Array; f8e4m3fnuz: Uint8Array; f8e5m2fnuz: Uint8Array; f8e8m0fnu: Uint8Array;
+  c64: Float32Array; c128: Float64Array;
 }
 export type HostArray = HostArrayOf[DType];
 
 /**
  * Host values for a tensor of dtype `D`: its typed array (used as it is), or flat plain values converted for you
- * (numbers for any dtype, rounded to bf16/f16 bits; booleans too for i1, bigints too for i64).
+ * (numbers for any dtype, rounded to bf16/f16 bits; booleans too for i1, bigints too for i64; complex: the
+ * interleaved (real, imaginary) numbers, two per element).
  */
 export type HostData<D extends DType = DType> =
   | HostArrayOf[D]
@@ -40,46 +48,53 @@ export interface HostArrayClass<A> {
 
 /** What a dtype is, in every place flip meets it. */
 export interface DTypeInfo<D extends DType = DType> {
-  readonly kind: 'float' | 'signed' | 'unsigned' | 'bool';
+  readonly kind: 'float' | 'signed' | 'unsigned' | 'bool' | 'complex';
   /** Bits of one value (i1: 1). */
   readonly bits: number;
-  /** Bytes per element on the device and on the host (i1 takes one byte, as PJRT's PRED). */
+  /** Bytes per element on the device and on the host (i1 takes one byte, as PJRT's PRED; c64 8, both parts). */
   readonly bytes: number;
+  /** Host array entries per element: 2 for complex (real, imaginary), else 1. */
+  readonly lanes: 1 | 2;
   /** The host array that holds it. */
   readonly array: HostArrayClass<HostArrayOf[D]>;
   /** That array as error messages name it: `Uint16Array (bfloat16 bits)`. */
   readonly arrayText: string;
   /** MLIR element type spelling (StableHLO spells unsigned `ui32`). */
   readonly mlir: string;
-  /** The dtype string of a safetensors header (`F32`, `BF16`, `BOOL`, ...). */
-  readonly safetensors: string;
+  /** The dtype string of a safetensors header (`F32`, `BF16`, `BOOL`, ...); none for c128 (safetensors has C64 only). */
+  readonly safetensors?: string;
   /** Floats: the IEEE format's field widths. */
   readonly float?: { readonly exponentBits: number; readonly mantissaBits: number };
+  /** Complex: the float dtype of each part. */
+  readonly part?: 'f32' | 'f64';
   /** Integers and i1: the smallest and largest value (numbers where exact, bigints for i64). */
   readonly range?: readonly [min: number | bigint, max: number | bigint];
 }
 
 export const DTYPE_INFO: { readonly [D in DType]: DTypeInfo<D> } = {
-  f32: { kind: 'float', bits: 32, bytes: 4, array: Float32Array, arrayText: 'Float32Array', mlir: 'f32', safetensors: 'F32', float: { exponentBits: 8, mantissaBits: 23 } },
-  bf16: { kind: 'float', bits: 16, bytes: 2, array: Uint16Array, arrayText: 'Uint16Array (bfloat16 bits)', mlir: 'bf16', safetensors: 'BF16', float: { exponentBits: 8, mantissaBits: 7 } },
-  f16: { kind: 'float', bits: 16, bytes: 2, array: Uint16Array, arrayText: 'Uint16Array (float16 bits)', mlir: 'f16', safetensors: 'F16', float: { exponentBits: 5, mantissaBits: 10 } },
-  f64: { kind: 'float', bits: 64, bytes: 8, array: Float64Array, arrayText: 'Float64Array', mlir: 'f64', safetensors: 'F64', float: { exponentBits: 11, mantissaBits: 52 } },
-  i32: { kind: 'signed', bits: 32, bytes: 4, array: Int32Array, arrayText: 'Int32Array', mlir: 'i32', safetensors: 'I32', range: [-(2 ** 31), 2 ** 31 - 1] },
-  i64: { kind: 'signed', bits: 64, bytes: 8, array: BigInt64Array, arrayText: 'BigInt64Array', mlir: 'i64', safetensors: 'I64', range: [-(2n ** 63n), 2n ** 63n - 1n] },
-  u32: { kind: 'unsigned', bits: 32, bytes: 4, array: Uint32Array, arrayText: 'Uint32Array', mlir: 'ui32', safetensors: 'U32', range: [0, 2 ** 32 - 1] },
-  u8: { kind: 'unsigned', bits: 8, bytes: 1, array: Uint8Array, arrayText: 'Uint8Array', mlir: 'ui8', safetensors: 'U8', range: [0, 255] },
-  i1: { kind: 'bool', bits: 1, bytes: 1, array: Uint8Array, arrayText: 'Uint8Array (0/1)', mlir: 'i1', safetensors: 'BOOL', range: [0, 1] },
-  i8: { kind: 'signed', bits: 8, bytes: 1, array: Int8Array, arrayText: 'Int8Array', mlir: 'i8', safetensors: 'I8', range: [-128, 127] },
-  i16: { kind: 'signed', bits: 16, bytes: 2, array: Int16Array, arrayText: 'Int16Array', mlir: 'i16', safetensors: 'I16', range: [-32768, 32767] },
-  u16: { kind: 'unsigned', bits: 16, bytes: 2, array: Uint16Array, arrayText: 'Uint16Array', mlir: 'ui16', safetensors: 'U16', range: [0, 65535] },
-  u64: { kind: 'unsigned', bits: 64, bytes: 8, array: BigUint64Array, arrayText: 'BigUint64Array', mlir: 'ui64', safetensors: 'U64', range: [0n, 2n ** 64n - 1n] },
+  f32: { kind: 'float', bits: 32, bytes: 4, lanes: 1, array: Float32Array, arrayText: 'Float32Array', mlir: 'f32', safetensors: 'F32', float: { exponentBits: 8, mantissaBits: 23 } },
+  bf16: { kind: 'float', bits: 16, bytes: 2, lanes: 1, array: Uint16Array, arrayText: 'Uint16Array (bfloat16 bits)', mlir: 'bf16', safetensors: 'BF16', float: { exponentBits: 8, mantissaBits: 7 } },
+  f16: { kind: 'float', bits: 16, bytes: 2, lanes: 1, array: Uint16Array, arrayText: 'Uint16Array (float16 bits)', mlir: 'f16', safetensors: 'F16', float: { exponentBits: 5, mantissaBits: 10 } },
+  f64: { kind: 'float', bits: 64, bytes: 8, lanes: 1, array: Float64Array, arrayText: 'Float64Array', mlir: 'f64', safetensors: 'F64', float: { exponentBits: 11, mantissaBits: 52 } },
+  i32: { kind: 'signed', bits: 32, bytes: 4, lanes: 1, array: Int32Array, arrayText: 'Int32Array', mlir: 'i32', safetensors: 'I32', range: [-(2 ** 31), 2 ** 31 - 1] },
+  i64: { kind: 'signed', bits: 64, bytes: 8, lanes: 1, array: BigInt64Array, arrayText: 'BigInt64Array', mlir: 'i64', safetensors: 'I64', range: [-(2n ** 63n), 2n ** 63n - 1n] },
+  u32: { kind: 'unsigned', bits: 32, bytes: 4, lanes: 1, array: Uint32Array, arrayText: 'Uint32Array', mlir: 'ui32', safetensors: 'U32', range: [0, 2 ** 32 - 1] },
+  u8: { kind: 'unsigned', bits: 8, bytes: 1, lanes: 1, array: Uint8Array, arrayText: 'Uint8Array', mlir: 'ui8', safetensors: 'U8', range: [0, 255] },
+  i1: { kind: 'bool', bits: 1, bytes: 1, lanes: 1, array: Uint8Array, arrayText: 'Uint8Array (0/1)', mlir: 'i1', safetensors: 'BOOL', range: [0, 1] },
+  i8: { kind: 'signed', bits: 8, bytes: 1, lanes: 1, array: Int8Array, arrayText: 'Int8Array', mlir: 'i8', safetensors: 'I8', range: [-128, 127] },
+  i16: { kind: 'signed', bits: 16, bytes: 2, lanes: 1, array: Int16Array, arrayText: 'Int16Array', mlir: 'i16', safetensors: 'I16', range: [-32768, 32767] },
+  u16: { kind: 'unsigned', bits: 16, bytes: 2, lanes: 1, array: Uint16Array, arrayText: 'Uint16Array', mlir: 'ui16', safetensors: 'U16', range: [0, 65535] },
+  u64: { kind: 'unsigned', bits: 64, bytes: 8, lanes: 1, array: BigUint64Array, arrayText: 'BigUint64Array', mlir: 'ui64', safetensors: 'U64', range: [0n, 2n ** 64n - 1n] },
   // 8-bit floats (ml_dtypes float8_e4m3fn, float8_e5m2, ...): raw bits on the host (f8ToF32 reads them).
   // StableHLO's f8E4M3B11FNUZ, f8E4M3 and f8E3M4 have no safetensors name, so flip has no dtype for them.
-  f8e4m3fn: { kind: 'float', bits: 8, bytes: 1, array: Uint8Array, arrayText: 'Uint8Array (float8_e4m3fn bits)', mlir: 'f8E4M3FN', safetensors: 'F8_E4M3', float: { exponentBits: 4, mantissaBits: 3 } },
-  f8e5m2: { kind: 'float', bits: 8, bytes: 1, array: Uint8Array, arrayText: 'Uint8Array (float8_e5m2 bits)', mlir: 'f8E5M2', safetensors: 'F8_E5M2', float: { exponentBits: 5, mantissaBits: 2 } },
-  f8e4m3fnuz: { kind: 'float', bits: 8, bytes: 1, array: Uint8Array, arrayText: 'Uint8Array (float8_e4m3fnuz bits)', mlir: 'f8E4M3FNUZ', safetensors: 'F8_E4M3FNUZ', float: { exponentBits: 4, mantissaBits: 3 } },
-  f8e5m2fnuz: { kind: 'float', bits: 8, bytes: 1, array: Uint8Array, arrayText: 'Uint8Array (float8_e5m2fnuz bits)', mlir: 'f8E5M2FNUZ', safetensors: 'F8_E5M2FNUZ', float: { exponentBits: 5, mantissaBits: 2 } },
-  f8e8m0fnu: { kind: 'float', bits: 8, bytes: 1, array: Uint8Array, arrayText: 'Uint8Array (float8_e8m0fnu bits)', mlir: 'f8E8M0FNU', safetensors: 'F8_E8M0', float: { exponentBits: 8, mantissaBits: 0 } },
+  f8e4m3fn: { kind: 'float', bits: 8, bytes: 1, lanes: 1, array: Uint8Array, arrayText: 'Uint8Array (float8_e4m3fn bits)', mlir: 'f8E4M3FN', safetensors: 'F8_E4M3', float: { exponentBits: 4, mantissaBits: 3 } },
+  f8e5m2: { kind: 'float', bits: 8, bytes: 1, lanes: 1, array: Uint8Array, arrayText: 'Uint8Array (float8_e5m2 bits)', mlir: 'f8E5M2', safetensors: 'F8_E5M2', float: { exponentBits: 5, mantissaBits: 2 } },
+  f8e4m3fnuz: { kind: 'float', bits: 8, bytes: 1, lanes: 1, array: Uint8Array, arrayText: 'Uint8Array (float8_e4m3fnuz bits)', mlir: 'f8E4M3FNUZ', safetensors: 'F8_E4M3FNUZ', float: { exponentBits: 4, mantissaBits: 3 } },
+  f8e5m2fnuz: { kind: 'float', bits: 8, bytes: 1, lanes: 1, array: Uint8Array, arrayText: 'Uint8Array (float8_e5m2fnuz bits)', mlir: 'f8E5M2FNUZ', safetensors: 'F8_E5M2FNUZ', float: { exponentBits: 5, mantissaBits: 2 } },
+  f8e8m0fnu: { kind: 'float', bits: 8, bytes: 1, lanes: 1, array: Uint8Array, arrayText: 'Uint8Array (float8_e8m0fnu bits)', mlir: 'f8E8M0FNU', safetensors: 'F8_E8M0', float: { exponentBits: 8, mantissaBits: 0 } },
+  // Complex numbers: interleaved (real, imaginary) floats on the host, two array entries per element.
+  c64: { kind: 'complex', bits: 64, bytes: 8, lanes: 2, array: Float32Array, arrayText: 'Float32Array (interleaved real, imaginary)', mlir: 'complex<f32>', safetensors: 'C64', part: 'f32' },
+  c128: { kind: 'complex', bits: 128, bytes: 16, lanes: 2, array: Float64Array, arrayText: 'Float64Array (interleaved real, imaginary)', mlir: 'complex<f64>', part: 'f64' },
 };
 
 export function isDType(s: string): s is DType {
@@ -101,6 +116,9 @@ export function isUnsigned(d: DType): boolean {
 export function isBool(d: DType): d is 'i1' {
   return kindOf(d) === 'bool';
 }
+export function isComplex(d: DType): d is ComplexDType {
+  return kindOf(d) === 'complex';
+}
 
 /** The dtype whose MLIR element type is `mlir` (`ui32` → u32), if flip has one. */
 export function dtypeOfMlir(mlir: string): DType | undefined {
@@ -114,14 +132,20 @@ export function dtypeOfSafetensors(name: string): DType | undefined {
 
 // ---------- host arrays ----------
 
-/** `n` zeros in the host array of `dtype`. */
+/** `n` zero elements in the host array of `dtype` (complex: 2n numbers). */
 export function newHostArray<D extends DType>(dtype: D, n: number): HostArrayOf[D] {
-  return new DTYPE_INFO[dtype].array(n);
+  return new DTYPE_INFO[dtype].array(n * DTYPE_INFO[dtype].lanes);
 }
 
 /** The host array of `dtype` viewing all of `buffer` (no copy). */
 export function viewHostArray<D extends DType>(dtype: D, buffer: ArrayBuffer): HostArrayOf[D] {
-  return new DTYPE_INFO[dtype].array(buffer, 0, buffer.byteLength / DTYPE_INFO[dtype].bytes);
+  const info = DTYPE_INFO[dtype];
+  return new info.array(buffer, 0, (buffer.byteLength / info.bytes) * info.lanes);
+}
+
+/** Elements in a host array of `dtype` (its length, halved for complex). */
+export function hostElements(dtype: DType, a: { readonly length: number }): number {
+  return a.length / DTYPE_INFO[dtype].lanes;
 }
 
 /** True when `a` is an instance of the typed array class that holds `dtype`. */
@@ -133,7 +157,7 @@ export function isHostArrayOf(dtype: DType, a: unknown): boolean {
 export function toHostArray<D extends DType>(dtype: D, data: HostData<D>): HostArrayOf[D] {
   if (ArrayBuffer.isView(data)) return data as HostArrayOf[D];
   const values = data as readonly (number | boolean | bigint)[];
-  const out = newHostArray(dtype, values.length);
+  const out = new DTYPE_INFO[dtype].array(values.length);  // complex: already two numbers an element
   for (let i = 0; i < values.length; i++) {
     const v = values[i]!;
     switch (dtype) {

@@ -92,8 +92,12 @@ function inRange(c: RuleContext, dims: number[], rank: number, what: string): bo
 
 // ------------------------------------------------------------- ops the IR has: its shape rules
 
-/** An MLIR element type as an IR dtype: flip's own where one matches (ui32 → u32), else as MLIR spells it (the IR's rules compare such types for equality only). */
-const dtypeOf = (element: string): DType => dtypeOfMlir(element) ?? (element as DType);
+/**
+ * An MLIR element type as an IR dtype: flip's own where one matches (ui32 → u32), else as MLIR spells it (the IR's
+ * rules compare such types for equality only). Complex types stay as MLIR spells them although flip has c64/c128:
+ * the IR's rules know no complex arithmetic (exp, sqrt, ... of a complex tensor), and a foreign type passes them.
+ */
+const dtypeOf = (element: string): DType => (element.startsWith('complex<') ? (element as DType) : dtypeOfMlir(element) ?? (element as DType));
 
 /** An IR type as MLIR writes it: how the IR's messages show types here. */
 const showMlir = (t: TensorType): string => tensorOf(t.shape, isDType(t.dtype) ? DTYPE_INFO[t.dtype].mlir : t.dtype);

@@ -138,6 +138,64 @@ function sdyBody(a: AttrAst): string {
   throw new ShardingError('sdy.sharding must be a #sdy.sharding<...> attribute');
 }
 
+const bare = (name: string): string => name.replace(/^%/, '');
+
+/** The top-level `<...>` items of a list written `<a>, <b<c>>`. */
+function angleItems(text: string): string[] {
+  const out: string[] = [];
+  let depth = 0;
+  let start = -1;
+  for (let i = 0; i < text.length; i++) {
+    if (text[i] === '<' && depth++ === 0) start = i + 1;
+    else if (text[i] === '>' && --depth === 0) out.push(text.slice(start, i));
+  }
+  return out;
+}
+
+/**
+ * The sharding an entry argument written without one takes from its first use, as XLA's sharding propagation gives
+ * it to the parameter: the `mhlo.sharding` of a `stablehlo.custom_call @Sharding(%arg)` (GSPMD) or the argument's
+ * `in_shardings` entry of an `sdy.manual_computation` (Shardy). JAX's shard_map writes such modules: without this,
+ * a whole array reaches a parameter XLA compiled for one tile.
+ */
+function impliedSharding(f: FuncAst, arg: string): AttrAst | undefined {
+  const token = new RegExp(`%${arg.replace(/[$.\-]/g, '\\$&')}(?![\\w$.\\-])`);
+  for (const op of f.body?.blocks[0]?.ops ?? []) {
+    const uses = op.operands.some((o) => bare(o.name) === arg) || (op.custom !== null && token.test(op.custom.header));
+    if (!uses) continue;
+    if (op.name === 'stablehlo.custom_call' && op.operands.length === 1) {
+      const target = op.properties.concat(op.attributes).find((a) => a.name === 'call_target_name')?.value;
+      const name = target?.kind === 'string' ? target.value : target?.kind === 'symbol' ? target.path.join('::') : undefined;
+      const sharding = op.attributes.find((a) => a.name === 'mhlo.sharding')?.value;
+      if (name === 'Sharding' && sharding?.kind === 'string') return { kind: 'string', value: sharding.value, type: null };
+    }
+    if (op.name === 'sdy.manual_computation' && op.custom) {
+      const h = /^\s*\(([^)]*)\)\s*in_shardings\s*=\s*\[(.*?)\]\s*out_shardings/.exec(op.custom.header);
+      const k = h ? h[1]!.split(',').map((x) => bare(x.trim())).indexOf(arg) : -1;
+      const item = k >= 0 ? angleItems(h![2]!)[k] : undefined;
+      if (item !== undefined) return { kind: 'opaque', dialect: 'sdy', name: 'sharding', body: item };
+    }
+    return undefined;  // its first use says nothing
+  }
+  return undefined;
+}
+
+/**
+ * Gives each entry argument without a sharding the one its first use implies (impliedSharding), in place, so that the
+ * module compiles with the sharding `entryTilings` then splits the input by. Returns the arguments it annotated.
+ */
+export function annotateImpliedShardings(f: FuncAst): number[] {
+  const done: number[] = [];
+  f.args.forEach((a, i) => {
+    if (a.attrs.some((x) => x.name === 'mhlo.sharding' || x.name === 'sdy.sharding')) return;
+    const value = impliedSharding(f, bare(a.name));
+    if (!value) return;
+    a.attrs.push({ name: value.kind === 'string' ? 'mhlo.sharding' : 'sdy.sharding', quoted: false, value, pos: a.pos });
+    done.push(i);
+  });
+  return done;
+}
+
 /** Per-parameter and per-result tilings of an entry function. */
 export function entryTilings(m: ModuleAst, f: FuncAst, partitions: number): { args: Tiling[]; results: Tiling[] } {
   const meshes = sdyMeshes(m);

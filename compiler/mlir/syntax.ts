@@ -46,7 +46,7 @@ export function printDense(d: DenseLiteral): string {
     case 'scalar':
       return d.text;
     case 'complex':
-      return `(${d.re}, ${d.im})`;
+      return `(${d.re},${d.im})`;  // as MLIR prints it
     case 'list':
       return `[${d.items.map(printDense).join(', ')}]`;
     case 'hex':

@@ -1,10 +1,21 @@
 // MLIR text for the leaves of StableHLO: tensor types, string literals, comparison types, and `dense<...>` literals.
-import { DTYPE_INFO, isFloat, isUnsigned, type DType } from '../ir/dtype.ts';
+import { DTYPE_INFO, f32ToF8, isComplex, isF8, isFloat, isUnsigned, type DType } from '../ir/dtype.ts';
 import { FlipError } from '../ir/errors.ts';
 import { numElements, type TensorType } from '../ir/types.ts';
 
-/** `tensor<2x3xf32>`; a scalar is `tensor<f32>`. */
+/** flip's DSL and emitter have no complex numbers: c64/c128 exist for StableHLO modules from elsewhere, run by `flipc run`. */
+export class ComplexError extends FlipError {
+  override name = 'ComplexError';
+}
+function noComplex(dtype: DType, what: string): void {
+  if (isComplex(dtype)) {
+    throw new ComplexError(`${what}: flip's DSL and StableHLO emitter have no complex numbers (${dtype}); complex64/complex128 are for modules from other frameworks, run by flipc run`);
+  }
+}
+
+/** `tensor<2x3xf32>`; a scalar is `tensor<f32>`. Complex element types are a ComplexError (see noComplex). */
 export function tensorText(t: TensorType): string {
+  noComplex(t.dtype, `tensor ${t.dtype}[${t.shape.join(', ')}]`);
   return `tensor<${t.shape.map((d) => `${d}x`).join('')}${DTYPE_INFO[t.dtype].mlir}>`;
 }
 
@@ -130,10 +141,15 @@ export class ConstantError extends FlipError {
   override name = 'ConstantError';
 }
 
-/** One element as MLIR writes it for `dtype`. Integers out of range are an error, not silently wrapped. */
+/**
+ * One element as MLIR writes it for `dtype`. Integers out of range are an error, not silently wrapped; 8-bit floats
+ * are the nearest value's bits in hex (`0x38`, as ml_dtypes rounds); complex is a ComplexError.
+ */
 export function elementText(x: number | bigint, dtype: DType): string {
+  noComplex(dtype, 'constant');
   if (dtype === 'i1') return x === 0 || x === 0n ? 'false' : 'true';
   if (dtype === 'f32' || dtype === 'f64' || dtype === 'f16' || dtype === 'bf16') return decimalFloat(Number(x), dtype);
+  if (isF8(dtype)) return `0x${f32ToF8(Number(x), dtype).toString(16).toUpperCase().padStart(2, '0')}`;
   if (typeof x === 'number' && !Number.isInteger(x)) throw new ConstantError(`constant ${x} is not an integer, but the dtype is ${dtype}`);
   const b = BigInt(x);
   const [lo, hi] = DTYPE_INFO[dtype].range!;
@@ -143,6 +159,7 @@ export function elementText(x: number | bigint, dtype: DType): string {
 
 /** Element bits as the bytes MLIR's hex form wants (little endian, the element type's own width). */
 function elementBytes(values: readonly (number | bigint)[], dtype: DType): Uint8Array {
+  noComplex(dtype, 'constant');
   const width = DTYPE_INFO[dtype].bytes;
   const out = new DataView(new ArrayBuffer(values.length * width));
   values.forEach((x, i) => {
@@ -151,11 +168,21 @@ function elementBytes(values: readonly (number | bigint)[], dtype: DType): Uint8
       case 'f32': out.setFloat32(at, Number(x), true); break;
       case 'f64': out.setFloat64(at, Number(x), true); break;
       case 'f16': case 'bf16': out.setUint16(at, Number(floatBits(Number(x), dtype)), true); break;
+      case 'f8e4m3fn': case 'f8e5m2': case 'f8e4m3fnuz': case 'f8e5m2fnuz': case 'f8e8m0fnu': out.setUint8(at, f32ToF8(Number(x), dtype)); break;
       case 'i32': out.setInt32(at, Number(elementText(x, dtype)), true); break;
       case 'u32': out.setUint32(at, Number(elementText(x, dtype)), true); break;
       case 'i64': out.setBigInt64(at, BigInt(elementText(x, dtype)), true); break;
+      case 'u64': out.setBigUint64(at, BigInt(elementText(x, dtype)), true); break;
+      case 'i16': out.setInt16(at, Number(elementText(x, dtype)), true); break;
+      case 'u16': out.setUint16(at, Number(elementText(x, dtype)), true); break;
+      case 'i8': out.setInt8(at, Number(elementText(x, dtype))); break;
       case 'u8': out.setUint8(at, Number(elementText(x, dtype))); break;
       case 'i1': out.setUint8(at, x === 0 || x === 0n ? 0 : 1); break;
+      case 'c64': case 'c128': break;  // noComplex refused them
+      default: {
+        const never: never = dtype;
+        throw new ConstantError(`no hex form for ${String(never)}`);
+      }
     }
   });
   return new Uint8Array(out.buffer);
@@ -163,7 +190,7 @@ function elementBytes(values: readonly (number | bigint)[], dtype: DType): Uint8
 
 /** Element identity for the splat test: by bits, so -0.0 and 0.0 differ and all NaNs of one pattern agree. */
 function elementKey(x: number | bigint, dtype: DType): string {
-  return isFloat(dtype) ? floatBits(Number(x), dtype as 'f32').toString() : elementText(x, dtype);
+  return isFloat(dtype) && !isF8(dtype) ? floatBits(Number(x), dtype as 'f32').toString() : elementText(x, dtype);
 }
 
 /** Lists up to this many elements (readable in goldens); hex beyond, which parses faster and stays one line. */
@@ -174,6 +201,7 @@ export const LIST_LIMIT = 64;
  * `dense<"0x...">` raw little-endian bytes for large ones (i1 always as lists: its hex layout differs across MLIR versions).
  */
 export function denseLiteral(value: ConstantValue, dtype: DType, shape: readonly number[]): string {
+  noComplex(dtype, 'constant');
   if (typeof value === 'number' || typeof value === 'bigint') return `dense<${elementText(value, dtype)}>`;
   const n = numElements(shape);
   if (value.length !== n) throw new ConstantError(`${value.length} values for shape [${shape.join(', ')}] (${n} elements)`);

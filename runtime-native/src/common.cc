@@ -59,7 +59,7 @@ void Throw(Napi::Env env, const Status& s) { throw MakeError(env, s); }
 std::string Str(const char* p, size_t n) { return p == nullptr ? std::string() : std::string(p, n); }
 
 // ---- dtypes ----
-// The names index.ts and the IR use (compiler/ir/dtype.ts's DTYPES: every type safetensors carries).
+// The names index.ts and the IR use (compiler/ir/dtype.ts's DTYPES: every byte-sized type safetensors carries, and complex).
 static const DTypeInfo kDTypes[] = {
     {"f32", PJRT_Buffer_Type_F32, 4},  {"bf16", PJRT_Buffer_Type_BF16, 2},
     {"f16", PJRT_Buffer_Type_F16, 2},  {"f64", PJRT_Buffer_Type_F64, 8},
@@ -70,6 +70,7 @@ static const DTypeInfo kDTypes[] = {
     {"u64", PJRT_Buffer_Type_U64, 8},  {"f8e4m3fn", PJRT_Buffer_Type_F8E4M3FN, 1},
     {"f8e5m2", PJRT_Buffer_Type_F8E5M2, 1},  {"f8e4m3fnuz", PJRT_Buffer_Type_F8E4M3FNUZ, 1},
     {"f8e5m2fnuz", PJRT_Buffer_Type_F8E5M2FNUZ, 1},  {"f8e8m0fnu", PJRT_Buffer_Type_F8E8M0FNU, 1},
+    {"c64", PJRT_Buffer_Type_C64, 8},  {"c128", PJRT_Buffer_Type_C128, 16},
 };
 
 const DTypeInfo* DTypeByName(const std::string& name) {

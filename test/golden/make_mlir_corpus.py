@@ -38,6 +38,7 @@ DTYPES = {
     np.dtype(np.int8): "I8",
     np.dtype(np.int16): "I16",
     np.dtype(np.uint16): "U16",
+    np.dtype(np.complex64): "C64",
     np.dtype(np.uint64): "U64",
     np.dtype(ml_dtypes.float8_e4m3fn): "F8_E4M3",
     np.dtype(ml_dtypes.float8_e5m2): "F8_E5M2",
@@ -214,7 +215,7 @@ def main():
 
 
 def syntax_corpus(mesh):
-    """More of JAX's spellings (control flow, collectives, shard_map, custom calls): parsed and verified, not run."""
+    """More of JAX's spellings (control flow, collectives, shard_map, custom calls): parsed and verified (test/mlir/sharding.test.ts runs the shard_map ones)."""
     from jax import shard_map
     out = os.path.join(OUT, "jax-extra")
     os.makedirs(out, exist_ok=True)
@@ -277,7 +278,8 @@ def testdata_module(path, fn, args, kind, *, perturb=0.0):
 
 def interop_corpus():
     """test/fixtures/mlir/interop/: what other frameworks hand `flipc run`. dtypes.mlir takes and returns every
-    byte-sized type safetensors carries (i8, i16, u16, u64, the five 8-bit floats); chlo_binary.mlir has
+    byte-sized type safetensors carries (i8, i16, u16, u64, the five 8-bit floats); complex.mlir complex64 and
+    complex128 (complex_fixtures); chlo_binary.mlir has
     chlo.next_after / polygamma / zeta in their `T, T -> T` form; f8_values.safetensors the 8-bit floats' 256 bit
     patterns and their values as float64 (ml_dtypes); testdata/ modules in stablehlo/testdata's form (check.* calls)."""
     out = os.path.join(OUT, "interop")
@@ -317,8 +319,45 @@ def interop_corpus():
     testdata_module(os.path.join(td, "exp_float16_3_4.mlir"), jnp.exp, [x.astype(np.float16)], "expect_almost_eq")
     # Its expected values are JAX's plus 0.01: the check fails.
     testdata_module(os.path.join(td, "wrong_cos_float32_3_4.mlir"), jnp.cos, [x], "expect_close", perturb=0.01)
+    complex_fixtures(out, td)
     jax.config.update("jax_enable_x64", x64)
     print(f"interop: {len(os.listdir(out))} files, testdata/: {len(os.listdir(td))} modules")
+
+
+def complex_fixtures(out, td):
+    """complex.mlir: complex64 arguments and results, a complex constant, stablehlo.complex / real / imag, and a
+    complex128 result made from float64 parts. complex.safetensors is written by the safetensors library itself
+    (safetensors.numpy, which has C64 and no complex128): the inputs and the complex64 results as C64; the complex128
+    result as its float64 view, shape [..., 2] (real, imaginary), the bytes flip's host array holds. Only exact
+    arithmetic (add, multiply, negate, parts): the values are XLA's bit for bit on any CPU. testdata/ gets complex64
+    and complex128 modules with JAX's complex constants in the `dense<[(re,im), ...]>` form."""
+    from safetensors.numpy import save_file
+    c64, c128 = np.complex64, np.complex128
+
+    def cplx(z, w, re, im):
+        k = jnp.array([1 + 2j, -0.5 + 0.25j, 3 - 1j, 1j], c64)  # a complex constant in the module
+        c = jax.lax.complex(re, im)  # complex128 from two float64s
+        return z * w + k, jnp.real(z), jnp.imag(w), -jnp.conj(z), c * c + c128(1 - 1j)
+
+    z = np.array([1 + 1j, -2.5 + 0.5j, 0.125 - 3j, 4 + 0j], c64)
+    w = np.array([0.5 - 2j, 1 + 1j, -1 - 1j, 0 + 2j], c64)
+    re = np.array([1.5, -0.25, 3.0], np.float64)
+    im = np.array([-2.0, 0.5, 1e-3], np.float64)
+    text = jax.jit(cplx).lower(z, w, re, im).as_text()
+    with open(os.path.join(out, "complex.mlir"), "w") as f:
+        f.write(text)
+    outs = [np.asarray(o) for o in cplx(z, w, re, im)]
+    assert outs[4].dtype == c128
+    tensors = {f"input.{i}": a for i, a in enumerate([z, w, re, im])}
+    tensors.update({f"output.{i}": o for i, o in enumerate(outs[:4])})
+    tensors["output.4"] = np.ascontiguousarray(outs[4]).view(np.float64).reshape(*outs[4].shape, 2)
+    save_file(tensors, os.path.join(out, "complex.safetensors"))
+    print(f"complex: {len(text)} chars, 4 inputs, {len(outs)} outputs")
+
+    zz = (np.arange(12, dtype=np.float32).reshape(3, 4) * (0.5 - 0.25j)).astype(c64)
+    testdata_module(os.path.join(td, "mul_complex64_3_4.mlir"), lambda v: v * c64(2 - 1j) + c64(0.5j), [zz], "expect_close")
+    testdata_module(os.path.join(td, "real_imag_complex128_3.mlir"), lambda v: jax.lax.complex(jnp.imag(v), jnp.real(v) * 2),
+                    [np.array([1 + 2j, -3.5 + 0j, 1e-300 - 7j], c128)], "expect_eq")
 
 
 def write_readme(versions):
@@ -335,8 +374,8 @@ def write_readme(versions):
         "",
         "`jax-examples/` holds copies of the per-op reference files (StableHLO as JAX 0.10.2 lowers them);",
         "`jax-extra/` more of JAX's spellings (cond/switch/scan, reduce_window, select_and_scatter, top_k, fft,",
-        "rng_bit_generator, shard_map with psum/all_gather in both sharding dialects): parsed and verified, not run.",
-        "`interop/` (`--only interop`): every byte-sized dtype safetensors carries, CHLO's binary ops, the 8-bit floats'",
+        "rng_bit_generator, shard_map with psum/all_gather in both sharding dialects): parsed and verified (the shard_map ones also run: test/mlir/sharding.test.ts).",
+        "`interop/` (`--only interop`): every byte-sized dtype safetensors carries, complex64/complex128, CHLO's binary ops, the 8-bit floats'",
         "values, and `testdata/` modules in openxla/stablehlo's stablehlo/testdata form (check.* custom calls).",
         "",
         "Versions:",

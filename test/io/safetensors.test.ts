@@ -21,6 +21,8 @@ const all: TensorMap = {
   u8: { dtype: 'u8', shape: [3], data: new Uint8Array([0, 128, 255]) },
   i1: { dtype: 'i1', shape: [2, 2], data: new Uint8Array([1, 0, 0, 1]) },
   empty: { dtype: 'f32', shape: [0, 4], data: new Float32Array(0) },
+  // Two complex64 elements: 1+2i, -0.5-inf i, interleaved (real, imaginary).
+  c64: { dtype: 'c64', shape: [2], data: new Float32Array([1, 2, -0.5, -Infinity]) },
 };
 
 describe('safetensors', () => {
@@ -43,6 +45,8 @@ describe('safetensors', () => {
     const header = JSON.parse(bytes.subarray(8, 8 + n).toString('utf8'));
     expect(header.bf16).toEqual({ dtype: 'BF16', shape: [2], data_offsets: [0, 4] });
     expect(header.i1.dtype).toBe('BOOL');
+    expect(header.c64).toEqual({ dtype: 'C64', shape: [2], data_offsets: header.c64.data_offsets });
+    expect(header.c64.data_offsets[1] - header.c64.data_offsets[0]).toBe(16);
     expect(header.__metadata__).toEqual({ format: 'pt', step: '12' });
   });
 
@@ -100,5 +104,14 @@ describe('safetensors', () => {
     const notJson = path.join(tmp, 'bad.safetensors');
     writeFileSync(notJson, Buffer.concat([Buffer.from([4, 0, 0, 0, 0, 0, 0, 0]), Buffer.from('{oops')]));
     expect(() => readSafetensors(notJson)).toThrow(/bad\.safetensors: header is not valid JSON/);
+  });
+
+  it('refuses complex128 (safetensors has C64 only) and a complex array of the wrong length, in one line', () => {
+    expect(() => serializeSafetensors({ z: { dtype: 'c128', shape: [1], data: new Float64Array([1, 2]) } })).toThrow(
+      /tensor 'z': safetensors has no c128 \(complex<f64>\) dtype; it stores complex numbers as C64 \(complex<f32>\) only/,
+    );
+    expect(() => serializeSafetensors({ z: { dtype: 'c64', shape: [2], data: new Float32Array([1, 2]) } })).toThrow(
+      /^tensor 'z': 2 numbers for shape \[2\] \(2 complex elements: 4 numbers, \(real, imaginary\) pairs\)$/,
+    );
   });
 });
