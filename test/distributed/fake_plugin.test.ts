@@ -18,7 +18,7 @@ let so: string;
 const children: Child[] = [];
 beforeAll(() => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'flip-fake-multihost-'));
-  const cpu = installedPlugins().find((p) => p.target === 'cpu')!;
+  const cpu = installedPlugins().find((p) => p.target === 'cpu' && p.package === 'xla-cpu-pjrt')!; // the build whose pjrt_c_api.h the addon is built against
   so = path.join(tmp, 'fake_multihost_plugin.so');
   execFileSync('g++', ['-std=c++17', '-shared', '-fPIC', '-pthread', '-o', so, path.join(here, 'fake_multihost_plugin.cc'), `-I${path.join(cpu.dir, 'xla_plugins', 'xla_cpu_pjrt', 'include')}`]);
 });

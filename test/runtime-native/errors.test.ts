@@ -182,7 +182,7 @@ extern "C" const OldApi* GetPjrtApi() { return &api; }
   });
 
   it('a plugin that finds no device fails with one sentence', async () => {
-    const cpu = installedPlugins().find((p) => p.target === 'cpu')!;
+    const cpu = installedPlugins().find((p) => p.target === 'cpu' && p.package === 'xla-cpu-pjrt')!; // the build whose pjrt_c_api.h the addon is built against
     const include = path.join(cpu.dir, 'xla_plugins', 'xla_cpu_pjrt', 'include');
     const so = buildSo('no_device_plugin', `#include <string>
 #include "pjrt_c_api.h"

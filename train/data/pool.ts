@@ -30,6 +30,8 @@ export class InlineExecutor implements Executor {
 interface Slot {
   worker: Worker;
   busy: number;
+  /** Resolves when the worker thread has exited. */
+  exited: Promise<void>;
 }
 
 type Waiter = { resolve: (r: JobResult) => void; reject: (e: Error) => void };
@@ -68,7 +70,8 @@ export class WorkerPool implements Executor {
     const url = new URL('./worker-boot.mjs', import.meta.url);
     for (let i = 0; i < size; i++) {
       const worker = new Worker(url, { workerData: cfg });
-      const slot: Slot = { worker, busy: 0 };
+      let onExit!: () => void;
+      const slot: Slot = { worker, busy: 0, exited: new Promise<void>((r) => (onExit = r)) };
       worker.on('message', (m: { id?: number; result?: JobResult; error?: string; ready?: boolean }) => {
         if (m.ready || m.id === undefined) return;
         const w = this.waiting.get(m.id);
@@ -81,6 +84,7 @@ export class WorkerPool implements Executor {
       });
       worker.on('error', (e) => this.fail(e));
       worker.on('exit', (code) => {
+        onExit();
         if (!this.closed) this.fail(new Error(`decode worker exited with code ${code}`));
       });
       worker.unref();
@@ -117,7 +121,17 @@ export class WorkerPool implements Executor {
 
   async close(): Promise<void> {
     this.closed = true;
-    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+    // Wait for each worker's 'exit' under a timer. Awaiting terminate() alone is not enough: on Node 20 the thread
+    // (idle, unref'd, or with tsx's loader running in it) can stop holding the event loop before terminate()'s
+    // promise settles, and a caller awaiting close() at the end of its work then saw Node leave with status 13
+    // ("unsettled top-level await", about 1 run in 4 of `flip data bench`) instead of returning. The timer holds the
+    // loop until the thread is gone (or 5 s, then we go on without it).
+    await Promise.all(this.slots.map(async (s) => {
+      let timer: NodeJS.Timeout | undefined;
+      void s.worker.terminate().catch(() => {});
+      await Promise.race([s.exited, new Promise<void>((r) => (timer = setTimeout(r, 5000)))]);
+      clearTimeout(timer);
+    }));
     this.fail(new Error('decode pool closed'));
   }
 }
