@@ -146,21 +146,13 @@ async function timed<T>(run: () => Promise<T>): Promise<[Rep, T]> {
   return [{ seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, otherCores: other.cores() }, value];
 }
 
-/** compileFunction with its phases timed from its progress messages (tracing, lowering, compiling, compiled). */
+/** compileFunction with its phases as it reports them (CompiledFunction.phases: tracing, lowering, XLA's compile). */
 async function compileTimed(fn: (...args: never[]) => unknown, specs: readonly unknown[], client: Client, name: string, donate: readonly number[], optLevel?: number) {
-  const marks = new Map<string, number>();
   client.clearCache(); // a compile, not a cache hit
   const t0 = performance.now();
-  const compiled = await compileFunction(fn, specs, {
-    client, name, donate, ...(optLevel !== undefined ? { optLevel } : {}),
-    log: (m) => {
-      const phase = /: (tracing|lowering|compiling|compiled)\b/.exec(m)?.[1];
-      if (phase && !marks.has(phase)) marks.set(phase, performance.now());
-    },
-  });
-  const t3 = performance.now();
-  const t1 = marks.get('lowering') ?? t0, t2 = marks.get('compiling') ?? t1;
-  return { compiled, traceSeconds: (t1 - t0) / 1000, lowerSeconds: (t2 - t1) / 1000, compileSeconds: (t3 - t2) / 1000, totalSeconds: (t3 - t0) / 1000 };
+  const compiled = await compileFunction(fn, specs, { client, name, donate, ...(optLevel !== undefined ? { optLevel } : {}) });
+  const { traceSeconds, lowerSeconds, xlaSeconds } = compiled.phases;
+  return { compiled, traceSeconds, lowerSeconds, compileSeconds: xlaSeconds, totalSeconds: (performance.now() - t0) / 1000 };
 }
 
 /** 2·n³ FLOPs of an n×n by n×n f32 matmul through the client's plugin; compiled and run once before the reps. */

@@ -20,6 +20,8 @@ export interface CompiledFunction {
   /** Argument leaves donated (their buffers are consumed by a run). */
   readonly donated: readonly number[];
   readonly compileSeconds: number;
+  /** Where compileSeconds went: tracing + IR passes, emitting StableHLO, XLA's compile (or the cache's load). */
+  readonly phases: { readonly traceSeconds: number; readonly lowerSeconds: number; readonly xlaSeconds: number };
   /** Run on argument pytrees whose leaves are device Buffers (flatten order = the traced arguments' order). */
   run(args: readonly unknown[]): Promise<unknown>;
 }
@@ -53,11 +55,13 @@ export async function compileFunction(fn: (...args: never[]) => unknown, specs: 
   log(`${opts.name}: compiling with XLA (${opts.client.platform.name}) unless the compilation cache has it; traced in ${((t1 - t0) / 1000).toFixed(1)}s`);
   // Cached by module text and options on the client: a second run in the same process (tests, resume) reuses it.
   const loaded = await loadProgram(opts.client, program, opts.optLevel === undefined ? {} : { optLevel: opts.optLevel });
-  const compileSeconds = (performance.now() - t0) / 1000;
+  const t2 = performance.now();
+  const compileSeconds = (t2 - t0) / 1000;
+  const phases = { traceSeconds: program.seconds.trace, lowerSeconds: program.seconds.emit, xlaSeconds: (t2 - t1) / 1000 };
   log(`${opts.name}: ${loaded.cached ? 'loaded from the compilation cache' : 'compiled'} in ${compileSeconds.toFixed(1)}s`);
   return {
     name: opts.name, func: program.func, mlir: program.mlir, executable: loaded.executable, inTree: program.inTree, outTree: program.outTree,
-    donated: program.donated, compileSeconds, run: loaded.run,
+    donated: program.donated, compileSeconds, phases, run: loaded.run,
   };
 }
 

@@ -69,11 +69,14 @@ export interface Program {
   readonly numReplicas: number;
   /** The sharding pass's result (leaf roles, notes) for mesh programs. */
   readonly sharding?: ShardedFunc;
+  /** Wall seconds of tracing + the IR passes, and of emitting the StableHLO text (for benchmarks and logs). */
+  readonly seconds: { readonly trace: number; readonly emit: number };
 }
 
 /** Trace `fn` on `args` (pytrees of TensorSpecs and static JS values) and lower it; see {@link Program}. */
 export function lower(fn: (...args: never[]) => unknown, args: readonly unknown[], opts: LowerOptions = {}): Program {
   const log = opts.log ?? (() => {});
+  const t0 = performance.now();
   const t = traceFunc(fn, args, { ...(opts.name !== undefined ? { name: opts.name } : {}), ...(opts.argNames ? { argNames: opts.argNames } : {}) });
   const traced = opts.loc ? { ...t, func: { ...t.func, loc: opts.loc } } : t;
   const name = traced.func.name;
@@ -93,7 +96,9 @@ export function lower(fn: (...args: never[]) => unknown, args: readonly unknown[
   func = donatePass(func, donated.map((leaf, k) => [leaf, k] as const), name);
   const numPartitions = sharding?.numPartitions ?? 1;
   log(`${name}: lowering ${func.ops.length} ops to StableHLO`);
+  const t1 = performance.now();
   const mlir = emitFunc(func, { moduleName: name, numPartitions });
+  const seconds = { trace: (t1 - t0) / 1000, emit: (performance.now() - t1) / 1000 };
 
   const arg = (i: number, kind: 'param' | 'result'): ProgramArg => {
     const v = kind === 'param' ? func.params[i]! : func.results[i]!;
@@ -115,5 +120,6 @@ export function lower(fn: (...args: never[]) => unknown, args: readonly unknown[
     ...(opts.mesh ? { mesh: opts.mesh } : {}),
     numPartitions, numReplicas: 1,
     ...(sharding ? { sharding } : {}),
+    seconds,
   };
 }
