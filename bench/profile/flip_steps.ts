@@ -8,7 +8,7 @@ const mask = Number(process.argv[2] ?? 0.5), steps = Number(process.argv[3] ?? 6
 const p = cpuPlan();
 const plan = { ...p, steps: { ...p.steps, warmup: 1 } };
 const client = await openClient({ target: 'cpu', devices: 1 });
-const session = await new StepRunner(client, plan, { log: (s) => console.error(`[flip] ${s}`) }).session(mask);
+const session = await new StepRunner(client, plan, { log: (s) => console.error(`[flip] ${s}`), ...(process.env.FLIP_HLO_DIR ? { hloDir: process.env.FLIP_HLO_DIR } : {}) }).session(mask);
 const mono = () => Number(process.hrtime.bigint()) / 1e9;
 const t0 = mono();
 for (let i = 0; i < steps; i++) await session.rep();

@@ -8,7 +8,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import flip_jax as F  # noqa: E402
 
 plan = json.load(open(sys.argv[1]))["steps"]
-plan.update(warmup=1, hloDir=None)
+plan.update(warmup=1, hloDir=os.environ.get("JAX_HLO_DIR"))
 mask, steps = float(sys.argv[2]), int(sys.argv[3])
 session = F.StepRunner(plan, None).session(mask)
 t0 = time.monotonic()
