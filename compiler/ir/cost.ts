@@ -6,6 +6,8 @@ import type { PrimAttrs } from './prims.ts';
 export function dotFlops(f: Func): number {
   let flops = 0;
   for (const op of f.ops) {
+    // A scan runs its body `length` times.
+    if (op.prim === 'scan') flops += (op.attrs as PrimAttrs['scan']).length * dotFlops((op.attrs as PrimAttrs['scan']).body);
     if (op.prim !== 'dot_general') continue;
     const a = op.attrs as PrimAttrs['dot_general'];
     const lhs = op.operands[0]!.type.shape;

@@ -1,6 +1,7 @@
 // The primitive op set: StableHLO's, one name per op, with the attributes each carries.
 // Every pass and the emitter keep a `Record<Prim, Rule>` table, so a new primitive without a rule is a tsc error.
 import type { DType } from './dtype.ts';
+import type { Func } from './func.ts';
 
 export const UNARY_PRIMS = [
   'neg', 'exp', 'expm1', 'log', 'log1p', 'sqrt', 'rsqrt', 'tanh', 'logistic', 'abs', 'sign',
@@ -78,6 +79,14 @@ export interface PrimAttrs {
    * `sharding`. Until then `sharding` is `{replicated}`, the identity on one device.
    */
   sharding_constraint: { sharding: string; logical?: readonly (string | null)[] };
+  /**
+   * A loop over a leading axis of `length` (JAX's `lax.scan`; lowered to `stablehlo.while`). Operands: `numCarry` carry
+   * inits, `numXs` stacked inputs (leading dim `length`, sliced per iteration), then loop-invariant consts. `body`
+   * takes (index: i32 scalar, ...carry, ...x slices, ...consts) and returns (...new carry, ...y slices); the op's
+   * results are the final carry, then each y stacked along a new leading axis named `axis`. `reverse`: iterations
+   * run from index length − 1 down to 0 (the body still sees the index it works on).
+   */
+  scan: { body: Func; length: number; numCarry: number; numXs: number; axis: string; reverse?: boolean };
 }
 
 export type Prim = keyof PrimAttrs;
@@ -91,7 +100,7 @@ const PRIM_TABLE: Record<Prim, true> = {
   compare: true, select: true, convert: true, bitcast_convert: true, constant: true, iota: true,
   broadcast_in_dim: true, reshape: true, transpose: true, concatenate: true, slice: true, dynamic_slice: true,
   dynamic_update_slice: true, pad: true, dot_general: true, reduce: true, sort: true, gather: true, scatter: true,
-  optimization_barrier: true, sharding_constraint: true,
+  optimization_barrier: true, sharding_constraint: true, scan: true,
 };
 export const PRIMS = Object.keys(PRIM_TABLE) as Prim[];
 

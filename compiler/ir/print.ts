@@ -3,6 +3,7 @@ import type { Func, Module, Op, Value } from './func.ts';
 import { showLoc, showType } from './types.ts';
 
 function showAttrValue(v: unknown): string {
+  if (v !== null && typeof v === 'object' && 'ops' in v && 'params' in v) return `@${(v as Func).name}`;
   if (Array.isArray(v)) return v.length > 8 ? `[${v.slice(0, 8).join(', ')}, … ${v.length} values]` : `[${v.join(', ')}]`;
   if (typeof v === 'string') return JSON.stringify(v);
   return String(v);
@@ -24,6 +25,8 @@ export function printFunc(f: Func): string {
     const types = op.results.map((r) => showType(r.type)).join(', ');
     const loc = op.loc || op.remat ? `  #${op.loc ? ` ${showLoc(op.loc)}` : ''}${op.remat ? ` remat(${op.remat.region}, ${op.remat.policy})` : ''}` : '';
     lines.push(`  ${lhs} = ${op.prim}(${op.operands.map(name).join(', ')})${showAttrs(op)} : ${types}${loc}`);
+    // A scan's body prints under it, indented.
+    if (op.prim === 'scan') lines.push(...printFunc((op.attrs as { body: Func }).body).split('\n').map((l) => `    ${l}`));
   }
   lines.push(`  return ${f.results.map(name).join(', ')}`, '}');
   return lines.join('\n');

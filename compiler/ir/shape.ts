@@ -241,6 +241,30 @@ const specific: Omit<ShapeRules, UnaryPrim | BinaryPrim> = {
     arity('sharding_constraint', ins, 1);
     return [ins[0]!];
   },
+  scan: (ins, a, show = showType) => {
+    const { body, length, numCarry, numXs } = a;
+    if (!Number.isInteger(length) || length < 1) fail('scan', `length must be a positive integer, got ${length}`);
+    if (!Number.isInteger(numCarry) || !Number.isInteger(numXs) || numCarry < 0 || numXs < 0 || numCarry + numXs > ins.length)
+      fail('scan', `${numCarry} carries and ${numXs} xs do not fit ${ins.length} operands`);
+    const ps = body.params.map((p) => p.type), rs = body.results.map((r) => r.type);
+    if (ps.length !== ins.length + 1) fail('scan', `the body takes ${ps.length} parameters, expected ${ins.length + 1} (index, then one per operand)`);
+    const idx = ps[0]!;
+    if (idx.dtype !== 'i32' || idx.shape.length !== 0) fail('scan', `the body's first parameter (the index) must be an i32 scalar, got ${show(idx)}`);
+    if (rs.length < numCarry) fail('scan', `the body returns ${rs.length} values, fewer than its ${numCarry} carries`);
+    ins.forEach((t, k) => {
+      const p = ps[k + 1]!;
+      const isX = k >= numCarry && k < numCarry + numXs;
+      const want = isX ? { ...t, shape: t.shape.slice(1) } : t;
+      if (isX && t.shape[0] !== length) fail('scan', `xs operand ${k - numCarry} ${show(t)} must have leading dimension ${length}`);
+      if (want.dtype !== p.dtype || !sameShape(want.shape, p.shape)) fail('scan', `operand ${k} ${show(t)} does not match the body's parameter ${k + 1} ${show(p)}`);
+      if (k < numCarry && (rs[k]!.dtype !== t.dtype || !sameShape(rs[k]!.shape, t.shape)))
+        fail('scan', `carry ${k}: the body returns ${show(rs[k]!)} for ${show(t)}`);
+    });
+    return [
+      ...ins.slice(0, numCarry),
+      ...rs.slice(numCarry).map((y) => ({ dtype: y.dtype, shape: [length, ...y.shape], axes: [a.axis, ...y.axes] })),
+    ];
+  },
 };
 
 function buildRules(): ShapeRules {

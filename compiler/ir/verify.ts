@@ -20,6 +20,7 @@ export function verifyFunc(f: Func): string[] {
   if (f.paramInfo.length !== f.params.length) problems.push(`${f.name}: ${f.paramInfo.length} param infos for ${f.params.length} params`);
   f.ops.forEach((op, i) => {
     for (const v of op.operands) if (!defined.has(v.id)) problems.push(`${where(i)}: operand %${v.id} is used before it is defined`);
+    if (op.prim === 'scan') for (const q of verifyFunc((op.attrs as { body: Func }).body)) problems.push(`${where(i)}: body: ${q}`);
     let types;
     try {
       types = inferTypes(op.prim, op.operands.map((v) => v.type), op.attrs as never);

@@ -1,7 +1,8 @@
 // Reverse-mode autodiff as an IR pass: a Func in, its VJP Func out (forward copy, then the backward sweep).
-import { FlipError, FuncBuilder, isFloat, sameType, showType, type Func, type Value } from '../ir/index.ts';
+import { FlipError, FuncBuilder, isFloat, sameType, showType, type Func, type Op, type Value } from '../ir/index.ts';
 import { OpEmitter } from './emit.ts';
 import { Recompute } from './remat.ts';
+import { scanBackward, scanForward, type ScanPlan } from './scan.ts';
 import { simplify } from './simplify.ts';
 import { VJP_RULES, isStopGradient, type VjpArgs, type VjpRule } from './vjp_rules.ts';
 
@@ -34,21 +35,30 @@ export function vjpFunc(f: Func, opts: VjpOptions): Func {
     if (!isFloat(r.type.dtype)) throw new FlipError(`vjp of @${f.name}: result ${i} is ${showType(r.type)}; only float results take a cotangent`);
   }
 
-  const b = new FuncBuilder(opts.name ?? `${f.name}_vjp`);
-  const fwd = new Map<number, Value>();
-  const forward = (v: Value) => fwd.get(v.id)!;
-  f.params.forEach((p, i) => fwd.set(p.id, b.param(p.type, f.paramInfo[i])));
-  const seedParams = seeds.map((i) => b.param(f.results[i]!.type, { name: `ct.${f.resultInfo[i]?.name ?? i}` }));
-  for (const op of f.ops) {
-    const outs = b.withRemat(op.remat, () => b.emit(op.prim, op.operands.map(forward), op.attrs, op.loc));
-    op.results.forEach((r, k) => fwd.set(r.id, outs[k]!));
-  }
-
   // Active values: float values that depend on a wrt param through differentiable ops.
   const active = new Set(opts.wrt.map((i) => f.params[i]!.id));
   for (const op of f.ops) {
     if (VJP_RULES[op.prim] === 'nondiff' || isStopGradient(op.prim, op.attrs)) continue;
     if (op.operands.some((v) => active.has(v.id))) for (const r of op.results) if (isFloat(r.type.dtype)) active.add(r.id);
+  }
+
+  const b = new FuncBuilder(opts.name ?? `${f.name}_vjp`);
+  const fwd = new Map<number, Value>();
+  const forward = (v: Value) => fwd.get(v.id)!;
+  f.params.forEach((p, i) => fwd.set(p.id, b.param(p.type, f.paramInfo[i])));
+  const seedParams = seeds.map((i) => b.param(f.results[i]!.type, { name: `ct.${f.resultInfo[i]?.name ?? i}` }));
+  // A scan with an active operand runs forward with its body's residuals as extra results (see scan.ts).
+  const scans = new Map<Op, ScanPlan>();
+  for (const op of f.ops) {
+    const act = op.prim === 'scan' ? op.operands.map((v) => active.has(v.id)) : [];
+    if (act.some(Boolean)) {
+      const { outs, plan } = b.withRemat(op.remat, () => scanForward(b, op, op.operands.map(forward), act));
+      scans.set(op, plan);
+      op.results.forEach((r, k) => fwd.set(r.id, outs[k]!));
+      continue;
+    }
+    const outs = b.withRemat(op.remat, () => b.emit(op.prim, op.operands.map(forward), op.attrs, op.loc));
+    op.results.forEach((r, k) => fwd.set(r.id, outs[k]!));
   }
 
   const cts = new Map<number, Value>();
@@ -75,7 +85,9 @@ export function vjpFunc(f: Func, opts: VjpOptions): Func {
     const primal = tag ? (v: Value) => remat.primal(tag, v, anchor) : forward;
     const e = new OpEmitter(b, op.loc);
     const args: VjpArgs<typeof op.prim> = { attrs: op.attrs, ins: op.operands.map(primal), outs: op.results.map(primal), cts: outCts, active: act };
-    const inCts = (rule as VjpRule<typeof op.prim>)(e, args);
+    // A scan's backward reads the residuals its forward saved (never a recomputation: they are the forward's).
+    const plan = scans.get(op);
+    const inCts = plan ? scanBackward(e, plan, outCts, op.results.map(forward)) : (rule as VjpRule<typeof op.prim>)(e, args);
     op.operands.forEach((v, k) => {
       const ct = inCts[k];
       if (!ct || !act[k]) return;

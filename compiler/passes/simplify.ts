@@ -138,8 +138,33 @@ function foldOne(e: OpEmitter, op: Op, ins: readonly Value[]): Value | undefined
   }
 }
 
-/** JSON for attrs that may hold bigints (i64 constants). */
-const attrKey = (attrs: unknown) => JSON.stringify(attrs, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v));
+/** A scan body's identity in CSE keys: two scans are one only if they run the same body (object). */
+const bodyIds = new WeakMap<Func, number>();
+let nextBodyId = 0;
+const bodyId = (f: Func) => {
+  let id = bodyIds.get(f);
+  if (id === undefined) bodyIds.set(f, (id = nextBodyId++));
+  return id;
+};
+const isFunc = (v: unknown): v is Func => v !== null && typeof v === 'object' && 'ops' in v && 'params' in v && 'results' in v;
+
+/** JSON for attrs that may hold bigints (i64 constants) and scan bodies. */
+const attrKey = (attrs: unknown) =>
+  JSON.stringify(attrs, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : isFunc(v) ? `@body${bodyId(v)}` : v));
+
+/** Simplified scan bodies, per option set: a body is simplified once however many sweeps see it. */
+const simplifiedBodies = new WeakMap<Func, Func>();
+const simplifiedBodiesNoStop = new WeakMap<Func, Func>();
+function simplifyBody(body: Func, opts: SimplifyOptions): Func {
+  const memo = opts.dropStopGradient ? simplifiedBodiesNoStop : simplifiedBodies;
+  let done = memo.get(body);
+  if (!done) {
+    done = simplify(body, opts);
+    memo.set(body, done);
+    memo.set(done, done);
+  }
+  return done;
+}
 
 function foldAndCse(f: Func, opts: SimplifyOptions): Func {
   const b = new FuncBuilder(f.name);
@@ -159,9 +184,11 @@ function foldAndCse(f: Func, opts: SimplifyOptions): Func {
       map.set(op.results[0]!.id, folded);
       continue;
     }
-    const key = `${op.prim}|${attrKey(op.attrs)}|${ins.map((v) => v.id).join(',')}|${op.remat?.region ?? ''}`;
+    // A scan's body is simplified on its own (its params and results stay as they are).
+    const attrs = op.prim === 'scan' ? { ...(op.attrs as PrimAttrs['scan']), body: simplifyBody((op.attrs as PrimAttrs['scan']).body, opts) } : op.attrs;
+    const key = `${op.prim}|${attrKey(attrs)}|${ins.map((v) => v.id).join(',')}|${op.remat?.region ?? ''}`;
     const hit = seen.get(key);
-    const outs = hit ?? b.withRemat(op.remat, () => b.emit(op.prim, ins, op.attrs, op.loc));
+    const outs = hit ?? b.withRemat(op.remat, () => b.emit(op.prim, ins, attrs as never, op.loc));
     if (!hit) seen.set(key, outs);
     op.results.forEach((r, k) => map.set(r.id, outs[k]!));
   }

@@ -1,6 +1,6 @@
 // The VJP rule of every primitive, in one table keyed by primitive (Autodidax's `transpose_rules` + `jvp_rules` in one step).
 // A primitive without an entry is a tsc error; 'nondiff' declares that no cotangent flows to its operands.
-import { isFloat, type Prim, type PrimAttrs, type TensorType, type Value } from '../ir/index.ts';
+import { FlipError, isFloat, type Prim, type PrimAttrs, type TensorType, type Value } from '../ir/index.ts';
 import type { OpEmitter } from './emit.ts';
 
 /** What a rule sees of one forward op: its primal operands and results, and the cotangent of each result. */
@@ -225,6 +225,10 @@ export const VJP_RULES: VjpRules = {
   // A stop-gradient barrier passes no cotangent; a remat barrier is the identity.
   optimization_barrier: (_e, { cts, attrs }) => (attrs.stopGradient ? cts.map(() => undefined) : cts),
   sharding_constraint: (e, { cts: [g], attrs }) => [e.op('sharding_constraint', [g!], attrs)],
+  // A scan's backward needs the residuals its forward saved, so vjpFunc builds both (compiler/passes/scan.ts).
+  scan: () => {
+    throw new FlipError('scan: its VJP is built by vjpFunc (compiler/passes/scan.ts), which also rewrites the forward scan to save residuals');
+  },
 };
 
 /** The stop-gradient identity: autodiff treats its results as constants. */

@@ -31,6 +31,10 @@ export interface LowerCtx {
   fresh(prefix?: string): string;
   /** Writes a scalar (or shaped) `stablehlo.constant` and returns its name. */
   constant(dtype: DType, value: ConstantValue, shape?: readonly number[]): string;
+  /** Gives an IR value a name written elsewhere (a result of a multi-result op whose results do not map 1:1, `%w#3`). */
+  alias(x: Value, name: string): void;
+  /** Writes the ops of `f` (a loop body) at the current depth, its parameters named `args`; returns its results' names. */
+  inline(f: Func, args: readonly string[]): string[];
 }
 
 /** One lowering rule: writes the StableHLO for one IR op. */
@@ -69,9 +73,11 @@ class FuncPrinter implements LowerCtx {
   private numbered = 0;
   private suffix = 0;
   private args = 0;
+  /** How many loop bodies are being written: their ops carry locations too. */
+  private bodies = 0;
   private current: Op | undefined;
 
-  constructor(private readonly locs: LocTable) {}
+  constructor(private readonly locs: LocTable, private readonly rules: LowerRules) {}
 
   v(x: Value): string {
     const n = this.names.get(x.id);
@@ -103,7 +109,7 @@ class FuncPrinter implements LowerCtx {
     return Array.from({ length: n }, () => `%arg${this.args++}`);
   }
   stmt(text: string): void {
-    this.line(text + (this.depth === 2 ? this.locs.ref(this.current?.loc) : ''));
+    this.line(text + (this.depth === 2 || this.bodies > 0 ? this.locs.ref(this.current?.loc) : ''));
   }
   line(text: string): void {
     this.out.push(INDENT.repeat(this.depth) + text);
@@ -121,10 +127,26 @@ class FuncPrinter implements LowerCtx {
     this.stmt(`${name} = stablehlo.constant ${denseLiteral(value, dtype, shape)} : ${tensorText({ dtype, shape, axes: [] })}`);
     return name;
   }
-  lower(op: Op, rules: LowerRules): void {
+  alias(x: Value, name: string): void {
+    this.names.set(x.id, name);
+  }
+  inline(f: Func, args: readonly string[]): string[] {
+    if (args.length !== f.params.length) throw new EmitError(`@${f.name} takes ${f.params.length} arguments, got ${args.length}`);
+    f.params.forEach((p, i) => this.names.set(p.id, args[i]!));
+    const outer = this.current;
+    this.bodies++;
+    try {
+      for (const op of f.ops) this.lower(op);
+    } finally {
+      this.bodies--;
+      this.current = outer;
+    }
+    return f.results.map((r) => this.v(r));
+  }
+  lower(op: Op): void {
     this.current = op;
     try {
-      (rules[op.prim] as LowerRule<Prim>)(op, this);
+      (this.rules[op.prim] as LowerRule<Prim>)(op, this);
     } finally {
       this.current = undefined;
     }
@@ -161,7 +183,7 @@ function symbol(name: string): string {
 function printFunc(f: Func, entry: boolean, rules: LowerRules, locs: LocTable): string[] {
   const problems = verifyFunc(f);
   if (problems.length) throw new EmitError(`cannot emit invalid IR for @${f.name}:\n  ${problems.join('\n  ')}`);
-  const p = new FuncPrinter(locs);
+  const p = new FuncPrinter(locs, rules);
   const params = f.params.map((x, i) => {
     const info = f.paramInfo[i] ?? {};
     const entries: [string, string][] = [];
@@ -178,7 +200,7 @@ function printFunc(f: Func, entry: boolean, rules: LowerRules, locs: LocTable): 
     const attrs = attrDict(entries);
     return `${p.t(r)}${attrs ? ` ${attrs}` : ''}`;
   });
-  for (const op of f.ops) p.lower(op, rules);
+  for (const op of f.ops) p.lower(op);
   const ret = f.results.length ? `return ${f.results.map((r) => p.v(r)).join(', ')} : ${f.results.map((r) => p.t(r)).join(', ')}` : 'return';
   return [
     `${INDENT}func.func ${entry ? 'public @main' : `private ${symbol(f.name)}`}(${params.join(', ')}) -> (${results.join(', ')}) {`,

@@ -193,6 +193,75 @@ export const LOWERING: LowerRules = {
   },
   optimization_barrier: (op, ctx) =>
     ctx.stmt(`${ctx.bind(op)} = stablehlo.optimization_barrier ${names(op, ctx)} : ${op.results.map((r) => ctx.t(r)).join(', ')}`),
+  // A `stablehlo.while` as JAX lowers `lax.scan`: the state is (counter, ...carry, ...ys buffers, ...xs, ...consts); each
+  // iteration slices its xs at the index (dynamic_slice + reshape), runs the body, and writes its ys there
+  // (dynamic_update_slice). xs and consts travel in the state, so the regions capture nothing from outside.
+  scan: (op, ctx) => {
+    const { body, length, numCarry, numXs, reverse } = op.attrs;
+    const i32 = scalar('i32');
+    const it = ctx.t(i32);
+    const carry = op.operands.slice(0, numCarry), xs = op.operands.slice(numCarry, numCarry + numXs), consts = op.operands.slice(numCarry + numXs);
+    const ys = op.results.slice(numCarry);
+    const zero = ctx.constant('i32', 0);
+    const bufs = ys.map((y) => ctx.constant(y.type.dtype, 0, y.type.shape));
+    const init = [zero, ...carry.map((v) => ctx.v(v)), ...bufs, ...xs.map((v) => ctx.v(v)), ...consts.map((v) => ctx.v(v))];
+    const types = [it, ...carry.map((v) => ctx.t(v)), ...ys.map((v) => ctx.t(v)), ...xs.map((v) => ctx.t(v)), ...consts.map((v) => ctx.t(v))];
+    const args = init.map(() => ctx.fresh('iterArg'));
+    const w = ctx.fresh();
+    ctx.line(`${w}:${init.length} = stablehlo.while(${args.map((a, i) => `${a} = ${init[i]}`).join(', ')}) : ${types.join(', ')}`);
+    // results: the carry and the ys buffers, right after the counter.
+    op.results.forEach((r, k) => ctx.alias(r, `${w}#${1 + k}`));
+    ctx.line('cond {');
+    ctx.nested(() => {
+      const n = ctx.constant('i32', length);
+      const lt = ctx.fresh();
+      ctx.line(`${lt} = stablehlo.compare LT, ${args[0]}, ${n}, SIGNED : (${it}, ${it}) -> tensor<i1>`);
+      ctx.line(`stablehlo.return ${lt} : tensor<i1>`);
+    });
+    ctx.line('} do {');
+    ctx.nested(() => {
+      const counter = args[0]!;
+      let index = counter;
+      if (reverse) {
+        const last = ctx.constant('i32', length - 1);
+        index = ctx.fresh();
+        ctx.line(`${index} = stablehlo.subtract ${last}, ${counter} : ${it}`);
+      }
+      const z = ctx.constant('i32', 0);
+      const starts = (rank: number) => [index, ...Array.from({ length: rank - 1 }, () => z)];
+      const cArgs = args.slice(1, 1 + numCarry);
+      const bArgs = args.slice(1 + numCarry, 1 + numCarry + ys.length);
+      const xArgs = args.slice(1 + numCarry + ys.length, 1 + numCarry + ys.length + numXs);
+      const kArgs = args.slice(1 + numCarry + ys.length + numXs);
+      const slices = xs.map((x, k) => {
+        const shape = x.type.shape;
+        const one = { ...x.type, shape: [1, ...shape.slice(1)] };
+        const st = starts(shape.length);
+        const s1 = ctx.fresh();
+        ctx.stmt(`${s1} = stablehlo.dynamic_slice ${xArgs[k]}, ${st.join(', ')}, sizes = ${list(one.shape)} : (${ctx.t(x)}, ${st.map(() => it).join(', ')}) -> ${ctx.t(one)}`);
+        const s2 = ctx.fresh();
+        ctx.stmt(`${s2} = stablehlo.reshape ${s1} : (${ctx.t(one)}) -> ${ctx.t({ ...x.type, shape: shape.slice(1) })}`);
+        return s2;
+      });
+      const outs = ctx.inline(body, [index, ...cArgs, ...slices, ...kArgs]);
+      const written = ys.map((y, k) => {
+        const inner = body.results[numCarry + k]!;
+        const one = { ...y.type, shape: [1, ...inner.type.shape] };
+        const r = ctx.fresh();
+        ctx.stmt(`${r} = stablehlo.reshape ${outs[numCarry + k]} : (${ctx.t(inner)}) -> ${ctx.t(one)}`);
+        const st = starts(y.type.shape.length);
+        const u = ctx.fresh();
+        ctx.stmt(`${u} = stablehlo.dynamic_update_slice ${bArgs[k]}, ${r}, ${st.join(', ')} : (${ctx.t(y)}, ${ctx.t(one)}, ${st.map(() => it).join(', ')}) -> ${ctx.t(y)}`);
+        return u;
+      });
+      const step = ctx.constant('i32', 1);
+      const next = ctx.fresh();
+      ctx.line(`${next} = stablehlo.add ${counter}, ${step} : ${it}`);
+      const ret = [next, ...outs.slice(0, numCarry), ...written, ...xArgs, ...kArgs];
+      ctx.line(`stablehlo.return ${ret.join(', ')} : ${types.join(', ')}`);
+    });
+    ctx.stmt('}');
+  },
   sharding_constraint: (op, ctx) =>
     ctx.stmt(`${ctx.bind(op)} = stablehlo.custom_call @Sharding(${names(op, ctx)}) {backend_config = "", mhlo.sharding = ${mlirString(op.attrs.sharding)}} : ${fnType(op, ctx)}`),
 };

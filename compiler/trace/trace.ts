@@ -104,6 +104,22 @@ export function currentBuilder(): TraceBuilder {
   return b;
 }
 
+/**
+ * Run `fn` with the enclosing trace active instead of the innermost one: the values it creates belong to the enclosing
+ * trace, and the inner trace captures them (as extra parameters) where it uses them. So a loop body (dsl `scan`) can
+ * compute loop-invariant tables once, outside the loop, while it is being traced.
+ */
+export function inEnclosingTrace<T>(fn: () => T): T {
+  const top = stack.pop();
+  if (!top) throw new FlipError(`${showLoc(currentLoc())}: inEnclosingTrace: nothing is being traced`);
+  try {
+    if (!stack.length) throw new FlipError(`${showLoc(currentLoc())}: inEnclosingTrace: the active trace has no enclosing trace`);
+    return fn();
+  } finally {
+    stack.push(top);
+  }
+}
+
 /** Is a trace active? */
 export function isTracing(): boolean {
   return stack.length > 0;

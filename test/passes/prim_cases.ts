@@ -266,4 +266,16 @@ export const PRIM_CASES: Record<Prim, fc.Arbitrary<PrimCase> | 'nondiff'> = {
   sharding_constraint: fc.tuple(shapeArb(1, 2), seedArb).map(([shape, seed]) =>
     make('sharding_constraint', [param(f64(shape), seed, uniform(-2, 2))], [0], (b, [x]) =>
       [b.emit1('sharding_constraint', [b.emit1('sine', [x!], {})], { sharding: '{replicated}' })])),
+  // A loop: c ← tanh(W_i·c + v), y_i = c·c_prev, with the carry, the stacked W and the const v all differentiated.
+  scan: fc.tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 }), fc.boolean(), seedArb).map(([len, n, reverse, seed]) =>
+    make('scan', [param(f64([n]), seed, uniform(-1, 1)), param(f64([len, n, n]), seed + 1, uniform(-1, 1)), param(f64([n]), seed + 2, uniform(-1, 1))], [0, 1, 2],
+      (b, [c, w, v]) => {
+        const body = new FuncBuilder('body');
+        body.param(tensorType('i32', []));
+        const cv = body.param(f64([n])), wv = body.param(f64([n, n])), vv = body.param(f64([n]));
+        const h = body.emit1('dot_general', [wv, cv], { lhsBatch: [], rhsBatch: [], lhsContract: [1], rhsContract: [0] });
+        const c1 = body.emit1('tanh', [body.emit1('add', [h, vv], {})], {});
+        const y = body.emit1('multiply', [c1, cv], {});
+        return b.emit('scan', [c!, w!, v!], { body: body.finish([c1, y]), length: len, numCarry: 1, numXs: 1, axis: 'layers', ...(reverse ? { reverse } : {}) });
+      })),
 };

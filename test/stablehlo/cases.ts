@@ -354,6 +354,30 @@ export const PRIM_CASES: { readonly [P in Prim]: readonly [PrimCase, ...PrimCase
     inputs: [X], expected: [X],
     build: (b, [x]) => [b.emit1('sharding_constraint', [x!], { sharding: '{replicated}' })],
   }],
+  // c ← c + x_i, y_i = c·x_i over the rows of X (and, reversed, over the rows from the last); the index is added to y.
+  scan: [false, true].map((reverse): PrimCase => {
+    const c0 = [1, 2, 3, 4];
+    const rows = reverse ? [1, 0] : [0, 1];
+    const c = [...c0], ys: number[][] = [[], []];
+    for (const r of rows) {
+      const x = X.data.slice(4 * r, 4 * r + 4).map(Number);
+      x.forEach((v, k) => { c[k] = Math.fround(c[k]! + v); });
+      ys[r] = x.map((v, k) => Math.fround(Math.fround(c[k]! * v) + r));
+    }
+    return {
+      name: `scan${reverse ? ' (reverse)' : ''}`, op: 'stablehlo.while', resultType: F24,
+      inputs: [f32([4], c0), X], expected: [f32([4], c), f32([2, 4], ys.flat())],
+      build: (b, [init, xs]) => {
+        const body = new FuncBuilder('body', () => CASE_LOC);
+        const i = body.param(tensorType('i32', []));
+        const cv = body.param(tensorType('f32', [4])), xv = body.param(tensorType('f32', [4]));
+        const c1 = body.emit1('add', [cv, xv], {});
+        const fi = body.emit1('broadcast_in_dim', [body.emit1('convert', [i], { dtype: 'f32' })], { shape: [4], axes: ['d0'], dims: [] });
+        const y = body.emit1('add', [body.emit1('multiply', [c1, xv], {}), fi], {});
+        return b.emit('scan', [init!, xs!], { body: body.finish([c1, y]), length: 2, numCarry: 1, numXs: 1, axis: 'rows', ...(reverse ? { reverse } : {}) });
+      },
+    };
+  }) as [PrimCase, PrimCase],
 };
 
 function constantCase(name: string, expected: HostTensor, value?: number | readonly number[]): PrimCase {

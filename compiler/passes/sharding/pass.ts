@@ -255,6 +255,13 @@ export function shardFunc(f: Func, opts: ShardingOptions): ShardedFunc {
   });
 
   const annotate = m.size > 1;
+  // A loop body's `shard()` constraints and values are not resolved against the mesh (yet): refuse rather than leave
+  // them silently replicated.
+  const loop = annotate ? f.ops.find((op) => op.prim === 'scan') : undefined;
+  if (loop) {
+    throw new MeshError(`@${f.name} has a scan (a loop over layers${loop.loc ? ` at ${loop.loc.file}:${loop.loc.line}` : ''}); ` +
+      `scans are not supported on a mesh of ${m.size} devices yet (${meshText(m)}): run it on one device, or unroll the loop (scanLayers: false)`);
+  }
   const b = new FuncBuilder(f.name);
   const map = new Map<number, Value>();
   f.params.forEach((v, i) => {
