@@ -1,9 +1,9 @@
-// Function transforms for model authors: grad, valueAndGrad, stopGradient, checkpoint (remat). Each traces the user's
+// Function transforms for model authors: grad, valueAndGrad, stopGradient, checkpoint (remat), scan (a loop). Each traces the user's
 // function into a sub-Func, runs an IR pass on it (compiler/passes), and inlines the result into the active trace.
 import { FlipError, isFloat, showLoc, showType, type Func, type RematPolicy, type RematTag } from '../compiler/ir/index.ts';
 import { REMAT_POLICIES, vjpFunc } from '../compiler/passes/index.ts';
 import {
-  currentBuilder, currentLoc, flatten, inlineFunc, showTreeDef, traceFunc, treeMap, unboxValue, unflatten, type TreeDef,
+  currentBuilder, currentLoc, flatten, inlineFunc, sameTreeDef, showTreeDef, traceFunc, treeMap, unboxValue, unflatten, type TreeDef,
 } from '../compiler/trace/index.ts';
 import type { AnyTensor } from './core.ts';
 import { Tensor } from './tensor.ts';
@@ -139,4 +139,81 @@ export function checkpoint<A extends readonly unknown[], R>(fn: (...args: A) => 
     const tag: RematTag = { region: nextRegion++, policy };
     return currentBuilder().withRemat(tag, () => fn(...args));
   };
+}
+
+/** A pytree of tensors with one more leading axis `L` on each tensor (what `scan` stacks its ys into). */
+export type Stacked<T, L extends string> = T extends Tensor<infer D, infer A>
+  ? Tensor<D, readonly [L, ...A]>
+  : T extends readonly unknown[] ? { -readonly [K in keyof T]: Stacked<T[K], L> }
+  : T extends object ? { -readonly [K in keyof T]: Stacked<T[K], L> } : T;
+
+/** A pytree of stacked tensors with the leading axis removed (what `scan`'s body gets of its xs). */
+export type Unstacked<T> = T extends Tensor<infer D, readonly [string, ...infer A extends readonly string[]]>
+  ? Tensor<D, A>
+  : T extends Tensor<infer D, infer A> ? Tensor<D, A>
+  : T extends readonly unknown[] ? { -readonly [K in keyof T]: Unstacked<T[K]> }
+  : T extends object ? { -readonly [K in keyof T]: Unstacked<T[K]> } : T;
+
+export interface ScanOptions<L extends string> {
+  /** Iterations; default: the leading size of the xs (required when there are none). */
+  length?: number;
+  /** Run from the last index down to the first (the body still gets the index it works on). */
+  reverse?: boolean;
+  /** The name of the new leading axis of the stacked ys (default 'scan'). */
+  axis?: L;
+}
+
+/** The body's index argument: which slice of the xs this iteration works on. */
+export type ScanIndex = Tensor<'i32', readonly []>;
+
+/**
+ * JAX's `lax.scan`: `fn(carry, x_i, i) → [carry, y_i]` for i = 0 … length − 1, where x_i is the i-th slice of each
+ * tensor of `xs` along its leading axis; returns the final carry and the y_i stacked along a new leading axis. The body
+ * is traced once into a sub-Func and runs as one loop (`stablehlo.while`), so XLA compiles it once however long the
+ * loop is. Tensors the body closes over are loop-invariant operands. Under `grad`, the forward keeps the body's
+ * residuals per iteration and the backward is a reverse loop; a `checkpoint` inside the body recomputes what its
+ * policy does not save.
+ *
+ * ```ts
+ * const [h, hs] = scan((h: Tensor<'f32', ['embed']>, w: Tensor<'f32', ['embed', 'mlp']>) => { ... return [h2, h2]; }, h0, ws);
+ * ```
+ */
+export function scan<C, X, Y, const L extends string = 'scan'>(
+  fn: (carry: C, x: Unstacked<X>, index: ScanIndex) => readonly [C, Y], init: C, xs: X, opts: ScanOptions<L> = {},
+): [C, Stacked<Y, L>] {
+  const name = fnName(fn);
+  const carry = flatten(init), xsFlat = flatten(xs);
+  const tensorsOf = (flat: typeof carry, what: string) => flat.leaves.map((l, i) => {
+    const v = unboxValue(l);
+    if (!v) throw new FlipError(`${where()}: scan(${name}): ${what} leaf '${flat.paths[i] || '<root>'}' is not a tensor`);
+    return v;
+  });
+  const carryVals = tensorsOf(carry, 'carry'), xsVals = tensorsOf(xsFlat, 'xs');
+  const length = opts.length ?? xsVals[0]?.type.shape[0];
+  if (length === undefined) throw new FlipError(`${where()}: scan(${name}): no xs to scan over; give opts.length`);
+  if (!Number.isInteger(length) || length < 1) throw new FlipError(`${where()}: scan(${name}): length must be a positive integer, got ${length}`);
+  xsVals.forEach((v, i) => {
+    if (v.type.shape[0] !== length)
+      throw new FlipError(`${where()}: scan(${name}): xs leaf '${xsFlat.paths[i] || '<root>'}' is ${showType(v.type)}, but the loop has ${length} iterations (leading dimension)`);
+  });
+  const spec = (t: { dtype: string; shape: readonly number[]; axes: readonly string[] }) => ({ dtype: t.dtype, shape: [...t.shape], axes: [...t.axes] });
+  const carrySpecs = unflatten<unknown>(carry.treedef, carryVals.map((v) => spec(v.type)));
+  const xSpecs = unflatten<unknown>(xsFlat.treedef, xsVals.map((v) => spec({ ...v.type, shape: v.type.shape.slice(1), axes: v.type.axes.slice(1) })));
+  const indexSpec = { dtype: 'i32', shape: [], axes: [] };
+  const traced = traceFunc((index: unknown, c: unknown, x: unknown) => fn(c as C, x as Unstacked<X>, index as ScanIndex), [indexSpec, carrySpecs, xSpecs], {
+    name: fn.name && /^[A-Za-z_]\w*$/.test(fn.name) ? fn.name : 'scan_body', argNames: ['index', 'carry', 'x'],
+  });
+  const out = traced.outTree;
+  if (out.kind !== 'array' || out.items.length !== 2 || !sameTreeDef(out.items[0]!, carry.treedef))
+    throw new FlipError(`${where()}: scan(${name}): the body must return [carry, y] with the carry shaped as the init (${showTreeDef(carry.treedef)}), got ${showTreeDef(out)}`);
+  const nC = carryVals.length;
+  traced.func.results.slice(0, nC).forEach((r, i) => {
+    const c = carryVals[i]!;
+    if (r.type.dtype !== c.type.dtype || r.type.shape.join() !== c.type.shape.join())
+      throw new FlipError(`${where()}: scan(${name}): carry leaf '${carry.paths[i] || '<root>'}' comes back as ${showType(r.type)}, but it went in as ${showType(c.type)}`);
+  });
+  const outs = currentBuilder().emit('scan', [...carryVals, ...xsVals, ...traced.captured], {
+    body: traced.func, length, numCarry: nC, numXs: xsVals.length, axis: opts.axis ?? 'scan', ...(opts.reverse ? { reverse: true } : {}),
+  });
+  return unflatten<[C, Stacked<Y, L>]>(out, outs.map((v) => new Tensor(v)));
 }
