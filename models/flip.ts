@@ -36,6 +36,12 @@ export interface TransformerConfig {
   attentionDropoutRate: number;
   droppathRate: number;
   remat: RematName;
+  /**
+   * Run the blocks as one loop over a stacked `layers` axis (one `stablehlo.while` per tower) instead of numLayers
+   * unrolled copies: a smaller program, so XLA compiles it faster; params keep their tree, and values, gradients and
+   * random draws are the unrolled model's. Default false. One device only (a mesh refuses it).
+   */
+  scanLayers?: boolean;
 }
 
 /** `model_img`: the image tower. */
@@ -138,6 +144,7 @@ export function modelConfigProblems(m: FlipModelConfig, prefix = 'model'): strin
     rate(tr.dropoutRate, `${p}.transformer.dropoutRate`);
     rate(tr.attentionDropoutRate, `${p}.transformer.attentionDropoutRate`);
     rate(tr.droppathRate, `${p}.transformer.droppathRate`);
+    if (tr.scanLayers !== undefined && typeof tr.scanLayers !== 'boolean') out.push(`${p}.transformer.scanLayers must be true or false, got ${JSON.stringify(tr.scanLayers)}`);
     return width;
   };
   const img = m.img, pi = `${prefix}.img`;

@@ -19,6 +19,12 @@ export interface ApplyContext {
   readonly path?: readonly string[];
   /** Draw with JAX's partitionable threefry (`jax_threefry_partitionable`) instead of the classic bits; default false. */
   readonly partitionable?: boolean;
+  /**
+   * Where {@link makeRng} takes a module's key from instead of folding `rng` with the path: a scanned encoder
+   * (`scanLayers`) derives every layer's keys outside its loop, exactly as the unrolled layers fold them, and looks
+   * them up by the loop index. Absent: fold. Passed on to child contexts.
+   */
+  readonly keyFor?: (path: readonly string[]) => Key;
 }
 
 /**
@@ -30,7 +36,10 @@ export interface ApplyContext {
 export function child(ctx: ApplyContext, name: string): ApplyContext {
   if (name === '') throw new FlipError('child(ctx, name): a module name is a nonempty string');
   const path = [...(ctx.path ?? []), name];
-  return { train: ctx.train, path, ...(ctx.rng ? { rng: ctx.rng } : {}), ...(ctx.partitionable ? { partitionable: true } : {}) };
+  return {
+    train: ctx.train, path, ...(ctx.rng ? { rng: ctx.rng } : {}), ...(ctx.partitionable ? { partitionable: true } : {}),
+    ...(ctx.keyFor ? { keyFor: ctx.keyFor } : {}),
+  };
 }
 
 /**
@@ -40,6 +49,7 @@ export function child(ctx: ApplyContext, name: string): ApplyContext {
  */
 export function makeRng(ctx: ApplyContext): Key {
   if (!ctx.rng) throw new FlipError(`makeRng: the module at '${(ctx.path ?? []).join('/')}' draws randomness, so ctx.rng (a key) is needed`);
+  if (ctx.keyFor) return ctx.keyFor(ctx.path ?? []);
   return foldInPath(ctx.rng, [...(ctx.path ?? []), 1]);
 }
 

@@ -1,11 +1,13 @@
 // The transformer encoder of both FLIP towers: Encoder1DBlock (pre-LN attention and MLP, residuals, dropout,
 // drop-path) and Encoder (N blocks, optional remat per block, final LayerNorm), as models_flip.py defines them.
-import { FlipError, type RematPolicy } from '../../compiler/ir/index.ts';
-import { cast, userOp } from '../core.ts';
+import { FlipError, type DType, type RematPolicy } from '../../compiler/ir/index.ts';
+import { inEnclosingTrace, treeMap } from '../../compiler/trace/index.ts';
+import { cast, emit, splat, userOp, type AnyTensor } from '../core.ts';
 import { add, astype } from '../ops_elementwise.ts';
+import { foldInPath, uniform, type Key } from '../random.ts';
 import type { Tensor } from '../tensor.ts';
-import { checkpoint } from '../transforms.ts';
-import { child, dropout, type ApplyContext } from './context.ts';
+import { checkpoint, scan, type ScanIndex, type Stacked } from '../transforms.ts';
+import { child, dropout, makeRng, type ApplyContext } from './context.ts';
 import { LayerNorm, MlpBlock, MultiHeadDotProductAttention, type ComputeDType } from './layers.ts';
 import { varianceScaling, xavierUniform, type Params } from './param.ts';
 
@@ -40,6 +42,12 @@ export interface EncoderOptions {
    * the official one (it is given no dtype), so the encoder's output is f32 either way.
    */
   dtype?: ComputeDType;
+  /**
+   * Run the blocks as one loop over a stacked `layers` axis (t5x `scan_layers`, flax `nn.scan`) instead of numLayers
+   * unrolled copies: XLA compiles one block, so compiling is faster; values, gradients and random draws are the
+   * unrolled blocks'. Default false (unrolled).
+   */
+  scanLayers?: boolean;
 }
 
 export interface BlockOptions {
@@ -83,20 +91,27 @@ export class Encoder1DBlock {
     };
   }
   apply(p: Params<ReturnType<Encoder1DBlock['specs']>>, inputs: Tokens, ctx: ApplyContext, mask?: TokenMask): Tokens {
+    const droppath = { broadcast: ['length', 'embed'] };
+    return this.applyWith(p, inputs, ctx, mask, (x, site) => dropout(x, this.o.droppathRate, child(ctx, site), droppath));
+  }
+  /** `apply` with the drop-path of each residual branch given (a scanned encoder's rate is per layer, from a table). */
+  applyWith(p: Params<ReturnType<Encoder1DBlock['specs']>>, inputs: Tokens, ctx: ApplyContext, mask: TokenMask | undefined, dropPath: DropPath): Tokens {
     return cast(userOp('Encoder1DBlock', () => {
-      const droppath = { broadcast: ['length', 'embed'] };
       let x: Tokens = this.attention.apply(p.MultiHeadDotProductAttention_0, this.ln0.apply(p.LayerNorm_0, inputs), child(ctx, 'MultiHeadDotProductAttention_0'), mask);
       x = dropout(x, this.o.dropoutRate, child(ctx, 'Dropout_0'));
       // `x + inputs`: a bf16 branch meets the f32 residual stream, which JAX's promotion keeps f32 (the branch is
       // converted); the same cast here.
       const residual = (branch: Tokens, stream: Tokens): Tokens => add(astype(branch, stream.dtype) as Tokens, stream);
-      x = residual(dropout(x, this.o.droppathRate, child(ctx, 'droppath_msa'), droppath), inputs);
+      x = residual(dropPath(x, 'droppath_msa'), inputs);
       let y: Tokens = this.mlp.apply(p.MlpBlock_0, this.ln1.apply(p.LayerNorm_1, x), child(ctx, 'MlpBlock_0'));
-      y = dropout(y, this.o.droppathRate, child(ctx, 'droppath_mlp'), droppath);
+      y = dropPath(y, 'droppath_mlp');
       return residual(y, x);
     }));
   }
 }
+
+/** Drop-path of a residual branch at one of the block's two sites. */
+export type DropPath = (x: Tokens, site: 'droppath_msa' | 'droppath_mlp') => Tokens;
 
 /** Block names as the official `prefix + "block_{:02d}"` with prefix "encoder". */
 export const blockName = (l: number) => `encoderblock_${String(l).padStart(2, '0')}`;
@@ -122,6 +137,7 @@ export class Encoder {
   apply(p: Params<ReturnType<Encoder['specs']>>, x: Tokens, ctx: ApplyContext, mask?: TokenMask): Tokens {
     return cast(userOp('Encoder', () => {
       const policy = rematPolicy(this.o.remat);
+      if (this.o.scanLayers && this.blocks.length > 1) return this.norm.apply(p.encoder_norm, this.scanned(p, x, ctx, mask, policy));
       let h = x;
       this.blocks.forEach((block, l) => {
         const run = (bp: Params<ReturnType<Encoder1DBlock['specs']>>, hin: Tokens, bctx: ApplyContext, m?: TokenMask) => block.apply(bp, hin, bctx, m);
@@ -132,4 +148,78 @@ export class Encoder {
       return this.norm.apply(p.encoder_norm, h);
     }));
   }
+
+  /**
+   * The blocks as one loop (`scan`) over a `layers` axis: XLA compiles one block instead of numLayers copies. The
+   * params keep their tree (encoderblock_00 ...): each leaf is stacked along `layers` here, and its gradient comes
+   * back per block through the stacking's VJP. Randomness is the unrolled blocks' bit for bit: every dropout site's
+   * key is derived per layer outside the loop (`child(ctx, blockName(l))`, as unrolled) and looked up by the loop
+   * index; the drop-path rate, linear in depth, comes from a table too (rate 0 keeps everything and divides by 1,
+   * as the unrolled identity).
+   */
+  private scanned(p: Params<ReturnType<Encoder['specs']>>, x: Tokens, ctx: ApplyContext, mask: TokenMask | undefined, policy: RematPolicy | undefined): Tokens {
+    const L = this.blocks.length;
+    type BlockParams = Params<ReturnType<Encoder1DBlock['specs']>>;
+    const per = this.blocks.map((_, l) => p[blockName(l)] as BlockParams);
+    const stacked = treeMap((...leaves: AnyTensor[]) => stackLayers(leaves), per[0], ...per.slice(1)) as unknown as BlockParams;
+    const prefix = ctx.path ?? [];
+    const rates = this.blocks.map((b) => b.o.droppathRate);
+    const keyTables = new Map<string, AnyTensor>();
+    const body = (h: Tokens, bp: BlockParams, index: ScanIndex): readonly [Tokens, readonly []] => {
+      const at = (table: AnyTensor): AnyTensor => {
+        const row = emit('dynamic_slice', [table, index, ...table.shape.slice(1).map(() => splat(0, index.type))], { sizes: [1, ...table.shape.slice(1)] });
+        return emit('reshape', [row], { shape: table.shape.slice(1), axes: table.axes.slice(1) });
+      };
+      // A module's key in layer `index`: the same fold as unrolled, of every layer's path, done once outside the loop.
+      const keyFor = (path: readonly string[]): Key => {
+        const rest = path.slice(prefix.length + 1);
+        const name = rest.join('/');
+        let table = keyTables.get(name);
+        if (!table) {
+          table = inEnclosingTrace(() => stackLayers(this.blocks.map((_, l) => foldInPath(ctx.rng!, [...prefix, blockName(l), ...rest, 1]))));
+          keyTables.set(name, table);
+        }
+        return at(table) as Key;
+      };
+      const bctx: ApplyContext = { ...child(ctx, SCANNED_BLOCK), ...(ctx.rng ? { keyFor } : {}) };
+      const dropPath: DropPath = (y, site) => {
+        if (!bctx.train || rates.every((r) => r === 0)) return y;
+        return cast(userOp('dropout', () => {
+          if (!bctx.rng) throw new FlipError('Encoder: training with a drop-path rate > 0 needs ctx.rng (a key)');
+          // dropout's draw with the keep probability of this layer: uniform < keep (f32, as bernoulli), then x / keep
+          // in x's dtype, each keep rounded from the exact rate as dropout's splat constant is.
+          // (A layer at rate 1 keeps nothing; its divisor is 1 rather than 0, so the masked-out branch has no NaN gradient.)
+          const table = (dtype: DType, divisor = false) => emit('constant', [], { dtype, shape: [L], axes: [LAYERS], value: rates.map((r) => (divisor && r === 1 ? 1 : 1 - r)) });
+          const u = uniform(makeRng(child(bctx, site)), { batch: y.size('batch') }, { partitionable: bctx.partitionable ?? false });
+          const keepF32 = at(table('f32'));
+          const keep = emit('compare', [u, emit('broadcast_in_dim', [keepF32], { shape: u.shape, axes: u.axes, dims: [] })], { direction: 'LT' });
+          const mask = emit('broadcast_in_dim', [keep], { shape: y.shape, axes: y.axes, dims: [y.axes.indexOf('batch')] });
+          const keepX = emit('broadcast_in_dim', [at(table(y.dtype, true))], { shape: y.shape, axes: y.axes, dims: [] });
+          return emit('select', [mask, emit('divide', [y, keepX], {}), splat(0, y.type)], {});
+        }));
+      };
+      const block = this.blocks[0]!;
+      const run = (bp0: BlockParams, hin: Tokens, c: ApplyContext, m?: TokenMask) => block.applyWith(bp0, hin, c, m, dropPath);
+      const out = policy ? checkpoint(run, { policy })(bp, h, bctx, mask) : run(bp, h, bctx, mask);
+      return [out, []] as const;
+    };
+    const [h] = scan(body, x, stacked as unknown as Stacked<BlockParams, typeof LAYERS>, { axis: LAYERS });
+    return h;
+  }
 }
+
+/**
+ * Tensors of one type stacked along a new leading `layers` axis: concatenated along their first axis, then reshaped
+ * (two ops, and one slice per layer in the gradient, rather than a reshape per layer each way).
+ */
+function stackLayers(leaves: readonly AnyTensor[]): AnyTensor {
+  const t = leaves[0]!;
+  const flat = t.rank === 0 ? leaves.map((x) => emit('reshape', [x], { shape: [1], axes: [LAYERS] })) : leaves;
+  const cat = emit('concatenate', flat, { dimension: 0 });
+  return emit('reshape', [cat], { shape: [leaves.length, ...t.shape], axes: [LAYERS, ...t.axes] });
+}
+
+/** The axis a scanned encoder stacks its blocks' params along. */
+export const LAYERS = 'layers';
+/** The module name of the scanned block in its context path (its keys come from `keyFor`, never from this name). */
+const SCANNED_BLOCK = 'encoderblock_scan';
