@@ -161,7 +161,13 @@ export class Encoder {
     const L = this.blocks.length;
     type BlockParams = Params<ReturnType<Encoder1DBlock['specs']>>;
     const per = this.blocks.map((_, l) => p[blockName(l)] as BlockParams);
-    const stacked = treeMap((...leaves: AnyTensor[]) => stackLayers(leaves), per[0], ...per.slice(1)) as unknown as BlockParams;
+    // Layer l's params go in at an offset l that XLA cannot see as a constant (opaqueOffsets). So the stacking's
+    // dynamic_update_slices and, in the gradient, the dynamic_slices that take each layer's gradient out are one
+    // kernel per param shape for all layers (XLA compiles identical kernels once), and so are the optimizer's kernels
+    // those slices fuse into. With constant offsets (concatenate, whose gradient is slices) every layer's were kernels
+    // of their own, and the scanned train step of flip_base compiled no faster than the unrolled one (measured).
+    const offsets = opaqueOffsets(L);
+    const stacked = treeMap((...leaves: AnyTensor[]) => stackAt(leaves, offsets), per[0], ...per.slice(1)) as unknown as BlockParams;
     const prefix = ctx.path ?? [];
     const rates = this.blocks.map((b) => b.o.droppathRate);
     const keyTables = new Map<string, AnyTensor>();
@@ -217,6 +223,32 @@ function stackLayers(leaves: readonly AnyTensor[]): AnyTensor {
   const flat = t.rank === 0 ? leaves.map((x) => emit('reshape', [x], { shape: [1], axes: [LAYERS] })) : leaves;
   const cat = emit('concatenate', flat, { dimension: 0 });
   return emit('reshape', [cat], { shape: [leaves.length, ...t.shape], axes: [LAYERS, ...t.axes] });
+}
+
+/**
+ * i32 scalars 0 … n−1 that XLA can neither constant-fold nor fuse as constants into their users: each is a result of
+ * its own of a two-iteration loop (carry z ← z·index, starting at 0; c_l ← c_l + z, starting at l).
+ */
+function opaqueOffsets(n: number): AnyTensor[] {
+  const i32 = { dtype: 'i32' as const, shape: [], axes: [] };
+  const init = [splat(0, i32), ...Array.from({ length: n }, (_, l) => splat(l, i32))];
+  const [out] = scan((c: AnyTensor[], _x: unknown, i: ScanIndex) => {
+    const z = emit('multiply', [c[0]!, i], {});
+    return [[z, ...c.slice(1).map((v) => emit('add', [v, z], {}))] as AnyTensor[], []] as const;
+  }, init, [], { length: 2 });
+  return out.slice(1);
+}
+
+/** Tensors of one type stacked along a new leading `layers` axis by dynamic_update_slice at `offsets`. */
+function stackAt(leaves: readonly AnyTensor[], offsets: readonly AnyTensor[]): AnyTensor {
+  const t = leaves[0]!;
+  const zeroI = splat(0, { dtype: 'i32', shape: [], axes: [] });
+  let out = splat(0, { dtype: t.dtype, shape: [leaves.length, ...t.shape], axes: [LAYERS, ...t.axes] });
+  leaves.forEach((x, l) => {
+    const one = emit('reshape', [x], { shape: [1, ...x.shape], axes: [LAYERS, ...x.axes] });
+    out = emit('dynamic_update_slice', [out, one, offsets[l]!, ...x.shape.map(() => zeroI)], {});
+  });
+  return out;
 }
 
 /** The axis a scanned encoder stacks its blocks' params along. */
