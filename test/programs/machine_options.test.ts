@@ -12,7 +12,7 @@ type M = Tensor<'f32', readonly ['n', 'k']>;
 const m = spec('f32', { n: 8, k: 8 });
 const f32Program = lower((x: M) => x.mul(x).sum(), [m], { name: 'f32_sum' });
 // A model with dtype bfloat16 in miniature: f32 in, bf16 arithmetic, f32 out.
-const bf16Program = lower((x: M) => astype(astype(x, 'bf16').mul(astype(x, 'bf16')) as M, 'f32').sum(), [m], { name: 'bf16_sum' });
+const bf16Program = lower((x: M) => astype(astype(x, 'bf16').mul(astype(x, 'bf16')), 'f32').sum(), [m], { name: 'bf16_sum' });
 
 let client: Client;
 beforeAll(async () => {
