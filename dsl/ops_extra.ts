@@ -66,3 +66,12 @@ export function erfInv<A extends Axes>(x: Tensor<'f32', A>): Tensor<'f32', A> {
     return emit('select', [edge, emit('multiply', [x, k(Infinity)], {}), r], {});
   }));
 }
+
+/**
+ * `optimizationBarrier(x)`: x unchanged, as a value XLA may not look through (`stablehlo.optimization_barrier`): it
+ * is not merged with the same computation on x elsewhere (CSE) nor moved across the barrier. Gradients flow through
+ * it. A tool for the program's shape, not its values.
+ */
+export function optimizationBarrier<T extends AnyTensor>(x: T): T {
+  return cast<T>(userOp('optimizationBarrier', () => emit('optimization_barrier', [x], {})));
+}

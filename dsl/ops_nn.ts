@@ -13,17 +13,23 @@ function needFloat(x: AnyTensor): void {
 const mul = (a: AnyTensor, b: AnyTensor) => emit('multiply', [a, b], {});
 const addT = (a: AnyTensor, b: AnyTensor) => emit('add', [a, b], {});
 const k = (x: AnyTensor, v: number) => splat(v, x.type);
+/**
+ * The max along `axis` as a constant for autodiff (jax.nn.softmax's `lax.stop_gradient(x_max)`): the shift cancels
+ * in the result, so its gradient is zero in exact arithmetic; differentiating it anyway costs a compare, a convert
+ * and a select over the whole input per softmax in the backward pass, and breaks the fusion of what is around it.
+ */
+export const shiftMax = (x: AnyTensor, axis: string): AnyTensor =>
+  expandTo(emit('optimization_barrier', [reduceAxes('max', x, axis)], { stopGradient: true }), x.type);
 
 /**
- * `softmax(logits, 'vocab')`: e^(x − max) / Σ e^(x − max) along one axis (the max keeps exp from overflowing).
- * Same type.
+ * `softmax(logits, 'vocab')`: e^(x − max) / Σ e^(x − max) along one axis (the max keeps exp from overflowing; no
+ * gradient flows through it, as in jax.nn.softmax). Same type.
  */
 export function softmax<D extends DType, A extends Axes>(x: Tensor<D, A>, axis: A[number]): Tensor<D, A> {
   return cast(userOp('softmax', () => {
     needFloat(x);
     axisIndex(x, axis);
-    const m = expandTo(reduceAxes('max', x, axis), x.type);
-    const e = emit('exp', [emit('subtract', [x, m], {})], {});
+    const e = emit('exp', [emit('subtract', [x, shiftMax(x, axis)], {})], {});
     return emit('divide', [e, expandTo(reduceAxes('sum', e, axis), x.type)], {});
   }));
 }
@@ -33,7 +39,7 @@ export function logSoftmax<D extends DType, A extends Axes>(x: Tensor<D, A>, axi
   return cast(userOp('logSoftmax', () => {
     needFloat(x);
     axisIndex(x, axis);
-    const shifted = emit('subtract', [x, expandTo(reduceAxes('max', x, axis), x.type)], {});
+    const shifted = emit('subtract', [x, shiftMax(x, axis)], {});
     const lse = emit('log', [reduceAxes('sum', emit('exp', [shifted], {}), axis)], {});
     return emit('subtract', [shifted, expandTo(lse, x.type)], {});
   }));

@@ -1,5 +1,6 @@
 // A lowered Program (compiler/lower) compiled on a client: the compile options come from the program's data (its
 // partition count, its mesh's device assignment, its per-device parameter types), never from reading the text back.
+import { readFileSync } from 'node:fs';
 import { FlipError } from '../compiler/ir/errors.ts';
 import type { Program } from '../compiler/lower/index.ts';
 import { showMesh, type Mesh } from '../compiler/passes/index.ts';
@@ -36,9 +37,44 @@ export function meshCompileOptions(client: Client, m: Mesh): CompileOptions {
   return { numPartitions: m.size, numReplicas: 1, spmd: m.size > 1, portable: false, deviceIds: m.devices.map((d) => client.devices[d]!.id) };
 }
 
+let bf16Arithmetic: boolean | undefined;
+/** Whether this machine's CPU has bf16 arithmetic (AVX512_BF16 or AMX-BF16 in /proc/cpuinfo's flags). */
+export function cpuHasBf16(): boolean {
+  if (bf16Arithmetic === undefined) {
+    let flags = '';
+    try {
+      flags = readFileSync('/proc/cpuinfo', 'utf8');
+    } catch {
+      // not Linux: assume the CPU has it (XLA's defaults)
+      flags = 'avx512_bf16';
+    }
+    bf16Arithmetic = /\b(avx512_bf16|amx_bf16)\b/.test(flags);
+  }
+  return bf16Arithmetic;
+}
+
+/** Whether a program computes in bf16 anywhere (model.dtype = 'bfloat16'), from its ops' result types. */
+export function computesInBf16(p: Program): boolean {
+  return p.func.ops.some((op) => op.results.some((r) => r.type.dtype === 'bf16'));
+}
+
+/**
+ * XLA options that a program's data and the machine call for, beyond XLA's defaults. On a CPU without bf16 arithmetic,
+ * a bf16 program compiles without YNNPACK fusions (`xla_cpu_experimental_ynn_fusion_type` empty): jaxlib 0.11.2's XLA
+ * (the lammps build) hands bf16 elementwise work fused around dots to YNNPACK, whose kernels for it on such a CPU made
+ * flip_small's bf16 step 8x slower than XLA's own loops (docs/performance.md, "bf16 on a CPU without it"). The
+ * xla-cpu-pjrt build forms no YNNPACK fusion and accepts the option as it is.
+ */
+export function machineEnvOverrides(client: Client, p: Program): Record<string, EnvOverride> {
+  if (client.target !== 'cpu' || cpuHasBf16() || !computesInBf16(p)) return {};
+  return { xla_cpu_experimental_ynn_fusion_type: '' };
+}
+
 /** The compile options a program's own data implies (and the caller's XLA options). */
 export function programCompileOptions(client: Client, p: Program, opts: ProgramCompileOptions = {}): CompileOptions {
-  const env: Record<string, EnvOverride> = { ...opts.envOverrides, ...(opts.optLevel !== undefined ? { xla_backend_optimization_level: opts.optLevel } : {}) };
+  const env: Record<string, EnvOverride> = {
+    ...machineEnvOverrides(client, p), ...opts.envOverrides, ...(opts.optLevel !== undefined ? { xla_backend_optimization_level: opts.optLevel } : {}),
+  };
   return {
     ...(p.mesh ? meshCompileOptions(client, p.mesh) : { numPartitions: p.numPartitions, numReplicas: p.numReplicas }),
     parameters: p.params.map((a) => ({ dtype: a.type.dtype, shape: a.localShape })),

@@ -104,6 +104,8 @@ export interface NativeAddon {
   inFlight(): number;
   /** Ends the process now with `code`, skipping exit handlers and static destructors (stdio flushed). */
   exitNow(code: number): never;
+  /** glibc malloc keeps freed memory (no mmap for large blocks, no trimming): true on success. */
+  keepHostMemory(on: boolean): boolean;
   /** The PJRT C API version of the header the addon was built against. */
   headerApiVersion: string;
   /** The oldest plugin API version it accepts. */

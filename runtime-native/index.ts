@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { compileOptions, type CompileOptionsInit } from '../compiler/proto/index.ts';
-import { type ClientOptionValue, type NamedValue, type NativeBuffer, type NativeClient, type NativeExecutable } from './addon.ts';
+import { addon, type ClientOptionValue, type NamedValue, type NativeBuffer, type NativeClient, type NativeExecutable } from './addon.ts';
 import { DTYPE_INFO, isDType, isHostArrayOf, toHostArray, viewHostArray, type DType, type HostArrayOf, type HostData } from './dtype.ts';
 import { CoordinationError, PjrtError, PluginError } from './errors.ts';
 import type { Coordination } from './coordinator.ts';
@@ -174,6 +174,23 @@ function deviceCheckPasses(resolved: ResolvedPlugin): boolean {
 }
 
 /** Open a PJRT client on `target`'s plugin (or an explicit plugin path). */
+/**
+ * How the process's host memory behaves for a CPU client (docs/runtime.md, "Host memory"): 'keep' (the default) has
+ * glibc malloc keep freed memory instead of unmapping it, so that the CPU plugin's per-execution temporary buffer
+ * (580 MB for flip_small's train step) reuses pages already mapped rather than faulting in and zeroing fresh ones
+ * every step; 'system' leaves glibc's defaults (`FLIP_HOST_MALLOC=system`). Returns whether glibc took the setting.
+ */
+export function setHostMemory(mode: 'keep' | 'system'): boolean {
+  return addon().keepHostMemory(mode === 'keep');
+}
+
+function hostMemoryMode(): 'keep' | 'system' {
+  const v = process.env.FLIP_HOST_MALLOC;
+  if (v === undefined || v === '' || v === 'keep') return 'keep';
+  if (v === 'system') return 'system';
+  throw new PluginError(`FLIP_HOST_MALLOC=${v}: use keep (the default) or system`, 'INVALID_ARGUMENT');
+}
+
 export async function openClient(opts: OpenClientOptions = {}): Promise<Client> {
   return openResolved(resolvePlugin(opts.target ?? 'cpu', opts.plugin), opts);
 }
@@ -185,6 +202,7 @@ async function openResolved(resolved: ResolvedPlugin, opts: OpenClientOptions): 
     new PluginError(`the ${target} plugin (${name}) is installed but found no ${target.toUpperCase()} device on this machine${detail}`, 'UNAVAILABLE');
   if (!deviceCheckPasses(resolved)) throw noDevice(target === 'tpu' ? ' (no Google TPU on its PCI bus)' : ' (no NVIDIA GPU device node or driver)');
   const plugin = loadPlugin(resolved);
+  if (target === 'cpu') setHostMemory(hostMemoryMode());
   const createOptions: Record<string, ClientOptionValue> = { ...opts.options };
   const store = opts.store;
   if (store) {

@@ -6,9 +6,9 @@ import { FlipError } from '../../compiler/ir/index.ts';
 import type { Axes } from '../axes.ts';
 import { cast, fail, userOp, type AnyTensor } from '../core.ts';
 import { einsum, dot } from '../ops_linalg.ts';
-import { layerNorm as layerNormOp, gelu, softmax } from '../ops_nn.ts';
+import { layerNorm as layerNormOp, gelu, shiftMax, softmax } from '../ops_nn.ts';
 import { add, astype, div, exp, sub, where } from '../ops_elementwise.ts';
-import { max, sum } from '../ops_reduce.ts';
+import { sum } from '../ops_reduce.ts';
 import { rename } from '../ops_shape.ts';
 import { take } from '../ops_index.ts';
 import { full } from '../ops_create.ts';
@@ -38,7 +38,7 @@ export const inDtype = <T extends AnyTensor>(x: T, dtype: ComputeDType | undefin
 function softmaxLikeJax<A extends Axes>(x: F32<A>, axis: string): F32<A> {
   if (x.dtype === 'f32') return softmax(x, axis);
   const y = x as AnyTensor;
-  const e = exp(sub(y, max(y, axis) as AnyTensor) as AnyTensor) as AnyTensor;
+  const e = exp(sub(y, shiftMax(y, axis)) as AnyTensor) as AnyTensor;
   return cast<F32<A>>(div(e, astype(sum(astype(e, 'f32'), axis) as AnyTensor, x.dtype) as AnyTensor));
 }
 

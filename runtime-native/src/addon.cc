@@ -1,7 +1,9 @@
 // Module entry of flip_pjrt.node: per-instance data and the JS classes.
 #include <dlfcn.h>
+#include <malloc.h>
 #include <unistd.h>
 
+#include <climits>
 #include <cstdio>
 
 #include "common.h"
@@ -31,6 +33,18 @@ Napi::Value ExitNow(const Napi::CallbackInfo& info) {
   _exit(code);
 }
 
+// keepHostMemory(on): glibc malloc keeps freed memory in the process instead of giving it back to the OS.
+// The CPU plugin allocates each execution's temporary buffer (hundreds of MB for a train step) with malloc;
+// above glibc's mmap threshold (at most 32 MiB) every one is a fresh mmap whose pages the kernel faults in
+// and zeroes again on every step. With mmap off and no trimming, the next step reuses the same pages.
+// on=false restores glibc's default limits. Returns whether glibc accepted both settings.
+Napi::Value KeepHostMemory(const Napi::CallbackInfo& info) {
+  bool on = info.Length() > 0 && info[0].ToBoolean().Value();
+  int ok = mallopt(M_MMAP_MAX, on ? 0 : 65536);
+  ok &= mallopt(M_TRIM_THRESHOLD, on ? INT_MAX : 128 * 1024);
+  return Napi::Boolean::New(info.Env(), ok == 1);
+}
+
 // Node dlcloses an addon when the last environment that loaded it goes (a worker thread exiting),
 // but PJRT threads may still call back into this library (event callbacks): keep it mapped.
 void PinThisLibrary() {
@@ -48,6 +62,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData(data);
   exports.Set("setErrorFactory", Napi::Function::New(env, SetErrorFactory, "setErrorFactory"));
   exports.Set("inFlight", Napi::Function::New(env, InFlightCount, "inFlight"));
+  exports.Set("keepHostMemory", Napi::Function::New(env, KeepHostMemory, "keepHostMemory"));
   exports.Set("exitNow", Napi::Function::New(env, ExitNow, "exitNow"));
   exports.Set("headerApiVersion", Napi::String::New(env, std::to_string(PJRT_API_MAJOR) + "." + std::to_string(PJRT_API_MINOR)));
   exports.Set("minApiVersion", Napi::String::New(env, "0." + std::to_string(kMinApiMinor)));

@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import type { PrimAttrs } from '../../compiler/ir/index.ts';
 import {
+  grad,
   Tensor, abs, add, argsort, astype, broadcastTo, concat, constant, dot, dynamicSlice, dynamicUpdateSlice, einsum, eq, erf, exp, full,
   gelu, iota, layerNorm, logSoftmax, logsumexp, maximum, mean, mergeAxes, ones, oneHot, pad, reshape, scalar, sigmoid, slice, softmax,
   spec, splitAxis, square, sum, take, takeAlongAxis, transpose, where, zeros, zerosLike,
@@ -280,11 +281,19 @@ describe('nn', () => {
   it('softmax and logSoftmax subtract the max along the axis', () => {
     const f = trace((x: BE) => [softmax(x, 'embed'), x.logSoftmax('batch')], [be]);
     expect(prims(f)).toEqual([
-      'reduce', 'broadcast_in_dim', 'subtract', 'exp', 'reduce', 'broadcast_in_dim', 'divide',
-      'reduce', 'broadcast_in_dim', 'subtract', 'exp', 'reduce', 'log', 'broadcast_in_dim', 'subtract',
+      'reduce', 'optimization_barrier', 'broadcast_in_dim', 'subtract', 'exp', 'reduce', 'broadcast_in_dim', 'divide',
+      'reduce', 'optimization_barrier', 'broadcast_in_dim', 'subtract', 'exp', 'reduce', 'log', 'broadcast_in_dim', 'subtract',
     ]);
     expect(f.ops[0]!.attrs).toEqual({ dims: [1], kind: 'max' });
+    expect(f.ops[1]!.attrs).toEqual({ stopGradient: true });
     expect(resultType(f, 1)).toBe('f32[batch=2, embed=4]');
+  });
+
+  it('no gradient flows through the max that softmax and logSoftmax subtract (jax.nn.softmax stops it too)', () => {
+    // Differentiating the max would add a compare, a convert and a select over the input per softmax.
+    const f = trace((x: BE) => grad((y: BE) => softmax(y, 'embed').mul(y).sum().add(y.logSoftmax('batch').sum()))(x), [be]);
+    expect(prims(f)).not.toContain('compare');
+    expect(prims(f)).not.toContain('select');
   });
 
   it('layerNorm normalises over one axis and applies scale and bias by name', () => {
