@@ -3,7 +3,7 @@
 import { officialDefaults, override } from './official.ts';
 import type { FlipConfig, TransformerConfig } from './types.ts';
 
-const tiny: TransformerConfig = { numLayers: 2, numHeads: 2, mlpDim: 64, dropoutRate: 0, attentionDropoutRate: 0, droppathRate: 0, remat: 'none' };
+const tiny: TransformerConfig = { numLayers: 2, numHeads: 2, mlpDim: 64, dropoutRate: 0, attentionDropoutRate: 0, droppathRate: 0, remat: 'none', scanLayers: false };
 
 const config: FlipConfig = override(officialDefaults(), {
   name: 'flip_tiny',

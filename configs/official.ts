@@ -10,6 +10,8 @@ const transformer = (width: number, heads: number, layers: number): TransformerC
   attentionDropoutRate: 0,
   droppathRate: 0,
   remat: 'none',
+  // flip's: the blocks as one loop (models/README.md, "Scanned layers"); off, as the official code has no such option.
+  scanLayers: false,
 });
 
 /** configs/default.py get_config(), fresh on each call. */

@@ -2,6 +2,7 @@
 // partition count, its mesh's device assignment, its per-device parameter types), never from reading the text back.
 import { readFileSync } from 'node:fs';
 import { FlipError } from '../compiler/ir/errors.ts';
+import type { Func, PrimAttrs } from '../compiler/ir/index.ts';
 import type { Program } from '../compiler/lower/index.ts';
 import { showMesh, type Mesh } from '../compiler/passes/index.ts';
 import type { EnvOverride } from '../compiler/proto/index.ts';
@@ -55,7 +56,9 @@ export function cpuHasBf16(): boolean {
 
 /** Whether a program computes in bf16 anywhere (model.dtype = 'bfloat16'), from its ops' result types. */
 export function computesInBf16(p: Program): boolean {
-  return p.func.ops.some((op) => op.results.some((r) => r.type.dtype === 'bf16'));
+  const inBf16 = (f: Func): boolean =>
+    f.ops.some((op) => op.results.some((r) => r.type.dtype === 'bf16') || (op.prim === 'scan' && inBf16((op.attrs as PrimAttrs['scan']).body)));
+  return inBf16(p.func);
 }
 
 /**

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lower } from '../../compiler/lower/index.ts';
 import { spec } from '../../compiler/trace/index.ts';
 import { astype, type Tensor } from '../../dsl/index.ts';
+import { scan } from '../../dsl/transforms.ts';
 import { compileProgram, computesInBf16, cpuHasBf16, machineEnvOverrides, programCompileOptions } from '../../programs/compile.ts';
 import { openClient, type Client } from '../../runtime-native/index.ts';
 
@@ -21,9 +22,16 @@ beforeAll(async () => {
 afterAll(() => client.dispose());
 
 describe('machine compile options', () => {
-  it('tells a bf16 program from an f32 one by its ops', () => {
+  it('tells a bf16 program from an f32 one by its ops, inside a scanned body too', () => {
     expect(computesInBf16(bf16Program)).toBe(true);
     expect(computesInBf16(f32Program)).toBe(false);
+    type R = Tensor<'f32', readonly ['k']>;
+    const looped = (bf16: boolean) => lower((x: M) => {
+      const [last] = scan((c: R, row: R) => [bf16 ? astype(astype(c, 'bf16').mul(astype(row, 'bf16')), 'f32') : c.mul(row), c] as const, x.sum('n'), x, { axis: 'n' });
+      return last.sum();
+    }, [m], { name: 'scanned' });
+    expect(computesInBf16(looped(true))).toBe(true);
+    expect(computesInBf16(looped(false))).toBe(false);
   });
 
   it('turns YNNPACK fusions off for a bf16 program on a CPU without bf16 arithmetic, and only then', () => {
