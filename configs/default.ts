@@ -15,7 +15,8 @@
 //   seed_pt (the TF / PyTorch data seeds; train/data derives its order from train.seed).
 // Fields here that default.py fixes elsewhere: model.img.channels 3 (RGB), model.txt.transformer.remat 'none' (its text
 // tower has no remat_policy), train.lrSchedule 'warmup_cosine' (the trainer's only schedule); and ours,
-// model.txt.maskPadding false (the official text encoder attends to padding).
+// model.txt.maskPadding false (the official text encoder attends to padding), model.*.transformer.scanLayers false
+// (the blocks unrolled, as the official code runs them).
 import { officialDefaults } from './official.ts';
 import type { FlipConfig } from './types.ts';
 

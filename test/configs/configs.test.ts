@@ -120,6 +120,8 @@ describe('configs/default.ts', () => {
       'model.img.channels': 3, // RGB (the input pipeline's)
       'model.txt.transformer.remat': 'none', // the text tower has no remat_policy
       'model.txt.maskPadding': false, // ours: off is the official text encoder
+      'model.img.transformer.scanLayers': false, // ours: the blocks as one loop, off (the official code unrolls them)
+      'model.txt.transformer.scanLayers': false,
       'model.rngPartitionable': false, // ours: the classic threefry bits the official runs drew (JAX < 0.5's default)
       'model.dtype': 'float32', // the official modules' dtype field at its default (main.py builds FLIP without one)
       'train.lrSchedule': 'warmup_cosine', // the official schedule (the only one of the FLIP trainer)
