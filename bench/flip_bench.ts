@@ -16,7 +16,7 @@ import { compileFunction, type CompiledFunction } from '../train/compiled.ts';
 import { batchSpecs, initState, stateSpecs, stepSpec, optimizerStep } from '../train/step.ts';
 import { irDotFlops, trainStepFlops } from './flops.ts';
 import { summarizeHlo, type HloSummary } from './hlo.ts';
-import { withMask, type BenchPlan, type StepDType, type StepModel } from './plan.ts';
+import { scannedModel, withMask, type BenchPlan, type StepDType, type StepModel } from './plan.ts';
 import { lower } from '../compiler/lower/index.ts';
 import { CompileCache } from '../programs/cache.ts';
 import { loadProgram } from '../programs/compile.ts';
@@ -419,6 +419,8 @@ export async function runFlipHalf(plan: BenchPlan, o: FlipHalfOptions): Promise<
     }
     await gate?.wait(`compiling ${m.name}`);
     compile.push(await side.compile(m));
+    await gate?.wait(`compiling ${m.name} with scanned layers`);
+    compile.push(await side.compile(scannedModel(m)));
   }
   const cm = plan.compile[0];
   const cachedCompile = cm ? await side.cachedCompile(cm) : undefined;

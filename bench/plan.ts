@@ -60,6 +60,19 @@ export function stepModel(config: FlipConfig, batchSize: number): StepModel {
 
 const MASKS = [0, 0.5, 0.75] as const;
 
+/** Suffix of a compile entry's name for its scanned-layers variant (flip only; JAX's column is the unrolled model). */
+export const SCAN_SUFFIX = '_scan';
+
+/**
+ * `m` with both towers' `transformer.scanLayers` on (models/README.md, "Scanned layers"): the compile figures time it
+ * beside the unrolled model, against JAX's unrolled one, since a smaller program is what makes XLA's compile faster.
+ */
+export function scannedModel(m: StepModel): StepModel {
+  const model = m.config.model;
+  const scan = <T extends { transformer: object }>(tower: T): T => ({ ...tower, transformer: { ...tower.transformer, scanLayers: true } });
+  return { ...m, name: `${m.name}${SCAN_SUFFIX}`, config: { ...m.config, name: `${m.config.name}${SCAN_SUFFIX}`, model: { ...model, img: scan(model.img), txt: scan(model.txt) } } };
+}
+
 /**
  * The CPU plan, sized for 2 cores (~6 minutes on idle ones, at most ~15 with the quiet gate's waits): flip_small
  * (ViT-S/16) at batch 8, 2 warm-up + 7 timed steps per mask; flip_base and flip_large compiled at batch 2; a 4096²

@@ -9,7 +9,7 @@ import { FlipSide, pipelineData, platformOf, type CachedCompileResult, type Comp
 import { FLOPS_FORMULA } from './flops.ts';
 import { BENCH_DIR, BenchError, ensureVenv, JaxSide, venvCudaPlugin, type JaxCompile, type JaxHalfResult, type JaxStep, type Session as JaxSession } from './jax_half.ts';
 import { quietGate, type QuietGate } from './quiet.ts';
-import { cpuPlan, gpuPlan, quickPlan, type BenchPlan, type BenchTarget } from './plan.ts';
+import { cpuPlan, gpuPlan, quickPlan, type BenchPlan, type BenchTarget, scannedModel } from './plan.ts';
 import { figures, header, LEGEND, machineInfo, markdownTable, textTable, type BenchResults } from './report.ts';
 
 // The compile figures time XLA's compile: flip's persistent compilation cache (programs/cache.ts) stays off here.
@@ -196,6 +196,9 @@ async function interleaved(
     const j = flipFirst && J ? await jaxCompileOf() : j0;
     flipCompile.push(f);
     if (j) jaxCompile.push(j);
+    // The same model with its layers scanned (flip only): what a smaller program saves in XLA's compile.
+    await gate?.wait(`compiling ${m.name} with scanned layers`);
+    flipCompile.push(await flipSide.compile(scannedModel(m)));
   }
   // The cached compile: the first compile model's step twice through an empty persistent compilation cache.
   const cm = plan.compile[0];

@@ -63,13 +63,15 @@ describe('bench harness (flip half, flip_tiny)', () => {
     const ids = rows.map((x) => x.id);
     for (const id of [
       'step.mask0', 'step.mask0.5', 'step.mask0.75', 'cpu.mask0', 'cpu.mask0.5', 'cpu.mask0.75', 'speedup.mask0.5', 'speedup.mask0.75', 'compile.flip_tiny', 'compile.flip_tiny.trace',
-      'compile.flip_tiny.lower', 'compile.flip_tiny.xla', 'pipeline', 'consumed.mask0', 'consumed.mask0.5', 'consumed.mask0.75',
+      'compile.flip_tiny.lower', 'compile.flip_tiny.xla', 'compile.flip_tiny_scan', 'compile.flip_tiny_scan.xla', 'pipeline', 'consumed.mask0', 'consumed.mask0.5', 'consumed.mask0.75',
       'pipeline.headroom', 'peak', 'mfu.mask0', 'mfu.mask0.5', 'mfu.mask0.75', 'compile.cached.flip_tiny', 'step.bf16.mask0.5',
     ]) expect(ids).toContain(id);
     // bf16 steps have their own rows only: one train-step row per f32 mask.
     expect(ids.filter((id) => id.startsWith('step.mask'))).toHaveLength(3);
     expect(rows.find((x) => x.id === 'step.bf16.mask0.5')!.note).toMatch(/^÷ f32 step \d+\.\d+x$/);
     expect(rows.find((x) => x.id === 'compile.cached.flip_tiny')!.note).toMatch(/XLA skipped/);
+    // The scanned-layers compile is its own row, named as such (JAX's column would be the unrolled model's).
+    expect(rows.find((x) => x.id === 'compile.flip_tiny_scan')!.figure).toMatch(/flip_tiny, layers scanned \(transformer\.scanLayers; JAX unrolled\)/);
     for (const row of rows) {
       expect(positive(row.flip!), row.id).toBe(true);
       expect(row.jax).toBeNull();
@@ -77,7 +79,7 @@ describe('bench harness (flip half, flip_tiny)', () => {
     }
     expect(textTable(rows).split('\n')).toHaveLength(rows.length + 2);
     expect(markdownTable(rows).split('\n')).toHaveLength(rows.length + 2);
-  }, 300_000); // 8 compiles of flip_tiny (4 steps, the compile figure, the cached compile's two, init): minutes on a loaded VM
+  }, 300_000); // 9 compiles of flip_tiny (4 steps, the compile figure unrolled and scanned, the cached compile's two, init): minutes on a loaded VM
 
   it('summarizes optimized HLO text by opcode', () => {
     const hlo = [
