@@ -152,18 +152,26 @@ async function interleaved(
   const flipPeak = fp.finish(), jaxPeak = jp ? await jp.finish() : null;
 
   const masks = plan.steps.masks;
-  const sessions: { f: FlipSession<StepResult>; j: JaxSession<JaxStep> | null; what: string }[] = [];
-  for (const mask of masks) sessions.push({ f: await flipSide.steps(mask), j: J && (await J.steps(mask)), what: `a step at mask ${mask}` });
-  // bf16 (model.dtype = 'bfloat16'): flip's alone, in the same rounds as the f32 steps.
-  for (const mask of plan.steps.bf16Masks ?? []) sessions.push({ f: await flipSide.steps(mask, 'bfloat16'), j: null, what: `a bf16 step at mask ${mask}` });
-  for (let i = 0; i < plan.steps.steps; i++) {
-    for (let k = 0; k < sessions.length; k++) {
-      const m = (i + k) % sessions.length;
-      await repPair(sessions[m]!.f, sessions[m]!.j, (i + k) % 2 === 1, sessions[m]!.what);
+  type StepSession = { f: FlipSession<StepResult>; j: JaxSession<JaxStep> | null; what: string };
+  const rounds = async (sessions: StepSession[]) => {
+    for (let i = 0; i < plan.steps.steps; i++) {
+      for (let k = 0; k < sessions.length; k++) {
+        const m = (i + k) % sessions.length;
+        await repPair(sessions[m]!.f, sessions[m]!.j, (i + k) % 2 === 1, sessions[m]!.what);
+      }
     }
-  }
+  };
+  const f32: StepSession[] = [];
+  for (const mask of masks) f32.push({ f: await flipSide.steps(mask), j: J && (await J.steps(mask)), what: `a step at mask ${mask}` });
+  await rounds(f32);
+  // bf16 (model.dtype = 'bfloat16'): flip's alone, in rounds of their own after the f32 ones, so that both systems'
+  // f32 steps take turns with the same programs (three each); timed in the f32 rounds, flip's steps rotated through
+  // six programs to JAX's three, which cost flip up to 20% at mask 0.75 (docs/performance.md).
+  const bf16: StepSession[] = [];
+  for (const mask of plan.steps.bf16Masks ?? []) bf16.push({ f: await flipSide.steps(mask, 'bfloat16'), j: null, what: `a bf16 step at mask ${mask}` });
+  await rounds(bf16);
   const flipSteps: StepResult[] = [], jaxSteps: JaxStep[] = [];
-  for (const s of sessions) {
+  for (const s of [...f32, ...bf16]) {
     flipSteps.push(s.f.finish());
     if (s.j) jaxSteps.push(await s.j.finish());
   }
