@@ -11,6 +11,7 @@ import type { StreamPosition } from './data/webdataset.ts';
 import { readSafetensors, writeSafetensors, type TensorMap } from '../io/safetensors.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
 import { findT5xCheckpoint, isT5xCheckpoint, readT5xCheckpoint } from '../io/t5x.ts';
+import { listProcessCheckpoints, readCheckpointIndex } from './multiprocess/checkpoint.ts';
 
 export class CheckpointError extends FlipError {
   override name = 'CheckpointError';
@@ -123,7 +124,18 @@ export function findCheckpoint(where: string): string {
   if (where.endsWith('.safetensors')) return where.replace(/\.safetensors$/, '.json');
   if (where.endsWith('.json')) return where;
   const found = [...listCheckpoints(path.join(where, 'checkpoints')), ...listCheckpoints(where)].sort((a, b) => a.step - b.step);
-  if (!found.length) throw new CheckpointError(`no checkpoint in ${where} (looked for checkpoint_*.json there and in ${path.join(where, 'checkpoints')})`);
+  if (!found.length) {
+    // A folder of checkpoints saved by several processes (checkpoint_<step>/index.json) is not one a single process
+    // resumes: say so, rather than that there is none.
+    const perProcess = [...listProcessCheckpoints(path.join(where, 'checkpoints')), ...listProcessCheckpoints(where)].sort((a, b) => a.step - b.step);
+    const newest = perProcess[perProcess.length - 1];
+    if (newest) {
+      const { index } = readCheckpointIndex(newest.folder);
+      throw new CheckpointError(`${where} holds checkpoints saved by ${index.processCount} processes (newest: ${newest.folder}, step ${index.step}); ` +
+        `a single process does not resume them: resume with \`flip launch --local ${index.processCount} -- <the same flip run arguments>\` (or --num-processes ${index.processCount} on several machines)`);
+    }
+    throw new CheckpointError(`no checkpoint in ${where} (looked for checkpoint_*.json there and in ${path.join(where, 'checkpoints')})`);
+  }
   return found[found.length - 1]!.file;
 }
 

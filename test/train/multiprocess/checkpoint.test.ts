@@ -9,6 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { DTYPE_INFO, newHostArray, type DType } from '../../../compiler/ir/dtype.ts';
 import { mesh, type Mesh } from '../../../compiler/passes/index.ts';
 import { readSafetensors, type TensorData } from '../../../io/safetensors.ts';
+import { findCheckpoint } from '../../../train/checkpoint.ts';
 import {
   checkpointFolder, latestProcessCheckpoint, listProcessCheckpoints, pieceFile, processHolding, pruneProcessCheckpoints, readBlock,
   readCheckpointIndex, restoreProcessBlocks, saveProcessCheckpoint, singleProcess, writeCheckpointIndex, writeProcessPieces,
@@ -164,6 +165,15 @@ describe('crash safety and damaged checkpoints', () => {
     // An index cut short (not valid JSON) does not count either.
     writeFileSync(path.join(checkpointFolder(dir, 20), 'index.json'), '{"format": "flip-pro');
     expect(latestProcessCheckpoint(dir)?.step).toBe(10);
+  });
+
+  it('a single process pointed at a folder of per-process checkpoints is told how to resume them, not that there are none', () => {
+    const dir = path.join(tmp, 'single');
+    saveAsProcesses(path.join(dir, 'checkpoints'), 12, mesh({ data: 2, model: 2 }), 2);
+    expect(() => findCheckpoint(dir)).toThrow(new RegExp(`^${dir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} holds checkpoints saved by 2 processes ` +
+      '\\(newest: .*checkpoint_00000012, step 12\\); a single process does not resume them: resume with `flip launch --local 2 -- ' +
+      '<the same flip run arguments>` \\(or --num-processes 2 on several machines\\)$'));
+    expect(() => findCheckpoint(path.join(tmp, 'nothing-here-' + Date.now()))).toThrow(/the path does not exist/);
   });
 
   it('a missing piece file: one line naming it, when writing the index and when restoring', () => {
