@@ -67,7 +67,7 @@ async function tinyState(): Promise<HostState> {
 }
 
 describe('errors that used to come after a compile come before it', () => {
-  it('no shards, a bad classes.json, --devices / --mesh that do not fit: one error, no compile, no events file nor metrics.jsonl', async () => {
+  it('no shards, a bad classes.json, --devices / --mesh that do not fit (batch, heads, a scanned tower): one error, no compile, no events file nor metrics.jsonl', async () => {
     const empty = path.join(tmp, 'noshards');
     mkdirSync(empty);
     cpSync(path.join(ds, 'vocab.txt'), path.join(empty, 'vocab.txt'));
@@ -81,6 +81,11 @@ describe('errors that used to come after a compile come before it', () => {
       ['mesh3', { config: await config({}), mesh: parseMesh('data=3') }, /^--mesh data=3: the batch size 4 \(config\.train\.batchSize\) does not split over data=3: .*--config\.train\.batchSize=6$/],
       ['mesh2', { config: await config({}), mesh: parseMesh('data=2') }, /^--mesh data=2 needs 2 devices; the cpu client has 1$/],
       ['mesh-devices', { config: await config({}), mesh: parseMesh('data=4'), devices: 2 }, /^--mesh data=4 needs 4 devices but --devices is 2/],
+      // flip_tiny: 2 heads, mlpDim 64 per tower.
+      ['heads', { config: await config({}), mesh: parseMesh('data=1,model=4') },
+        /^--mesh data=1,model=4: model=4 does not divide config\.model\.img\.transformer\.numHeads \(2\), which FLIP's sharding splits over the model axis: use a model axis that divides 2$/],
+      ['scan', { config: await config({ 'model.txt.transformer.scanLayers': 'true' }), mesh: parseMesh('data=2') },
+        /^config\.model\.txt\.transformer\.scanLayers: the layers' loop runs on one device only, and this run has 2: run it on one device, or set --config\.model\.txt\.transformer\.scanLayers=false$/],
     ];
     for (const [name, o, message] of cases) {
       const workdir = path.join(tmp, `early-${name}`);

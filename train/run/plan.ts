@@ -156,6 +156,31 @@ export function planRun(o: RunOptions): RunPlan {
 }
 
 /**
+ * What the model axis and a multi-device layout need of the towers, checked before anything is compiled (the sharding
+ * pass would say the same after the state's init had compiled): FLIP's rules split the attention heads and the MLP
+ * hidden over `model`, so its size must divide each tower's numHeads and mlpDim; a tower with scanLayers runs on one
+ * device only (compiler/passes/sharding refuses a loop on a mesh).
+ */
+function checkModelAxis(o: RunOptions, cfg: FlipConfig): void {
+  const devices = o.mesh ? o.mesh.size : (o.devices ?? 1);
+  const model = o.mesh ? axisSize(o.mesh, 'model') : devices > 1 ? cfg.partitioning.numPartitions : 1;
+  const layout = o.mesh ? `--mesh ${showMesh(o.mesh)}` : `config.partitioning.numPartitions ${model}`;
+  for (const tower of ['img', 'txt'] as const) {
+    const t = cfg.model[tower].transformer;
+    if (devices > 1 && t.scanLayers) {
+      throw new FlipError(`config.model.${tower}.transformer.scanLayers: the layers' loop runs on one device only, and this run has ${devices}: ` +
+        `run it on one device, or set --config.model.${tower}.transformer.scanLayers=false`);
+    }
+    for (const field of ['numHeads', 'mlpDim'] as const) {
+      if (t[field] % model !== 0) {
+        throw new FlipError(`${layout}: model=${model} does not divide config.model.${tower}.transformer.${field} (${t[field]}), which FLIP's ` +
+          `sharding splits over the model axis: use a model axis that divides ${t[field]}`);
+      }
+    }
+  }
+}
+
+/**
  * How the train step is laid out over devices, checked before anything is opened or compiled: --mesh's data axis
  * must split the batch and --devices must hold the mesh; --devices must be a multiple of
  * config.partitioning.numPartitions and its data-parallel part must split the batch.
@@ -163,6 +188,7 @@ export function planRun(o: RunOptions): RunPlan {
 function checkLayout(o: RunOptions, cfg: FlipConfig): void {
   const batch = cfg.train.batchSize;
   const parts = cfg.partitioning.numPartitions;
+  checkModelAxis(o, cfg);
   if (o.mesh) {
     const m = showMesh(o.mesh);
     const data = axisSize(o.mesh, 'data');
