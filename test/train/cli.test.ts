@@ -177,7 +177,8 @@ describe('flip run (CLI)', () => {
       [['--plugin', '/nonexistent/pjrt_plugin.so', '--workdir', path.join(tmp, 'noplugin')], /^flip run: .*\/nonexistent\/pjrt_plugin\.so/],
       [['--devices', '0'], /^flip run: --devices must be a positive integer, got '0'$/],
     ];
-    const runs = cases.map(([args]) => flip(args));
+    // Each in a workdir of its own: started together in one folder, one could find another's flip.lock just created.
+    const runs = cases.map(([args], i) => flip(args.includes('--workdir') ? args : [...args, '--workdir', path.join(tmp, `bad-input-${i}`)]));
     for (const [i, [args, message]] of cases.entries()) {
       const r = runs[i]!;
       expect(await r.code, `${args.join(' ')}\n${r.err()}`).toBe(2);
