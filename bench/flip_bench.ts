@@ -191,7 +191,7 @@ export async function peakSession(client: Client, size: number, optLevel?: numbe
 }
 
 /** A batch of the model's input shapes on the device: normal-ish pixels, token ids in [1, vocab), all valid. */
-function deviceBatch(client: Client, m: StepModel): { image: Buffer; txt: Buffer; txtIsValid: Buffer } {
+export function deviceBatch(client: Client, m: StepModel): { image: Buffer; txt: Buffer; txtIsValid: Buffer } {
   const { img, txt } = m.config.model;
   const n = m.batchSize;
   const pixels = new Float32Array(n * img.imageSize * img.imageSize * img.channels);
@@ -205,7 +205,7 @@ function deviceBatch(client: Client, m: StepModel): { image: Buffer; txt: Buffer
   };
 }
 
-function buildStep(m: StepModel, seed: number) {
+export function buildStep(m: StepModel, seed: number) {
   const o = m.config.train.optimizer;
   return optimizerStep({ model: m.config.model, schedule: m.schedule, adamw: m.adamw, excludeWd: o.excludeWd, seed });
 }

@@ -12,7 +12,8 @@ import { fileURLToPath } from 'node:url';
 import { lower } from '../../compiler/lower/index.ts';
 import { loadProgram } from '../../programs/compile.ts';
 import { openClient } from '../../runtime-native/index.ts';
-import { batchSpecs, initState, optimizerStep, stateSpecs, stepSpec } from '../../train/step.ts';
+import { batchSpecs, initState, stateSpecs, stepSpec } from '../../train/step.ts';
+import { buildStep, deviceBatch } from '../flip_bench.ts';
 import { compileFunction } from '../../train/compiled.ts';
 import { cpuPlan, withMask } from '../plan.ts';
 
@@ -28,10 +29,9 @@ const otherMlir = path.join(tmp, 'b.mlir');
 execFileSync('npx', ['tsx', path.join(here, 'bench/profile/lower_step.ts'), path.resolve(other), String(mask), otherMlir], { cwd: path.resolve(other), stdio: 'inherit' });
 
 const s = cpuPlan().steps;
-const config = withMask(s.config, mask, 'float32');
-const o = config.train.optimizer;
-const step = optimizerStep({ model: config.model, schedule: s.schedule, adamw: s.adamw, excludeWd: o.excludeWd, seed: s.seed });
-const a = lower(step, [stateSpecs(config.model), batchSpecs(config.model, s.batchSize), stepSpec()], { name: 'train_step', donate: [0] });
+const m = { ...s, config: withMask(s.config, mask, 'float32') };
+const config = m.config;
+const a = lower(buildStep(m, s.seed), [stateSpecs(config.model), batchSpecs(config.model, s.batchSize), stepSpec()], { name: 'train_step', donate: [0] });
 const b = { ...a, mlir: readFileSync(otherMlir, 'utf8') };
 rmSync(tmp, { recursive: true, force: true });
 const signature = (t: string) => /func\.func public @main\(([^)]*)\)/.exec(t)?.[1]?.split('%arg').length;
@@ -41,15 +41,7 @@ const client = await openClient({ target: 'cpu', devices: 1 });
 const [A, B] = [await loadProgram(client, a), await loadProgram(client, b)];
 const init = await compileFunction(() => initState(s.seed, config.model), [], { client, name: 'init_state', optLevel: 0 });
 let state = await init.run([]);
-const { img, txt } = config.model;
-const n = s.batchSize;
-const pixels = new Float32Array(n * img.imageSize * img.imageSize * img.channels).map((_, i) => Math.sin(i * 0.37) * 1.5);
-const ids = new Int32Array(n * txt.maxLen).map((_, i) => 1 + ((i * 7919) % (txt.vocabSize - 1)));
-const batch = {
-  image: client.toDevice(pixels, [n, img.imageSize, img.imageSize, img.channels], 'f32'),
-  txt: client.toDevice(ids, [n, txt.maxLen], 'i32'),
-  txtIsValid: client.toDevice(new Int32Array(n * txt.maxLen).fill(1), [n, txt.maxLen], 'i32'),
-};
+const batch = deviceBatch(client, m);
 let k = 0;
 const once = async (run: typeof A.run) => {
   const c0 = process.cpuUsage(), t0 = performance.now();
