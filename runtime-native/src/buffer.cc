@@ -78,8 +78,8 @@ class Buffer : public Napi::ObjectWrap<Buffer>, public Owner {
     state_ = *info[0].As<Napi::External<std::shared_ptr<BufferState>>>().Data();
     state_->client->owners.insert(this);
     // Tell V8 about the device memory so that forgotten buffers get collected under pressure.
-    external_ = static_cast<int64_t>(state_->ByteSize());
-    Napi::MemoryManagement::AdjustExternalMemory(env_, external_);
+    state_->external = static_cast<int64_t>(state_->ByteSize());
+    ReportExternal(env_, state_->external);
   }
   ~Buffer() override { Release(); }
 
@@ -95,7 +95,8 @@ class Buffer : public Napi::ObjectWrap<Buffer>, public Owner {
   void Release() {
     if (!state_) return;
     state_->client->owners.erase(this);
-    Napi::MemoryManagement::AdjustExternalMemory(env_, -external_);
+    if (state_->external != 0) ReportExternal(env_, -state_->external);
+    state_->external = 0;
     state_.reset();
   }
   BufferState& Meta(Napi::Env env) {
@@ -188,10 +189,15 @@ class Buffer : public Napi::ObjectWrap<Buffer>, public Owner {
 
   napi_env env_;
   std::shared_ptr<BufferState> state_;
-  int64_t external_ = 0;
 };
 
 }  // namespace
+
+void ReportExternal(Napi::Env env, int64_t delta) {
+  AddonData& d = Data(env);
+  if (d.batch_external) d.external_pending += delta;
+  else if (delta != 0) Napi::MemoryManagement::AdjustExternalMemory(env, delta);
+}
 
 Napi::Object NewBuffer(Napi::Env env, std::shared_ptr<BufferState> state) {
   return Data(env).buffer_ctor.New({Napi::External<std::shared_ptr<BufferState>>::New(env, &state)});

@@ -199,6 +199,9 @@ struct BufferState {
   std::vector<int64_t> dims;
   int device = -1;  // index into client->devices
   std::atomic<bool> donated{false};
+  // Bytes reported to V8 as external memory for this buffer's JS handle (JS thread only): given back when the
+  // handle is released or, for a donated input, as soon as its execution completes.
+  int64_t external = 0;
   ~BufferState();
   size_t ByteSize() const;
 };
@@ -220,7 +223,13 @@ struct AddonData {
   Napi::FunctionReference client_ctor;
   Completer& completer;
   Napi::FunctionReference* coord_client_ctor = nullptr;  // the JS CoordClient class (coord_js.cc)
+  // While an execution's outputs are wrapped (ExecuteJob::Complete), new handles add their sizes here instead
+  // of telling V8 one by one; Complete reports the net change (outputs minus donated inputs) once.
+  bool batch_external = false;
+  int64_t external_pending = 0;
 };
+// Tell V8 that JS handles now hold `delta` more bytes of device memory (or add it to the open batch).
+void ReportExternal(Napi::Env env, int64_t delta);
 AddonData& Data(Napi::Env env);
 
 // ---- JS classes ----
