@@ -81,6 +81,8 @@ export interface T5xCheckpoint {
   dir: string;
   /** The step in its folder name (null when the folder is not named checkpoint_<step>). */
   dirStep: number | null;
+  /** optimizer.state.step, the updates done, when it is an integer scalar (what t5x restores and goes on from). */
+  stateStep: number | null;
   version: number;
   /** The optimizer state dict: {target: params, state: {step, param_states}}; arrays inline or as ZarrLeaf. */
   optimizer: T5xTree;
@@ -136,7 +138,18 @@ export function readT5xCheckpoint(where: string): T5xCheckpoint {
     throw new T5xError(`${file}: no "optimizer" state dict in it`);
   }
   const m = STEP_DIR.exec(path.basename(dir));
-  return { dir, dirStep: m ? Number(m[1]) : null, version, optimizer: resolveTree(dir, opt as FlaxTree, []) as T5xTree };
+  const state = (opt as FlaxTree).state;
+  const step = state && typeof state === 'object' && !Array.isArray(state) && !(state instanceof FlaxArray) && !(state instanceof Uint8Array) ? (state as FlaxTree).step : undefined;
+  return { dir, dirStep: m ? Number(m[1]) : null, stateStep: integerScalar(step), version, optimizer: resolveTree(dir, opt as FlaxTree, []) as T5xTree };
+}
+
+/** An inline integer scalar (a number, or a one-element int32/uint32/int64 array), else null. */
+export function integerScalar(v: FlaxValue | T5xValue | undefined): number | null {
+  if (typeof v === 'number') return Number.isInteger(v) ? v : null;
+  if (typeof v === 'bigint') return Number(v);
+  const t = v instanceof FlaxArray ? v.tensor : null;
+  if (t && t.data.length === 1 && (t.dtype === 'i32' || t.dtype === 'u32' || t.dtype === 'i64')) return Number(t.data[0]);
+  return null;
 }
 
 /** A leaf's tensor, inline or from its zarr array. */

@@ -179,7 +179,7 @@ export function readAnyCheckpointMeta(where: string): { file: string; meta: { co
   if (!isT5xCheckpoint(where)) return readCheckpointMeta(where);
   const dir = findT5xCheckpoint(where);
   const ck = readT5xCheckpoint(dir);
-  return { file: dir, meta: { config: null, step: ck.dirStep ?? 0 } };
+  return { file: dir, meta: { config: null, step: ck.stateStep ?? ck.dirStep ?? 0 } };
 }
 
 /**

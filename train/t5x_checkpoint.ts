@@ -77,13 +77,6 @@ function leavesOf(tree: T5xTree, at: string[] = []): string[][] {
   return out;
 }
 
-function scalarOf(v: T5xValue | undefined): number | null {
-  if (typeof v === 'number') return v;
-  const t = v instanceof FlaxArray ? v.tensor : null;
-  if (t && t.data.length === 1 && (t.dtype === 'i32' || t.dtype === 'u32' || t.dtype === 'i64')) return Number(t.data[0]);
-  return null;
-}
-
 /** Where the AdamW moments are in param_states: the entry holding mu and nu (utils/adamw.py's chain: "0"). */
 function adamEntry(ps: T5xValue | undefined): string | null {
   if (!isTree(ps)) return null;
@@ -166,13 +159,17 @@ export function loadT5xCheckpoint(where: string, model: FlipModelConfig, opts: T
       state[group][p] = toFlipF32(t, s.shape);
     }
   }
-  const stateStep = scalarOf(get(opt, ['state', 'step']));
+  const stateStep = ck.stateStep;
   const step = stateStep ?? ck.dirStep ?? 0;
   if (opts.moments && stateStep === null) throw new CheckpointError(`${ck.dir}: the t5x checkpoint has no state/step; resume needs it`);
+  // A folder renamed or copied under another checkpoint_<step>: t5x goes on from the optimizer's own count, so does flip.
+  const renamed = stateStep !== null && ck.dirStep !== null && stateStep !== ck.dirStep
+    ? [`t5x checkpoint: its folder ${path.basename(ck.dir)} says step ${ck.dirStep} but its state/step is ${stateStep}; flip goes by state/step, as t5x does`]
+    : [];
   return {
     file: ck.dir,
     state,
-    notes: [...notes, ...(opts.moments ? ['t5x checkpoint: no data position in it; the data stream starts from the beginning'] : [])],
+    notes: [...notes, ...renamed, ...(opts.moments ? ['t5x checkpoint: no data position in it; the data stream starts from the beginning'] : [])],
     meta: { format: CHECKPOINT_FORMAT, origin: 't5x', step, position: null, samples: step * (opts.batchSize ?? 0), config: null, tensors: '', saved: '' },
   };
 }

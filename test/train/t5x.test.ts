@@ -15,7 +15,7 @@ import { sincos2dTable } from '../../dsl/nn/posembed.ts';
 import { readLeaf, readT5xCheckpoint, ZarrLeaf } from '../../io/t5x.ts';
 import { FlaxArray } from '../../io/msgpack.ts';
 import { openClient, type Client } from '../../runtime-native/index.ts';
-import { saveCheckpoint } from '../../train/checkpoint.ts';
+import { readAnyCheckpointMeta, saveCheckpoint } from '../../train/checkpoint.ts';
 import { writeSynthDataset } from '../../train/data/synth.ts';
 import { runTraining } from '../../train/run/index.ts';
 import { exportT5x, loadT5xCheckpoint, officialShape } from '../../train/t5x_checkpoint.ts';
@@ -71,6 +71,17 @@ describe('t5x checkpoints ↔ flip', () => {
     }
     expect(ck.state.params['img_encoder.Transformer.encoderblock_00.MultiHeadDotProductAttention_0.query.kernel']!.shape).toEqual([32, 2, 16]);
     expect(ck.state.params.logit_scale!.shape).toEqual([]);
+  });
+
+  it('a checkpoint folder renamed to another step: flip goes by its state/step, as t5x does, and says so', () => {
+    const renamed = path.join(tmp, 'renamed', 'checkpoint_9');
+    cpSync(path.join(fixture, 'checkpoint_6'), renamed, { recursive: true });
+    expect(readT5xCheckpoint(renamed)).toMatchObject({ dirStep: 9, stateStep: 6 });
+    const ck = loadT5xCheckpoint(path.dirname(renamed), cfg.model, { moments: true, pretrain: false, batchSize: 4 });
+    expect(ck.meta).toMatchObject({ step: 6, samples: 24 });
+    expect(ck.notes ?? []).toContain('t5x checkpoint: its folder checkpoint_9 says step 9 but its state/step is 6; flip goes by state/step, as t5x does');
+    expect(readAnyCheckpointMeta(renamed).meta.step).toBe(6);
+    expect(loadT5xCheckpoint(fixture, cfg.model, { moments: true, pretrain: false }).notes?.some((n) => n.includes('says step'))).toBe(false);
   });
 
   it('flip → t5x → flip is bit-exact, and what flip writes is what flax + tensorstore read (flip_export.check.json)', () => {
