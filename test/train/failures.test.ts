@@ -62,7 +62,7 @@ function snapshot(dir: string): Record<string, string> {
 }
 
 describe('flip run on damaged data', () => {
-  it('skips a corrupt JPEG, empty / whitespace / control-only captions and a truncated shard: warned once per kind, counted, training goes on', async () => {
+  it('skips a corrupt JPEG, empty / whitespace / control-only captions, a caption that is not UTF-8 and a truncated shard: warned once per kind, counted, training goes on', async () => {
     const dir = path.join(tmp, 'damaged');
     cpSync(ds, dir, { recursive: true });
     const shard0 = path.join(dir, 'shard-00000.tar');
@@ -73,6 +73,7 @@ describe('flip run on damaged data', () => {
       const body = await src.body();
       if (h.name === '000000001.jpg') await w.add(h.name, Buffer.concat([body.subarray(0, 20), Buffer.alloc(300, 7)]));
       else if (h.name in captions) await w.add(h.name, Buffer.from(captions[h.name]!));
+      else if (h.name === '000000011.txt') await w.add(h.name, Buffer.from([0x61, 0x20, 0xff, 0xfe, 0x63, 0x61, 0x74])); // a, space, two bytes no UTF-8 has, cat
       else await w.add(h.name, body);
     }
     await src.close();
@@ -88,11 +89,13 @@ describe('flip run on damaged data', () => {
     expect(r.skipped['corrupt-image']).toBeGreaterThanOrEqual(2);
     expect(r.skipped['empty-caption']).toBeGreaterThanOrEqual(6); // 3 captions without a token per pass
     expect(r.skipped['truncated-tar']).toBeGreaterThanOrEqual(2);
+    expect(r.skipped['bad-caption']).toBeGreaterThanOrEqual(2);
     const shown = warnings.filter((l) => l.startsWith('warning: data: skipped ('));
-    expect(shown.map((l) => /\(([\w-]+)\)/.exec(l)![1]).sort()).toEqual(['corrupt-image', 'empty-caption', 'truncated-tar']);
+    expect(shown.map((l) => /\(([\w-]+)\)/.exec(l)![1]).sort()).toEqual(['bad-caption', 'corrupt-image', 'empty-caption', 'truncated-tar']);
+    expect(shown.find((l) => l.includes('(bad-caption)'))).toMatch(/shard-00000\.tar: sample '000000011': its caption \(\.txt, 7 bytes\) is not valid UTF-8; further ones are counted, not shown$/);
     expect(shown.find((l) => l.includes('(empty-caption)'))).toMatch(/shard-00000\.tar: sample '00000000[357]': caption ".*" has no token; further ones are counted, not shown$/);
     expect(warnings.at(-1)).toBe(
-      `data: skipped ${r.skipped['truncated-tar']} truncated-tar, ${r.skipped['corrupt-image']} corrupt-image, ${r.skipped['empty-caption']} empty-caption training sample(s) or shard tail(s) in all; training went on`,
+      `data: skipped ${r.skipped['truncated-tar']} truncated-tar, ${r.skipped['corrupt-image']} corrupt-image, ${r.skipped['empty-caption']} empty-caption, ${r.skipped['bad-caption']} bad-caption training sample(s) or shard tail(s) in all; training went on`,
     );
     // A caption of words outside the vocab is [UNK] tokens, which are tokens: it is trained on, as officially.
     expect(warnings.join('\n')).not.toContain("'000000009'");

@@ -102,6 +102,8 @@ interface Segment {
   row: number; // first unconsumed row
 }
 
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
 function defaultWarn(): (w: DataWarning) => void {
   const shown = new Map<string, number>();
   return (w) => {
@@ -178,15 +180,29 @@ export class DataLoader implements AsyncIterable<Batch> {
     });
   }
 
-  private toInput(s: RawSample, epoch: number): JobSampleInput {
+  /** The sample as a job's input, or null when it is skipped here (a training caption that is not UTF-8: warned). */
+  private toInput(s: RawSample, epoch: number): JobSampleInput | null {
     const ext = IMAGE_EXTS.find((e) => s.files.has(e))!;
     const cls = s.files.get('cls');
     const label = cls ? parseInt(cls.toString('utf8').trim(), 10) : -1;
+    const bytes = s.files.get('txt');
+    let txt = '';
+    if (bytes) {
+      try {
+        txt = strictUtf8.decode(bytes);
+      } catch {
+        if (this.mode === 'train') {
+          this.warn({ kind: 'bad-caption', path: s.shard, key: s.key, message: `${s.shard}: sample '${s.key}': its caption (.txt, ${bytes.length} bytes) is not valid UTF-8` });
+          return null;
+        }
+        txt = bytes.toString('utf8'); // eval: a label is what counts; a retrieval caption keeps U+FFFD for the bad bytes
+      }
+    }
     return {
       key: s.key,
       shard: s.shard,
       image: s.files.get(ext)!,
-      txt: s.files.get('txt')?.toString('utf8') ?? '',
+      txt,
       label: Number.isFinite(label) ? label : -1,
       epoch,
     };
@@ -209,7 +225,9 @@ export class DataLoader implements AsyncIterable<Batch> {
             this.streamDone = true;
             break;
           }
-          inputs.push(this.toInput(r.value.sample, r.value.epoch));
+          const input = this.toInput(r.value.sample, r.value.epoch);
+          if (!input) continue;
+          inputs.push(input);
           meta.keys.push(r.value.sample.key);
           meta.shards.push(r.value.sample.shard);
           meta.epochs.push(r.value.epoch);

@@ -38,11 +38,13 @@ export interface RawSample {
  * Why a sample (or the rest of a shard) was skipped: a tar cut short or with a damaged header, a sample lacking its
  * image or caption file, an image that does not decode, a caption with no token after tokenization (empty, or only
  * whitespace / control characters; words outside the vocab are [UNK] tokens, which count, as in the official pipeline);
+ * a training caption that is not valid UTF-8 (open_clip's webdataset decoder fails on it and skips the sample; flip
+ * does the same rather than train on U+FFFD replacement characters);
  * in a TFRecord file, a record cut short (the file's tail) or a CRC that does not match (a data CRC: that record; a
  * length CRC: the file's tail).
  */
 export type WarningKind =
-  | 'truncated-tar' | 'bad-tar-header' | 'incomplete-sample' | 'corrupt-image' | 'empty-caption' | 'truncated-tfrecord' | 'bad-tfrecord-crc';
+  | 'truncated-tar' | 'bad-tar-header' | 'incomplete-sample' | 'corrupt-image' | 'empty-caption' | 'bad-caption' | 'truncated-tfrecord' | 'bad-tfrecord-crc';
 
 export interface DataWarning {
   kind: WarningKind;
@@ -56,8 +58,8 @@ export type SkipCounts = Record<WarningKind, number>;
 
 export function emptySkipCounts(): SkipCounts {
   return {
-    'truncated-tar': 0, 'bad-tar-header': 0, 'incomplete-sample': 0, 'corrupt-image': 0, 'empty-caption': 0, 'truncated-tfrecord': 0,
-    'bad-tfrecord-crc': 0,
+    'truncated-tar': 0, 'bad-tar-header': 0, 'incomplete-sample': 0, 'corrupt-image': 0, 'empty-caption': 0, 'bad-caption': 0,
+    'truncated-tfrecord': 0, 'bad-tfrecord-crc': 0,
   };
 }
 
