@@ -11,6 +11,7 @@ import { openEvalLoader, openTrainLoader, type Batch } from '../../train/data/lo
 import { CLASSES, writeSynthDataset } from '../../train/data/synth.ts';
 import { TarReader, TarWriter } from '../../train/data/tar.ts';
 import { listShards, sampleStream, type DataWarning, type SampleStreamOptions, type StreamPosition } from '../../train/data/webdataset.ts';
+import { processShardShare } from '../../train/multiprocess/data.ts';
 
 let tmp: string;
 let ds: string;
@@ -170,12 +171,15 @@ describe('train/data: sample stream', () => {
     expect(e1).not.toEqual(e0);
   });
 
-  it('splits shards across processes: every n-th shard, a partition of the samples', async () => {
+  it('splits shards across processes as flip run does (the official contiguous blocks): a partition of the samples', async () => {
     const shards = await listShards(ds);
     const parts = await Promise.all([0, 1, 2].map((pi) => collect(streamOpts(shards, { processIndex: pi, processCount: 3 }))));
     expect(parts.map((p) => p.length)).toEqual([20, 20, 20]);
-    expect(parts[1]!.slice(0, 10).map((s) => s.key)).toEqual(Array.from({ length: 10 }, (_, i) => String(10 + i).padStart(9, '0')));
-    expect(parts[1]!.slice(10).map((s) => s.key)[0]).toBe('000000040');
+    // 6 shards of 10 samples: process pi reads shards 2pi and 2pi + 1, the block trainShare gives it in flip run.
+    for (const pi of [0, 1, 2]) {
+      expect(processShardShare(shards, pi, 3).shards).toEqual(shards.slice(2 * pi, 2 * pi + 2));
+      expect(parts[pi]!.map((s) => s.key)).toEqual(Array.from({ length: 20 }, (_, i) => String(20 * pi + i).padStart(9, '0')));
+    }
     const all = parts.flat().map((s) => s.key);
     expect(new Set(all).size).toBe(N);
     await expect(collect(streamOpts(shards, { processIndex: 0, processCount: 7 }))).rejects.toThrow(FlipError);

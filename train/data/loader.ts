@@ -54,6 +54,7 @@ export interface LoaderOptions {
   seed?: number;
   /** Samples per shuffle block. Default 4096 for training, 0 (in order) for eval. */
   shuffleBuffer?: number;
+  /** This process's share of the shards (SampleStreamOptions.processIndex: the official contiguous split). */
   processIndex?: number;
   processCount?: number;
   /** Default: Infinity for training, 1 for eval. */

@@ -1,4 +1,4 @@
-// Webdataset shards as a resumable sample stream: shards split across processes, files grouped
+// Webdataset shards as a resumable sample stream: shards split across processes (the official contiguous split), files grouped
 // into samples by key, shuffled in blocks, repeated for epochs, with a position to continue from.
 // A shard may also be a TFRecord file of tf.train.Example records (img2dataset's tfrecord output, a TFDS split's
 // shards: tfrecord.ts), told apart by its name; a record is then one sample, and positions count records.
@@ -9,6 +9,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FlipError } from '../../compiler/ir/errors.ts';
+import { processShardShare } from '../multiprocess/data.ts';
 import { Rng } from './rng.ts';
 import { TarFormatError, TarReader } from './tar.ts';
 import { isTfRecordName, tfrecordSamples } from './tfrecord.ts';
@@ -157,7 +158,11 @@ export interface SampleStreamOptions {
   shards: readonly string[];
   /** Name of the dataset in messages (its directory). */
   source?: string;
-  /** This process takes shards processIndex, processIndex + processCount, ... */
+  /**
+   * This process's share of the shards: the official contiguous split that `flip run` uses over several processes
+   * (train/multiprocess/data.ts `processShardShare`: process i reads block i of floor(n / processCount) shards; the
+   * last n mod processCount shards are read by no process, as in the official input pipeline).
+   */
   processIndex?: number;
   processCount?: number;
   seed?: number;
@@ -184,9 +189,7 @@ export interface StreamItem {
 
 /** This process's shards, in the order used for `epoch`. */
 export function shardOrder(opts: Pick<SampleStreamOptions, 'shards' | 'processIndex' | 'processCount' | 'seed' | 'shuffleBuffer' | 'shuffleShards'>, epoch: number): string[] {
-  const pi = opts.processIndex ?? 0;
-  const pc = opts.processCount ?? 1;
-  const mine = opts.shards.filter((_, i) => i % pc === pi);
+  const mine = processShardShare(opts.shards, opts.processIndex ?? 0, opts.processCount ?? 1).shards;
   const shuffle = opts.shuffleShards ?? (opts.shuffleBuffer ?? 0) > 1;
   if (!shuffle) return mine;
   const perm = new Rng(opts.seed ?? 0, 'shard-order', epoch).permutation(mine.length);
@@ -241,11 +244,8 @@ class Cursor {
 export async function* sampleStream(opts: SampleStreamOptions): AsyncGenerator<StreamItem> {
   const pc = opts.processCount ?? 1;
   const pi = opts.processIndex ?? 0;
-  if (!(pc >= 1 && pi >= 0 && pi < pc)) throw new FlipError(`processIndex ${pi} is not in [0, processCount=${pc})`);
   const source = opts.source ?? (opts.shards.length === 1 ? opts.shards[0]! : `${opts.shards.length} shards`);
-  if (opts.shards.length < pc) {
-    throw new FlipError(`${source}: ${opts.shards.length} shard(s) cannot be split across ${pc} processes (process ${pi} would get none)`);
-  }
+  processShardShare(opts.shards, pi, pc, source); // a process index outside [0, pc), or fewer shards than processes: one error
   const block = Math.max(1, Math.floor(opts.shuffleBuffer ?? 0));
   const epochs = opts.epochs ?? Infinity;
   const seed = opts.seed ?? 0;
