@@ -11,7 +11,7 @@ import type { StreamPosition } from './data/webdataset.ts';
 import { readSafetensors, writeSafetensors, type TensorMap } from '../io/safetensors.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
 import { findT5xCheckpoint, isT5xCheckpoint, readT5xCheckpoint } from '../io/t5x.ts';
-import { listProcessCheckpoints, readCheckpointIndex } from './multiprocess/checkpoint.ts';
+import { INDEX_FILE, listProcessCheckpoints, readCheckpointIndex } from './multiprocess/checkpoint.ts';
 
 export class CheckpointError extends FlipError {
   override name = 'CheckpointError';
@@ -118,6 +118,18 @@ function readMeta(file: string): CheckpointMeta | null {
   }
 }
 
+/**
+ * The per-process checkpoint folder (train/multiprocess/) that `where` names for a reader in one process (`flip eval`,
+ * `flip export`, pretrainDir, a one-process resume): `where` itself when it holds an index.json, else the newest
+ * complete one in `where` or its checkpoints/ when no one-process checkpoint is there (those come first); else null.
+ */
+export function perProcessCheckpointAt(where: string): string | null {
+  if (!existsSync(where) || where.endsWith('.json') || where.endsWith('.safetensors')) return null;
+  if (existsSync(path.join(where, INDEX_FILE))) return where;
+  if (listCheckpoints(path.join(where, 'checkpoints')).length + listCheckpoints(where).length > 0) return null;
+  return [...listProcessCheckpoints(path.join(where, 'checkpoints')), ...listProcessCheckpoints(where)].sort((a, b) => a.step - b.step).at(-1)?.folder ?? null;
+}
+
 /** The checkpoint JSON that `where` names: itself, the JSON beside a safetensors file, or a folder's newest one. */
 export function findCheckpoint(where: string): string {
   if (!existsSync(where)) throw new CheckpointError(`no checkpoint at ${where}: the path does not exist`);
@@ -125,14 +137,13 @@ export function findCheckpoint(where: string): string {
   if (where.endsWith('.json')) return where;
   const found = [...listCheckpoints(path.join(where, 'checkpoints')), ...listCheckpoints(where)].sort((a, b) => a.step - b.step);
   if (!found.length) {
-    // A folder of checkpoints saved by several processes (checkpoint_<step>/index.json) is not one a single process
-    // resumes: say so, rather than that there is none.
-    const perProcess = [...listProcessCheckpoints(path.join(where, 'checkpoints')), ...listProcessCheckpoints(where)].sort((a, b) => a.step - b.step);
-    const newest = perProcess[perProcess.length - 1];
+    // A folder of checkpoints saved by several processes (checkpoint_<step>/index.json): this reader takes one-process
+    // checkpoints; say where the others are read, rather than that there is none.
+    const newest = perProcessCheckpointAt(where);
     if (newest) {
-      const { index } = readCheckpointIndex(newest.folder);
-      throw new CheckpointError(`${where} holds checkpoints saved by ${index.processCount} processes (newest: ${newest.folder}, step ${index.step}); ` +
-        `a single process does not resume them: resume with \`flip launch --local ${index.processCount} -- <the same flip run arguments>\` (or --num-processes ${index.processCount} on several machines)`);
+      const { index } = readCheckpointIndex(newest);
+      throw new CheckpointError(`${where} holds checkpoints saved by ${index.processCount} processes (newest: ${newest}, step ${index.step}), ` +
+        `which this reader of one-process checkpoints does not take; flip run (--config.train.resumeDir / pretrainDir), flip eval and flip export read them`);
     }
     throw new CheckpointError(`no checkpoint in ${where} (looked for checkpoint_*.json there and in ${path.join(where, 'checkpoints')})`);
   }
@@ -176,7 +187,13 @@ function checkStep(file: string, step: unknown): void {
  * its `checkpoint` msgpack file). `file` is what --config.train.pretrainDir then names.
  */
 export function readAnyCheckpointMeta(where: string): { file: string; meta: { config: unknown; step: number } } {
-  if (!isT5xCheckpoint(where)) return readCheckpointMeta(where);
+  if (!isT5xCheckpoint(where)) {
+    const folder = perProcessCheckpointAt(where);
+    if (!folder) return readCheckpointMeta(where);
+    const { index } = readCheckpointIndex(folder);
+    const run = (index.run ?? {}) as { step?: number; config?: unknown };
+    return { file: folder, meta: { config: run.config ?? null, step: run.step ?? index.step } };
+  }
   const dir = findT5xCheckpoint(where);
   const ck = readT5xCheckpoint(dir);
   return { file: dir, meta: { config: null, step: ck.stateStep ?? ck.dirStep ?? 0 } };

@@ -8,7 +8,11 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FlipConfig } from '../../configs/types.ts';
 import { openClient, type Client } from '../../runtime-native/index.ts';
-import { readCheckpointMeta, saveCheckpoint, type HostState } from '../../train/checkpoint.ts';
+import { readAnyCheckpointMeta, readCheckpointMeta, saveCheckpoint, type HostState } from '../../train/checkpoint.ts';
+import { mesh } from '../../compiler/passes/index.ts';
+import { processHolding, writeCheckpointIndex, writeProcessPieces, type ArrayLayout } from '../../train/multiprocess/index.ts';
+import { exportCheckpoint } from '../../train/t5x_checkpoint.ts';
+import { readFileSync } from 'node:fs';
 import { specLeaves } from '../../train/compiled.ts';
 import { applyOverrides, officialAliases } from '../../configs/overrides.ts';
 import { checkConfig } from '../../configs/validate.ts';
@@ -35,6 +39,7 @@ afterAll(() => {
 const ds = path.join(tmp, 'ds'); // synthetic shards: training data (for vocab.txt) and a 30-image labelled eval split
 const folder = path.join(tmp, 'folder'); // the same 30 eval images as class_name/*.jpg
 const run = path.join(tmp, 'run'); // a run folder with one checkpoint (step 7)
+const perProcessRun = path.join(tmp, 'run-2p'); // the same checkpoint as a run of two processes writes it
 const TEMPLATES = ['a photo of a {}.', 'a {} on a plain background.'];
 let cfg: FlipConfig;
 
@@ -70,6 +75,22 @@ beforeAll(async () => {
     zeros[p] = { dtype: 'f32', shape: [...s.shape], data: new Float32Array(n) };
   }
   saveCheckpoint(path.join(run, 'checkpoints'), { params, mu: zeros, nu: zeros }, { step: 7, position: null, samples: 28, config: cfg });
+  // The same state as two processes of a data=2 run save it (train/multiprocess/: pieces per process, then the index).
+  const arrays: ArrayLayout[] = [];
+  const full: Record<string, HostState['params'][string]> = {};
+  for (const [prefix, map] of [['params', params], ['opt.mu', zeros], ['opt.nu', zeros]] as const) {
+    for (const [p, t] of Object.entries(map)) {
+      arrays.push({ name: `${prefix}.${p}`, dtype: 'f32', shape: [...t.shape], spec: t.shape.map(() => []) });
+      full[`${prefix}.${p}`] = t;
+    }
+  }
+  const m = mesh({ data: 2 });
+  for (const pi of [0, 1]) {
+    const held = processHolding(m, 2, pi, arrays);
+    const pieces = arrays.flatMap((a) => held[a.name]!.filter((b) => b.writes).map((b) => ({ name: a.name, start: b.start, data: full[a.name]! })));
+    writeProcessPieces(path.join(perProcessRun, 'checkpoints'), 7, pi, 2, pieces, JSON.stringify({ position: null }));
+  }
+  writeCheckpointIndex(path.join(perProcessRun, 'checkpoints'), 7, 2, m, arrays, { step: 7, samples: 28, config: cfg });
 });
 
 describe('image folder eval sets', () => {
@@ -165,5 +186,27 @@ describe('image folder eval sets', () => {
     expect(out).toMatch(/^config: the checkpoint's \(flip_tiny\)$/m);
     expect(out).toMatch(/^eval of step 7: zero-shot top-1 \d+\.\d% \(top-5 \d+\.\d%\) on 30 held-out images, 30 classes; chance 3\.3%: \d+\.\dx chance; skipped 1 corrupt-image/m);
     expect(err.match(/warning: data: skipped \(corrupt-image\)/g)).toHaveLength(1);
+  });
+
+  it('a checkpoint written by several processes: flip eval gives the same top-1 as the one-process checkpoint, flip export the same file', async () => {
+    const meta = readAnyCheckpointMeta(perProcessRun);
+    expect(meta.file).toBe(path.join(perProcessRun, 'checkpoints', 'checkpoint_00000007'));
+    expect(meta.meta.step).toBe(7);
+    const evalOf = async (where: string) => {
+      const child = spawn(process.execPath, [path.join(root, 'bin/flip.js'), 'eval', where, '--eval-data', folder, '--templates', 'simple', '--workers', '0', '--fast-compile'], { cwd: tmp });
+      let out = '', err = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+      expect(code, err).toBe(0);
+      return /^eval of step 7: zero-shot top-1 (\d+\.\d)% \(top-5 (\d+\.\d)%\)/m.exec(out)?.slice(1);
+    };
+    const [one, two] = [await evalOf(run), await evalOf(perProcessRun)];
+    expect(one).toHaveLength(2);
+    expect(two).toEqual(one);
+    const a = exportCheckpoint(run, 'safetensors', path.join(tmp, 'one.safetensors'));
+    const b = exportCheckpoint(perProcessRun, 'safetensors', path.join(tmp, 'two.safetensors'));
+    expect(b.step).toBe(a.step);
+    expect(readFileSync(b.written).equals(readFileSync(a.written))).toBe(true);
   });
 });

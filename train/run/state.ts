@@ -4,8 +4,7 @@
 import { flatten, unflatten } from '../../compiler/trace/index.ts';
 import { FlipError } from '../../compiler/ir/errors.ts';
 import type { Client } from '../../runtime-native/index.ts';
-import path from 'node:path';
-import { checkCheckpointFits, listCheckpoints, loadCheckpoint, type LoadedCheckpoint } from '../checkpoint.ts';
+import { checkCheckpointFits, loadCheckpoint, perProcessCheckpointAt, type LoadedCheckpoint } from '../checkpoint.ts';
 import { findProcessCheckpoint, loadProcessCheckpoint } from '../multiprocess/index.ts';
 import { checkCheckpointDirFree } from './checkpoints.ts';
 import { compileFunction, specLeaves } from '../compiled.ts';
@@ -42,10 +41,14 @@ export function readStartCheckpoints(plan: RunPlan): StartCheckpoints {
   const t = plan.train;
   const want = specLeaves(paramSpecs(plan.model));
   // The official format (a t5x checkpoint folder) is converted to flip's layout and checked as it is read.
-  const load = (where: string, pretrain: boolean) =>
-    isT5xCheckpoint(where)
-      ? loadT5xCheckpoint(where, plan.model, { moments: !pretrain && !t.evalOnly, pretrain, configName: plan.config.name, batchSize: t.batchSize })
-      : loadCheckpoint(where);
+  const load = (where: string, pretrain: boolean): LoadedCheckpoint => {
+    if (isT5xCheckpoint(where)) return loadT5xCheckpoint(where, plan.model, { moments: !pretrain && !t.evalOnly, pretrain, configName: plan.config.name, batchSize: t.batchSize });
+    // Params (and moments) written by several processes, read whole here; their data positions do not matter to a pretrain.
+    const folder = perProcessCheckpointAt(where);
+    if (!folder) return loadCheckpoint(where);
+    const ck = loadProcessCheckpoint(folder, plan.processes.group);
+    return pretrain ? { ...ck, notes: [] } : ck;
+  };
   // A per-process checkpoint (train/multiprocess/): a run of several processes takes it first; a one-process run when there is no other.
   const perProcess = t.resumeDir ? resumeFromProcessCheckpoint(plan, t.resumeDir) : null;
   const resumed = perProcess ?? (t.resumeDir ? load(t.resumeDir, false) : null);
@@ -62,10 +65,9 @@ export function readStartCheckpoints(plan: RunPlan): StartCheckpoints {
 }
 
 function resumeFromProcessCheckpoint(plan: RunPlan, where: string): LoadedCheckpoint | null {
-  const folder = isT5xCheckpoint(where) ? null : findProcessCheckpoint(where);
-  if (!folder) return null;
-  if (!plan.processes.multi && listCheckpoints(path.join(where, 'checkpoints')).length + listCheckpoints(where).length + (where.endsWith('.json') || where.endsWith('.safetensors') ? 1 : 0) > 0) return null;
-  return loadProcessCheckpoint(folder, plan.processes.group);
+  if (isT5xCheckpoint(where)) return null;
+  const folder = plan.processes.multi ? findProcessCheckpoint(where) : perProcessCheckpointAt(where);
+  return folder ? loadProcessCheckpoint(folder, plan.processes.group) : null;
 }
 
 /** Upload host tensors by path into the structure of `specs`, checking every shape. */

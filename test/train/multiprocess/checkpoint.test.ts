@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { DTYPE_INFO, newHostArray, type DType } from '../../../compiler/ir/dtype.ts';
 import { mesh, type Mesh } from '../../../compiler/passes/index.ts';
 import { readSafetensors, type TensorData } from '../../../io/safetensors.ts';
-import { findCheckpoint } from '../../../train/checkpoint.ts';
+import { findCheckpoint, perProcessCheckpointAt } from '../../../train/checkpoint.ts';
 import {
   checkpointFolder, latestProcessCheckpoint, listProcessCheckpoints, pieceFile, processHolding, pruneProcessCheckpoints, readBlock,
   readCheckpointIndex, restoreProcessBlocks, saveProcessCheckpoint, singleProcess, writeCheckpointIndex, writeProcessPieces,
@@ -167,12 +167,13 @@ describe('crash safety and damaged checkpoints', () => {
     expect(latestProcessCheckpoint(dir)?.step).toBe(10);
   });
 
-  it('a single process pointed at a folder of per-process checkpoints is told how to resume them, not that there are none', () => {
+  it('the reader of one-process checkpoints, pointed at per-process ones, names them and who reads them, not that there are none', () => {
     const dir = path.join(tmp, 'single');
     saveAsProcesses(path.join(dir, 'checkpoints'), 12, mesh({ data: 2, model: 2 }), 2);
+    expect(perProcessCheckpointAt(dir)).toBe(checkpointFolder(path.join(dir, 'checkpoints'), 12));
     expect(() => findCheckpoint(dir)).toThrow(new RegExp(`^${dir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} holds checkpoints saved by 2 processes ` +
-      '\\(newest: .*checkpoint_00000012, step 12\\); a single process does not resume them: resume with `flip launch --local 2 -- ' +
-      '<the same flip run arguments>` \\(or --num-processes 2 on several machines\\)$'));
+      '\\(newest: .*checkpoint_00000012, step 12\\), which this reader of one-process checkpoints does not take; ' +
+      'flip run \\(--config.train.resumeDir / pretrainDir\\), flip eval and flip export read them$'));
     expect(() => findCheckpoint(path.join(tmp, 'nothing-here-' + Date.now()))).toThrow(/the path does not exist/);
   });
 
