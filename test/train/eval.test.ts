@@ -41,6 +41,16 @@ const folder = path.join(tmp, 'folder'); // the same 30 eval images as class_nam
 const run = path.join(tmp, 'run'); // a run folder with one checkpoint (step 7)
 const perProcessRun = path.join(tmp, 'run-2p'); // the same checkpoint as a run of two processes writes it
 const TEMPLATES = ['a photo of a {}.', 'a {} on a plain background.'];
+
+/** `flip eval WHERE` on the image folder (simple templates, no worker threads, fast compile), as a user runs it. */
+async function flipEval(where: string): Promise<{ code: number | null; out: string; err: string }> {
+  const child = spawn(process.execPath, [path.join(root, 'bin/flip.js'), 'eval', where, '--eval-data', folder, '--templates', 'simple', '--workers', '0', '--fast-compile'], { cwd: tmp });
+  let out = '', err = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  return { code, out, err };
+}
 let cfg: FlipConfig;
 
 beforeAll(async () => {
@@ -177,11 +187,7 @@ describe('image folder eval sets', () => {
     expect(e).toMatchObject({ runDir: run, source: "the checkpoint's (flip_tiny)", config: { train: { evalOnly: true, pretrainDir: e.checkpoint, resumeDir: '' } } });
     await expect(resolveEvalConfig({ overrides: {} }, readCheckpointMeta)).rejects.toThrow(/flip eval needs a checkpoint/);
 
-    const child = spawn(process.execPath, [path.join(root, 'bin/flip.js'), 'eval', run, '--eval-data', folder, '--templates', 'simple', '--workers', '0', '--fast-compile'], { cwd: tmp });
-    let out = '', err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    const { code, out, err } = await flipEval(run);
     expect(code, err).toBe(0);
     expect(out).toMatch(/^config: the checkpoint's \(flip_tiny\)$/m);
     expect(out).toMatch(/^eval of step 7: zero-shot top-1 \d+\.\d% \(top-5 \d+\.\d%\) on 30 held-out images, 30 classes; chance 3\.3%: \d+\.\dx chance; skipped 1 corrupt-image/m);
@@ -193,11 +199,7 @@ describe('image folder eval sets', () => {
     expect(meta.file).toBe(path.join(perProcessRun, 'checkpoints', 'checkpoint_00000007'));
     expect(meta.meta.step).toBe(7);
     const evalOf = async (where: string) => {
-      const child = spawn(process.execPath, [path.join(root, 'bin/flip.js'), 'eval', where, '--eval-data', folder, '--templates', 'simple', '--workers', '0', '--fast-compile'], { cwd: tmp });
-      let out = '', err = '';
-      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-      const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+      const { code, out, err } = await flipEval(where);
       expect(code, err).toBe(0);
       return /^eval of step 7: zero-shot top-1 (\d+\.\d)% \(top-5 (\d+\.\d)%\)/m.exec(out)?.slice(1);
     };
