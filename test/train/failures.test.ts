@@ -17,6 +17,8 @@ import { writeSynthDataset } from '../../train/data/synth.ts';
 import { TarReader, TarWriter } from '../../train/data/tar.ts';
 import { loadConfigModule } from '../../configs/load.ts';
 import { runTraining, type RunOptions } from '../../train/run/index.ts';
+import { mesh } from '../../compiler/passes/index.ts';
+import { writeCheckpointIndex, writeProcessPieces } from '../../train/multiprocess/index.ts';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const tmp = mkdtempSync(path.join(tmpdir(), 'flip-fail-'));
@@ -154,6 +156,16 @@ describe('flip run with bad checkpoints and a diverging loss', () => {
     const mixed = await run({ config: await config({ 'train.resumeDir': elsewhere }), workdir: good }).catch((e: unknown) => e);
     expect((mixed as Error).message).toMatch(/holds another run's checkpoints \(steps 3\) and this run resumes from .*elsewhere\/checkpoints\/checkpoint_00000003\.json: continue that run with/);
     expect(snapshot(good)).toEqual(before);
+    // A workdir of a run of several processes (per-process checkpoint folders, no checkpoint_*.json): refused alike.
+    const multi = path.join(tmp, 'multi');
+    const arrays = [{ name: 'params.x', dtype: 'f32' as const, shape: [2], spec: [[]] }];
+    for (const pi of [0, 1]) writeProcessPieces(path.join(multi, 'checkpoints'), 5, pi, 2, pi === 0 ? [{ name: 'params.x', start: [0], data: { dtype: 'f32', shape: [2], data: new Float32Array(2) } }] : []);
+    writeCheckpointIndex(path.join(multi, 'checkpoints'), 5, 2, mesh({ data: 2 }), arrays, { step: 5 });
+    const beforeMulti = snapshot(multi);
+    const onMulti = await run({ config: await config({}), workdir: multi }).catch((e: unknown) => e);
+    expect((onMulti as Error).message).toBe(`${path.join(multi, 'checkpoints')} holds another run's checkpoints (steps 5) and this run starts fresh: ` +
+      `continue that run with --config.train.resumeDir=${multi}, or give this one another --workdir (nothing was written)`);
+    expect(snapshot(multi)).toEqual(beforeMulti);
   });
 
   it('a NaN / inf loss stops training at its step with the metric named; the last good checkpoint stays as it was', async () => {

@@ -6,7 +6,7 @@ import { FlipError } from '../../compiler/ir/errors.ts';
 import { listCheckpoints, saveCheckpoint, type HostState, type LoadedCheckpoint } from '../checkpoint.ts';
 import type { StateLeaf } from '../executor.ts';
 import type { TensorMap } from '../../io/safetensors.ts';
-import { saveStatePieces } from '../multiprocess/index.ts';
+import { listProcessCheckpoints, saveStatePieces } from '../multiprocess/index.ts';
 import type { RunPlan } from './plan.ts';
 import type { DeviceState, RunCursor } from './state.ts';
 
@@ -32,7 +32,8 @@ async function toHostState(state: DeviceState): Promise<HostState> {
 export function checkCheckpointDirFree(plan: RunPlan, resumed: LoadedCheckpoint | null): void {
   if (plan.evalOnly) return;
   if (resumed && path.resolve(path.dirname(resumed.file)) === path.resolve(plan.checkpointDir)) return;
-  const old = listCheckpoints(plan.checkpointDir);
+  // One-process checkpoint files and per-process checkpoint folders (a run of several processes) alike.
+  const old = [...listCheckpoints(plan.checkpointDir), ...listProcessCheckpoints(plan.checkpointDir)].sort((a, b) => a.step - b.step);
   if (!old.length) return;
   const what = resumed ? `this run resumes from ${resumed.file}` : 'this run starts fresh';
   throw new FlipError(`${plan.checkpointDir} holds another run's checkpoints (steps ${old.map((c) => c.step).join(', ')}) and ${what}: ` +
