@@ -11,7 +11,8 @@ import type { StreamPosition } from './data/webdataset.ts';
 import { readSafetensors, writeSafetensors, type TensorMap } from '../io/safetensors.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
 import { findT5xCheckpoint, isT5xCheckpoint, readT5xCheckpoint } from '../io/t5x.ts';
-import { INDEX_FILE, listProcessCheckpoints, readCheckpointIndex } from './multiprocess/checkpoint.ts';
+import { mesh } from '../compiler/passes/index.ts';
+import { INDEX_FILE, findProcessCheckpoint, readCheckpointIndex, restoreProcessBlocks, type ArrayLayout } from './multiprocess/checkpoint.ts';
 
 export class CheckpointError extends FlipError {
   override name = 'CheckpointError';
@@ -45,6 +46,16 @@ export interface HostState {
   mu: TensorMap;
   nu: TensorMap;
 }
+
+/** The state's groups and the prefixes of their tensor names in every checkpoint flip writes (one-process or per-process). */
+export const STATE_GROUPS = [['params', 'params'], ['mu', 'opt.mu'], ['nu', 'opt.nu']] as const;
+
+/** The process that reads a checkpoint: a per-process checkpoint gives it its data position when as many processes wrote it. */
+export interface CheckpointReader {
+  processIndex: number;
+  processCount: number;
+}
+const ONE_PROCESS: CheckpointReader = { processIndex: 0, processCount: 1 };
 
 export interface LoadedCheckpoint {
   meta: CheckpointMeta;
@@ -125,33 +136,27 @@ function readMeta(file: string): CheckpointMeta | null {
  */
 export function perProcessCheckpointAt(where: string): string | null {
   if (!existsSync(where) || where.endsWith('.json') || where.endsWith('.safetensors')) return null;
-  if (existsSync(path.join(where, INDEX_FILE))) return where;
-  if (listCheckpoints(path.join(where, 'checkpoints')).length + listCheckpoints(where).length > 0) return null;
-  return [...listProcessCheckpoints(path.join(where, 'checkpoints')), ...listProcessCheckpoints(where)].sort((a, b) => a.step - b.step).at(-1)?.folder ?? null;
+  if (!existsSync(path.join(where, INDEX_FILE)) && listCheckpoints(path.join(where, 'checkpoints')).length + listCheckpoints(where).length > 0) return null;
+  return findProcessCheckpoint(where);
 }
 
-/** The checkpoint JSON that `where` names: itself, the JSON beside a safetensors file, or a folder's newest one. */
+/**
+ * The one-process checkpoint JSON that `where` names: itself, the JSON beside a safetensors file, or a folder's newest
+ * one (readCheckpointMeta and loadCheckpoint look for a per-process checkpoint first).
+ */
 export function findCheckpoint(where: string): string {
   if (!existsSync(where)) throw new CheckpointError(`no checkpoint at ${where}: the path does not exist`);
   if (where.endsWith('.safetensors')) return where.replace(/\.safetensors$/, '.json');
   if (where.endsWith('.json')) return where;
   const found = [...listCheckpoints(path.join(where, 'checkpoints')), ...listCheckpoints(where)].sort((a, b) => a.step - b.step);
-  if (!found.length) {
-    // A folder of checkpoints saved by several processes (checkpoint_<step>/index.json): this reader takes one-process
-    // checkpoints; say where the others are read, rather than that there is none.
-    const newest = perProcessCheckpointAt(where);
-    if (newest) {
-      const { index } = readCheckpointIndex(newest);
-      throw new CheckpointError(`${where} holds checkpoints saved by ${index.processCount} processes (newest: ${newest}, step ${index.step}), ` +
-        `which this reader of one-process checkpoints does not take; flip run (--config.train.resumeDir / pretrainDir), flip eval and flip export read them`);
-    }
-    throw new CheckpointError(`no checkpoint in ${where} (looked for checkpoint_*.json there and in ${path.join(where, 'checkpoints')})`);
-  }
+  if (!found.length) throw new CheckpointError(`no checkpoint in ${where} (looked for checkpoint_*.json there and in ${path.join(where, 'checkpoints')})`);
   return found[found.length - 1]!.file;
 }
 
 /** A checkpoint's JSON (step, position, config) without its tensors; see {@link loadCheckpoint} for `where`. */
-export function readCheckpointMeta(where: string): { file: string; meta: CheckpointMeta } {
+export function readCheckpointMeta(where: string, reader: CheckpointReader = ONE_PROCESS): { file: string; meta: CheckpointMeta } {
+  const folder = perProcessCheckpointAt(where);
+  if (folder) return { file: folder, meta: processCheckpointMeta(folder, reader).meta };
   const file = findCheckpoint(where);
   let meta: CheckpointMeta;
   try {
@@ -187,24 +192,62 @@ function checkStep(file: string, step: unknown): void {
  * its `checkpoint` msgpack file). `file` is what --config.train.pretrainDir then names.
  */
 export function readAnyCheckpointMeta(where: string): { file: string; meta: { config: unknown; step: number } } {
-  if (!isT5xCheckpoint(where)) {
-    const folder = perProcessCheckpointAt(where);
-    if (!folder) return readCheckpointMeta(where);
-    const { index } = readCheckpointIndex(folder);
-    const run = (index.run ?? {}) as { step?: number; config?: unknown };
-    return { file: folder, meta: { config: run.config ?? null, step: run.step ?? index.step } };
-  }
+  if (!isT5xCheckpoint(where)) return readCheckpointMeta(where);
   const dir = findT5xCheckpoint(where);
   const ck = readT5xCheckpoint(dir);
   return { file: dir, meta: { config: null, step: ck.stateStep ?? ck.dirStep ?? 0 } };
 }
 
 /**
- * Load a checkpoint: `where` is a checkpoint JSON, its safetensors file, or a folder (a workdir or its
- * `checkpoints/` folder), in which case the newest complete checkpoint there. A file that cannot be read or parsed
- * is a CheckpointError naming it.
+ * A per-process checkpoint's meta from its index (train/multiprocess/checkpoint.ts), as a one-process checkpoint's
+ * JSON gives it: the data position is `reader`'s own when the checkpoint was written by as many processes, else null
+ * with a note (the state is restored; each process's data starts afresh from its share).
  */
-export function loadCheckpoint(where: string): LoadedCheckpoint {
+function processCheckpointMeta(folder: string, reader: CheckpointReader): { meta: CheckpointMeta; notes: string[] } {
+  const { index } = readCheckpointIndex(folder);
+  const run = (index.run ?? {}) as { step?: number; samples?: number; config?: unknown; run?: string };
+  const notes: string[] = [];
+  let position: StreamPosition | null = null;
+  if (index.processCount === reader.processCount) {
+    try {
+      position = (JSON.parse(index.processes[reader.processIndex]?.meta || '{}') as { position?: StreamPosition | null }).position ?? null;
+    } catch {
+      position = null;
+    }
+  } else {
+    notes.push(`note: ${folder} was written by ${index.processCount} process(es), this run has ${reader.processCount}: the state is restored, each process's data starts afresh from its share`);
+  }
+  return {
+    meta: { format: CHECKPOINT_FORMAT, step: run.step ?? index.step, samples: run.samples ?? 0, position, config: run.config ?? null, tensors: '', saved: index.saved, ...(run.run ? { run: run.run } : {}) },
+    notes,
+  };
+}
+
+/** A per-process checkpoint read back whole (every array on this host, whatever mesh and process count wrote it). */
+function loadProcessCheckpoint(folder: string, reader: CheckpointReader): LoadedCheckpoint {
+  const { index } = readCheckpointIndex(folder);
+  const arrays: ArrayLayout[] = Object.entries(index.arrays).map(([name, a]) => ({ name, dtype: a.dtype, shape: a.shape, spec: a.shape.map(() => []) }));
+  const blocks = restoreProcessBlocks(folder, mesh({ data: 1 }), 1, 0, arrays);
+  const state: HostState = { params: {}, mu: {}, nu: {} };
+  for (const a of arrays) {
+    const g = STATE_GROUPS.find(([, prefix]) => a.name.startsWith(`${prefix}.`));
+    if (!g) throw new CheckpointError(`${folder}: array '${a.name}' is not a params.*, opt.mu.* or opt.nu.* array of a train state`);
+    state[g[0]][a.name.slice(g[1].length + 1)] = blocks[a.name]![0]!.data;
+  }
+  const { meta, notes } = processCheckpointMeta(folder, reader);
+  return { file: folder, notes, state, meta };
+}
+
+/**
+ * Load a checkpoint: `where` is a checkpoint JSON, its safetensors file, or a folder (a workdir or its
+ * `checkpoints/` folder), in which case the newest complete checkpoint there. A checkpoint written by several
+ * processes (a checkpoint_<step>/ folder with its index, or a folder holding only such ones: {@link
+ * perProcessCheckpointAt}) is read whole, `reader`'s data position in it when as many processes wrote it. A file that
+ * cannot be read or parsed is a CheckpointError naming it.
+ */
+export function loadCheckpoint(where: string, reader: CheckpointReader = ONE_PROCESS): LoadedCheckpoint {
+  const folder = perProcessCheckpointAt(where);
+  if (folder) return loadProcessCheckpoint(folder, reader);
   const { file, meta } = readCheckpointMeta(where);
   const tensorsFile = path.join(path.dirname(file), meta.tensors);
   let st;
@@ -230,9 +273,8 @@ export function loadCheckpoint(where: string): LoadedCheckpoint {
   }
   const state: HostState = { params: {}, mu: {}, nu: {} };
   for (const [name, t] of Object.entries(st.tensors)) {
-    if (name.startsWith('params.')) state.params[name.slice(7)] = t;
-    else if (name.startsWith('opt.mu.')) state.mu[name.slice(7)] = t;
-    else if (name.startsWith('opt.nu.')) state.nu[name.slice(7)] = t;
+    const g = STATE_GROUPS.find(([, prefix]) => name.startsWith(`${prefix}.`));
+    if (g) state[g[0]][name.slice(g[1].length + 1)] = t;
   }
   return { meta, state, file };
 }

@@ -21,8 +21,7 @@ import { FlaxArray, numpyName } from '../io/msgpack.ts';
 import type { TensorData, TensorMap } from '../io/safetensors.ts';
 import { writeSafetensors } from '../io/safetensors.ts';
 import { isT5xCheckpoint, readT5xCheckpoint, writeT5xCheckpoint, ZarrLeaf, type T5xOut, type T5xTree, type T5xValue } from '../io/t5x.ts';
-import { CHECKPOINT_FORMAT, CheckpointError, loadCheckpoint, perProcessCheckpointAt, type HostState, type LoadedCheckpoint } from './checkpoint.ts';
-import { loadProcessCheckpoint } from './multiprocess/trainer.ts';
+import { CHECKPOINT_FORMAT, CheckpointError, loadCheckpoint, type HostState, type LoadedCheckpoint } from './checkpoint.ts';
 import { specLeaves } from './compiled.ts';
 import { paramSpecs } from './step.ts';
 
@@ -232,8 +231,7 @@ export function exportOfficialSafetensors(state: HostState, step: number, file: 
  */
 export function exportCheckpoint(where: string, format: 't5x' | 'safetensors', out: string): { written: string; step: number; tensors: number } {
   if (isT5xCheckpoint(where)) throw new CheckpointError(`${where} is a t5x checkpoint already; flip export converts flip's own checkpoints`);
-  const folder = perProcessCheckpointAt(where);
-  const ck = folder ? loadProcessCheckpoint(folder, { processIndex: 0, processCount: 1 }) : loadCheckpoint(where);
+  const ck = loadCheckpoint(where);
   const cfg = ck.meta.config as { train?: { optimizer?: { excludeWd?: unknown } } } | null;
   const excludeWd = cfg?.train?.optimizer?.excludeWd !== false;
   const tensors = Object.keys(ck.state.params).length * 3 + 3;

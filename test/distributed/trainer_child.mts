@@ -14,7 +14,8 @@ import { putSharded, type ShardedArray } from '../../programs/sharded.ts';
 import { joinProcessGroup, openClient, type Buffer } from '../../runtime-native/index.ts';
 import { checkSameStep } from '../../train/executor.ts';
 import { MetricsLog } from '../../train/metrics.ts';
-import { globalMeshLayout, metricsFor, outputFor, saveStatePieces, loadProcessCheckpoint, findProcessCheckpoint } from '../../train/multiprocess/index.ts';
+import { globalMeshLayout, metricsFor, outputFor, saveStatePieces, findProcessCheckpoint } from '../../train/multiprocess/index.ts';
+import { loadCheckpoint } from '../../train/checkpoint.ts';
 import { openTrainData, prepareData } from '../../train/run/data.ts';
 import { runOutput } from '../../train/run/output.ts';
 import { planRun } from '../../train/run/plan.ts';
@@ -100,7 +101,7 @@ try {
       host = cursor.state;
     } else {
       // A later save from another process count: the state restored whole from the first checkpoint.
-      const ck = loadProcessCheckpoint(findProcessCheckpoint(workdir!)!, plan.processes.group);
+      const ck = loadCheckpoint(findProcessCheckpoint(workdir!)!, plan.processes.group);
       emit('restored', { step: ck.meta.step, notes: ck.notes, position: ck.meta.position });
       const up = (m: Record<string, { data: unknown; shape: number[] }>) => Object.fromEntries(Object.entries(m).map(([k, t]) => [k, client.toDevice(t.data as Float32Array, t.shape, 'f32')]));
       host = { params: up(ck.state.params), mu: up(ck.state.mu), nu: up(ck.state.nu) };

@@ -12,7 +12,8 @@ import { flatten } from '../../compiler/trace/index.ts';
 import { applyOverrides, officialAliases } from '../../configs/overrides.ts';
 import { loadConfigModule } from '../../configs/load.ts';
 import { openClient, type Buffer as DeviceBuffer } from '../../runtime-native/index.ts';
-import { checkpointFolder, loadProcessCheckpoint, readCheckpointIndex } from '../../train/multiprocess/index.ts';
+import { checkpointFolder, readCheckpointIndex } from '../../train/multiprocess/index.ts';
+import { loadCheckpoint } from '../../train/checkpoint.ts';
 import { runOutput } from '../../train/run/output.ts';
 import { planRun } from '../../train/run/plan.ts';
 import { startState } from '../../train/run/state.ts';
@@ -84,7 +85,7 @@ describe('trainer checkpoints over real processes', () => {
         for (let i = 0; i < f.leaves.length; i++) want[`${prefix}.${f.paths[i]}`] = (await f.leaves[i]!.toHost()) as Float32Array;
       }
       for (const folder of [first, second]) {
-        const ck = loadProcessCheckpoint(folder, { processIndex: 0, processCount: 1 });
+        const ck = loadCheckpoint(folder);
         const got: Record<string, Float32Array> = {};
         for (const k of ['params', 'mu', 'nu'] as const) for (const [name, t] of Object.entries(ck.state[k])) got[`${k}.${name}`] = t.data as Float32Array;
         expect(Object.keys(got).sort()).toEqual(Object.keys(want).sort());

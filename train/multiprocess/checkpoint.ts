@@ -324,6 +324,13 @@ export function listProcessCheckpoints(dir: string): { step: number; folder: str
     .sort((a, b) => a.step - b.step);
 }
 
+/** The checkpoint folder `where` names: a checkpoint_<step>/ folder, or the newest complete one in a workdir or its checkpoints/. */
+export function findProcessCheckpoint(where: string): string | null {
+  if (existsSync(path.join(where, INDEX_FILE))) return where;
+  const found = [...listProcessCheckpoints(path.join(where, 'checkpoints')), ...listProcessCheckpoints(where)].sort((a, b) => a.step - b.step);
+  return found.at(-1)?.folder ?? null;
+}
+
 /** The newest complete checkpoint in `dir`, or null. */
 export function latestProcessCheckpoint(dir: string): { step: number; folder: string } | null {
   return listProcessCheckpoints(dir).at(-1) ?? null;

@@ -5,7 +5,7 @@ export { ProcessGroupError, checkGroup, singleProcess, type ProcessGroup } from 
 export { DataShareError, processDataPlan, processShardShare, type ProcessDataOptions, type ProcessDataPlan, type ShardShare } from './data.ts';
 export { NO_METRICS, metricsFor, outputFor, writerRole, type MetricsSink, type OutputOptions, type WriterRole } from './writer.ts';
 export {
-  INDEX_FILE, INDEX_FORMAT, ProcessCheckpointError, checkpointFolder, latestProcessCheckpoint, listProcessCheckpoints, pieceFile,
+  INDEX_FILE, INDEX_FORMAT, ProcessCheckpointError, checkpointFolder, findProcessCheckpoint, latestProcessCheckpoint, listProcessCheckpoints, pieceFile,
   processHolding, processPositions, pruneProcessCheckpoints, readBlock, readCheckpointIndex, restoreProcessBlocks, saveProcessCheckpoint,
   writeCheckpointIndex, writeProcessPieces,
   type ArrayLayout, type Box, type CheckpointIndex, type HeldBox, type IndexPiece, type Piece, type ProcessHolding, type SaveOptions,
@@ -14,6 +14,6 @@ export { ProgramMismatchError, checkSameProgram, fingerprintKey, fingerprintMism
 export { GlobalMeshError, globalMeshLayout, type GlobalDeviceInfo, type GlobalMeshLayout } from './mesh.ts';
 export { storeGroup } from './group.ts';
 export {
-  PROCESS_WAIT_MS, findProcessCheckpoint, loadProcessCheckpoint, runProcesses, saveStatePieces, trainShare, writerFirst,
+  PROCESS_WAIT_MS, runProcesses, saveStatePieces, trainShare, writerFirst,
   type ProcessSave, type RunProcesses,
 } from './trainer.ts';

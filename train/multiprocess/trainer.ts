@@ -1,18 +1,18 @@
 // The calls train/run makes for a run over several processes, each a few lines there: the run's group and writer
 // role, each process's share of the training shards, the writer-only steps (the synthetic set) with the others
-// waiting at a barrier, the state saved as per-process pieces with one index, and a saved state read back whole
-// (for any process count) to start from. A one-process run never calls the last three: its files stay as they were.
-import { existsSync } from 'node:fs';
+// waiting at a barrier, and the state saved as per-process pieces with one index (train/checkpoint.ts loadCheckpoint
+// reads such a checkpoint back whole, for any process count). A one-process run never calls the last two: its files
+// stay as they were.
 import path from 'node:path';
 import { FlipError } from '../../compiler/ir/errors.ts';
 import { mesh as makeMesh, type Mesh } from '../../compiler/passes/index.ts';
 import { flatten } from '../../compiler/trace/index.ts';
-import type { TensorData, TensorMap } from '../../io/safetensors.ts';
+import type { TensorData } from '../../io/safetensors.ts';
 import type { Coordination, ProcessPlan } from '../../runtime-native/index.ts';
-import { CHECKPOINT_FORMAT, type HostState, type LoadedCheckpoint } from '../checkpoint.ts';
+import { STATE_GROUPS } from '../checkpoint.ts';
 import { listShards, type StreamPosition } from '../data/webdataset.ts';
 import {
-  latestProcessCheckpoint, listProcessCheckpoints, pruneProcessCheckpoints, readCheckpointIndex, restoreProcessBlocks, saveProcessCheckpoint,
+  latestProcessCheckpoint, pruneProcessCheckpoints, saveProcessCheckpoint,
   processHolding, type ArrayLayout, type Piece,
 } from './checkpoint.ts';
 import { processDataPlan, type ProcessDataPlan } from './data.ts';
@@ -60,11 +60,9 @@ interface LeafLike {
   readonly shards?: readonly ({ toHost(): Promise<unknown> } | undefined)[];
 }
 
-const GROUPS = [['params', 'params'], ['mu', 'opt.mu'], ['nu', 'opt.nu']] as const;
-
 /** The state's arrays with the names a one-process checkpoint gives them (params.*, opt.mu.*, opt.nu.*). */
 function stateLeaves(state: { params: unknown; mu: unknown; nu: unknown }): { name: string; leaf: LeafLike }[] {
-  return GROUPS.flatMap(([k, prefix]) => {
+  return STATE_GROUPS.flatMap(([k, prefix]) => {
     const f = flatten<LeafLike>(state[k], { isLeaf: (x) => typeof (x as LeafLike | null)?.toHost === 'function' });
     return f.leaves.map((leaf, i) => ({ name: `${prefix}.${f.paths[i]}`, leaf }));
   });
@@ -111,47 +109,6 @@ export async function saveStatePieces(p: RunProcesses, state: { params: unknown;
   });
   if (p.role.isWriter) pruneProcessCheckpoints(s.dir, s.keep ?? 2);
   return path.dirname(index);
-}
-
-/** The checkpoint folder `where` names: a checkpoint_<step>/ folder, or the newest complete one in a workdir or its checkpoints/. */
-export function findProcessCheckpoint(where: string): string | null {
-  if (existsSync(path.join(where, 'index.json'))) return where;
-  const found = [...listProcessCheckpoints(path.join(where, 'checkpoints')), ...listProcessCheckpoints(where)].sort((a, b) => a.step - b.step);
-  return found.at(-1)?.folder ?? null;
-}
-
-/**
- * A per-process checkpoint read back whole, as a one-process checkpoint loads (every array on this process's host;
- * the train step's first run splits it over the mesh), for any process count. The data position is this process's
- * when the checkpoint was written by as many processes, else null (a note says the data starts afresh).
- */
-export function loadProcessCheckpoint(folder: string, group: Pick<ProcessGroup, 'processIndex' | 'processCount'>): LoadedCheckpoint {
-  const { index } = readCheckpointIndex(folder);
-  const arrays: ArrayLayout[] = Object.entries(index.arrays).map(([name, a]) => ({ name, dtype: a.dtype, shape: a.shape, spec: a.shape.map(() => []) }));
-  const blocks = restoreProcessBlocks(folder, makeMesh({ data: 1 }), 1, 0, arrays);
-  const state: HostState = { params: {}, mu: {}, nu: {} };
-  for (const a of arrays) {
-    const g = GROUPS.find(([, prefix]) => a.name.startsWith(`${prefix}.`));
-    if (!g) throw new FlipError(`${folder}: array '${a.name}' is not a params.*, opt.mu.* or opt.nu.* array of a train state`);
-    (state[g[0]] as TensorMap)[a.name.slice(g[1].length + 1)] = blocks[a.name]![0]!.data;
-  }
-  const run = (index.run ?? {}) as { step?: number; samples?: number; config?: unknown; run?: string };
-  const notes: string[] = [];
-  let position: StreamPosition | null = null;
-  if (index.processCount === group.processCount) {
-    try {
-      position = (JSON.parse(index.processes[group.processIndex]?.meta || '{}') as { position?: StreamPosition | null }).position ?? null;
-    } catch {
-      position = null;
-    }
-  } else {
-    notes.push(`note: ${folder} was written by ${index.processCount} process(es), this run has ${group.processCount}: the state is restored, each process's data starts afresh from its share`);
-  }
-  return {
-    file: folder, notes,
-    state,
-    meta: { format: CHECKPOINT_FORMAT, step: run.step ?? index.step, samples: run.samples ?? 0, position, config: run.config ?? null, tensors: '', saved: index.saved, ...(run.run ? { run: run.run } : {}) },
-  };
 }
 
 export { latestProcessCheckpoint };

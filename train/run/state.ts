@@ -4,8 +4,8 @@
 import { flatten, unflatten } from '../../compiler/trace/index.ts';
 import { FlipError } from '../../compiler/ir/errors.ts';
 import type { Client } from '../../runtime-native/index.ts';
-import { checkCheckpointFits, loadCheckpoint, perProcessCheckpointAt, type LoadedCheckpoint } from '../checkpoint.ts';
-import { findProcessCheckpoint, loadProcessCheckpoint } from '../multiprocess/index.ts';
+import { checkCheckpointFits, loadCheckpoint, type LoadedCheckpoint } from '../checkpoint.ts';
+import { findProcessCheckpoint } from '../multiprocess/index.ts';
 import { checkCheckpointDirFree } from './checkpoints.ts';
 import { compileFunction, specLeaves } from '../compiled.ts';
 import type { StreamPosition } from '../data/webdataset.ts';
@@ -43,14 +43,13 @@ export function readStartCheckpoints(plan: RunPlan): StartCheckpoints {
   // The official format (a t5x checkpoint folder) is converted to flip's layout and checked as it is read.
   const load = (where: string, pretrain: boolean): LoadedCheckpoint => {
     if (isT5xCheckpoint(where)) return loadT5xCheckpoint(where, plan.model, { moments: !pretrain && !t.evalOnly, pretrain, configName: plan.config.name, batchSize: t.batchSize });
-    // Params (and moments) written by several processes, read whole here; their data positions do not matter to a pretrain.
-    const folder = perProcessCheckpointAt(where);
-    if (!folder) return loadCheckpoint(where);
-    const ck = loadProcessCheckpoint(folder, plan.processes.group);
+    const ck = loadCheckpoint(where, plan.processes.group);
+    // A pretrain takes params only: what a checkpoint says of its data position is not this run's concern.
     return pretrain ? { ...ck, notes: [] } : ck;
   };
-  // A per-process checkpoint (train/multiprocess/): a run of several processes takes it first; a one-process run when there is no other.
-  const perProcess = t.resumeDir ? resumeFromProcessCheckpoint(plan, t.resumeDir) : null;
+  // A run of several processes resumes from a per-process checkpoint first (loadCheckpoint prefers one-process ones).
+  const multiFolder = t.resumeDir && plan.processes.multi && !isT5xCheckpoint(t.resumeDir) ? findProcessCheckpoint(t.resumeDir) : null;
+  const perProcess = multiFolder ? loadCheckpoint(multiFolder, plan.processes.group) : null;
   const resumed = perProcess ?? (t.resumeDir ? load(t.resumeDir, false) : null);
   const pretrained = t.pretrainDir ? load(t.pretrainDir, true) : null;
   if (resumed) checkCheckpointFits(resumed, want, { moments: !t.evalOnly, configName: plan.config.name });
@@ -62,12 +61,6 @@ export function readStartCheckpoints(plan: RunPlan): StartCheckpoints {
   }
   checkCheckpointDirFree(plan, resumed);
   return { resumed, pretrained };
-}
-
-function resumeFromProcessCheckpoint(plan: RunPlan, where: string): LoadedCheckpoint | null {
-  if (isT5xCheckpoint(where)) return null;
-  const folder = plan.processes.multi ? findProcessCheckpoint(where) : perProcessCheckpointAt(where);
-  return folder ? loadProcessCheckpoint(folder, plan.processes.group) : null;
 }
 
 /** Upload host tensors by path into the structure of `specs`, checking every shape. */

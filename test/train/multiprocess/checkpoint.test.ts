@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { DTYPE_INFO, newHostArray, type DType } from '../../../compiler/ir/dtype.ts';
 import { mesh, type Mesh } from '../../../compiler/passes/index.ts';
 import { readSafetensors, type TensorData } from '../../../io/safetensors.ts';
-import { findCheckpoint, perProcessCheckpointAt } from '../../../train/checkpoint.ts';
+import { findCheckpoint, loadCheckpoint, perProcessCheckpointAt, readCheckpointMeta } from '../../../train/checkpoint.ts';
 import {
   checkpointFolder, latestProcessCheckpoint, listProcessCheckpoints, pieceFile, processHolding, pruneProcessCheckpoints, readBlock,
   readCheckpointIndex, restoreProcessBlocks, saveProcessCheckpoint, singleProcess, writeCheckpointIndex, writeProcessPieces,
@@ -167,13 +167,22 @@ describe('crash safety and damaged checkpoints', () => {
     expect(latestProcessCheckpoint(dir)?.step).toBe(10);
   });
 
-  it('the reader of one-process checkpoints, pointed at per-process ones, names them and who reads them, not that there are none', () => {
+  it('the one checkpoint readers take a per-process one where no one-process checkpoint is: meta, data position, names', () => {
     const dir = path.join(tmp, 'single');
+    const folder = checkpointFolder(path.join(dir, 'checkpoints'), 12);
     saveAsProcesses(path.join(dir, 'checkpoints'), 12, mesh({ data: 2, model: 2 }), 2);
-    expect(perProcessCheckpointAt(dir)).toBe(checkpointFolder(path.join(dir, 'checkpoints'), 12));
-    expect(() => findCheckpoint(dir)).toThrow(new RegExp(`^${dir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} holds checkpoints saved by 2 processes ` +
-      '\\(newest: .*checkpoint_00000012, step 12\\), which this reader of one-process checkpoints does not take; ' +
-      'flip run \\(--config.train.resumeDir / pretrainDir\\), flip eval and flip export read them$'));
+    expect(perProcessCheckpointAt(dir)).toBe(folder);
+    expect(perProcessCheckpointAt(folder)).toBe(folder);
+    // One process reading a checkpoint of two: no data position of its own; process 1 of 2 gets its own.
+    expect(readCheckpointMeta(dir)).toMatchObject({ file: folder, meta: { step: 12, samples: 96, position: null } });
+    expect(readCheckpointMeta(dir, { processIndex: 1, processCount: 2 }).meta.position).toEqual({ epoch: 0, shardIndex: 1 });
+    // Arrays that are not a train state's (this fixture's 'mask', 'stats', 'step') are one line naming the first.
+    expect(() => loadCheckpoint(dir)).toThrow(new RegExp(`^${folder.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: array '\\w+' is not a params\\.\\*, opt\\.mu\\.\\* or opt\\.nu\\.\\* array of a train state$`));
+    // A one-process checkpoint in the same folder comes first.
+    const both = path.join(tmp, 'both');
+    saveAsProcesses(path.join(both, 'checkpoints'), 12, mesh({ data: 2, model: 2 }), 2);
+    writeFileSync(path.join(both, 'checkpoints', 'checkpoint_00000003.json'), '{}');
+    expect(perProcessCheckpointAt(both)).toBeNull();
     expect(() => findCheckpoint(path.join(tmp, 'nothing-here-' + Date.now()))).toThrow(/the path does not exist/);
   });
 
