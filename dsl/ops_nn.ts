@@ -5,6 +5,7 @@ import { axisIndex, cast, emit, fail, reduceAxes, splat, userOp, type AnyTensor 
 import { align, expandTo } from './align.ts';
 import { erf } from './ops_elementwise.ts';
 import { Tensor } from './tensor.ts';
+import { stopGradient } from './transforms.ts';
 
 function needFloat(x: AnyTensor): void {
   if (!isFloat(x.dtype)) fail(`needs a float tensor, got ${showType(x.type)}`);
@@ -18,8 +19,7 @@ const k = (x: AnyTensor, v: number) => splat(v, x.type);
  * in the result, so its gradient is zero in exact arithmetic; differentiating it anyway costs a compare, a convert
  * and a select over the whole input per softmax in the backward pass, and breaks the fusion of what is around it.
  */
-export const shiftMax = (x: AnyTensor, axis: string): AnyTensor =>
-  expandTo(emit('optimization_barrier', [reduceAxes('max', x, axis)], { stopGradient: true }), x.type);
+export const shiftMax = (x: AnyTensor, axis: string): AnyTensor => expandTo(stopGradient(reduceAxes('max', x, axis)), x.type);
 
 /**
  * `softmax(logits, 'vocab')`: e^(x − max) / Σ e^(x − max) along one axis (the max keeps exp from overflowing; no
