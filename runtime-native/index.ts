@@ -173,12 +173,12 @@ function deviceCheckPasses(resolved: ResolvedPlugin): boolean {
   return !known || deviceLikelyPresent(resolved.target);
 }
 
-/** Open a PJRT client on `target`'s plugin (or an explicit plugin path). */
 /**
  * How the process's host memory behaves for a CPU client (docs/runtime.md, "Host memory"): 'keep' (the default) has
- * glibc malloc keep freed memory instead of unmapping it, so that the CPU plugin's per-execution temporary buffer
- * (580 MB for flip_small's train step) reuses pages already mapped rather than faulting in and zeroing fresh ones
- * every step; 'system' leaves glibc's defaults (`FLIP_HOST_MALLOC=system`). Returns whether glibc took the setting.
+ * glibc malloc keep freed memory instead of unmapping it, so that blocks freed after one step are reused by the next
+ * rather than faulted in and zeroed again (the plugin's per-execution temporary buffer, from a PJRT thread's arena,
+ * is mapped afresh either way); 'system' leaves glibc's defaults (`FLIP_HOST_MALLOC=system`). Returns whether glibc
+ * took the setting.
  */
 export function setHostMemory(mode: 'keep' | 'system'): boolean {
   return addon().keepHostMemory(mode === 'keep');
@@ -191,6 +191,7 @@ function hostMemoryMode(): 'keep' | 'system' {
   throw new PluginError(`FLIP_HOST_MALLOC=${v}: use keep (the default) or system`, 'INVALID_ARGUMENT');
 }
 
+/** Open a PJRT client on `target`'s plugin (or an explicit plugin path). */
 export async function openClient(opts: OpenClientOptions = {}): Promise<Client> {
   return openResolved(resolvePlugin(opts.target ?? 'cpu', opts.plugin), opts);
 }
