@@ -16,12 +16,12 @@ import { compileFunction, type CompiledFunction } from '../train/compiled.ts';
 import { batchSpecs, initState, stateSpecs, stepSpec, optimizerStep } from '../train/step.ts';
 import { irDotFlops, trainStepFlops } from './flops.ts';
 import { summarizeHlo, type HloSummary } from './hlo.ts';
-import { scannedModel, withMask, type BenchPlan, type StepDType, type StepModel } from './plan.ts';
+import { withMask, type BenchPlan, type StepDType, type StepModel } from './plan.ts';
 import { lower } from '../compiler/lower/index.ts';
 import { CompileCache } from '../programs/cache.ts';
 import { loadProgram } from '../programs/compile.ts';
 import { rmSync } from 'node:fs';
-import { OtherLoad, quietGate, type QuietGate } from './quiet.ts';
+import { OtherLoad } from './quiet.ts';
 
 /** One timed run of a session. */
 export interface Rep {
@@ -113,15 +113,6 @@ export interface FlipHalfResult {
   pipeline: PipelineResult;
   /** Seconds spent waiting for other processes to go quiet. */
   waitedSeconds: number;
-}
-
-export interface FlipHalfOptions {
-  client: Client;
-  /** Where the synthetic pipeline data and the optimized HLO go. */
-  workdir: string;
-  log?: (line: string) => void;
-  /** Skip a compile measurement once this many seconds have passed since the half started (the bench's time bound). */
-  compileBudgetSeconds?: number;
 }
 
 export const median = (xs: readonly number[]): number => {
@@ -386,43 +377,4 @@ export class FlipSide {
     this.log(`${m.name}: trace ${c.traceSeconds.toFixed(2)}s, lower ${c.lowerSeconds.toFixed(2)}s, compile ${c.compileSeconds.toFixed(1)}s`);
     return c;
   }
-}
-
-/** Run a session's reps, waiting at the gate before each. */
-export async function runSession<R>(s: Session<R>, reps: number, gate: QuietGate | null, what: string): Promise<R> {
-  for (let i = 0; i < reps; i++) {
-    await gate?.wait(what);
-    await s.rep();
-  }
-  return s.finish();
-}
-
-/** Everything flip measures for the plan, on `client`, one thing after the other (the smoke test's path). */
-export async function runFlipHalf(plan: BenchPlan, o: FlipHalfOptions): Promise<FlipHalfResult> {
-  const log = o.log ?? (() => {});
-  const start = performance.now();
-  const gate = plan.quiet ? quietGate({ ...plan.quiet, log }) : null;
-  const side = new FlipSide(o.client, plan, o.workdir, log);
-  const peak = await runSession(await side.peak(), plan.peak.reps, gate, 'the matmul');
-  const steps: StepResult[] = [];
-  for (const r of plan.steps.masks) steps.push(await runSession(await side.steps(r), plan.steps.steps, gate, `a step at mask ${r}`));
-  for (const r of plan.steps.bf16Masks ?? []) steps.push(await runSession(await side.steps(r, 'bfloat16'), plan.steps.steps, gate, `a bf16 step at mask ${r}`));
-  const dir = await pipelineData(plan, o.workdir);
-  await gate?.wait('the input pipeline');
-  const pipeline = await side.pipeline(dir);
-  const compile: CompileResult[] = [];
-  for (const m of plan.compile) {
-    const elapsed = (performance.now() - start) / 1000;
-    if (o.compileBudgetSeconds !== undefined && elapsed > o.compileBudgetSeconds) {
-      log(`${m.name}: compile not measured (${elapsed.toFixed(0)}s spent, budget ${o.compileBudgetSeconds}s)`);
-      continue;
-    }
-    await gate?.wait(`compiling ${m.name}`);
-    compile.push(await side.compile(m));
-    await gate?.wait(`compiling ${m.name} with scanned layers`);
-    compile.push(await side.compile(scannedModel(m)));
-  }
-  const cm = plan.compile[0];
-  const cachedCompile = cm ? await side.cachedCompile(cm) : undefined;
-  return { platform: platformOf(o.client), peak, steps, compile, ...(cachedCompile ? { cachedCompile } : {}), pipeline, waitedSeconds: gate?.waited ?? 0 };
 }
