@@ -25,17 +25,23 @@ if (!other) {
 const mask = Number(maskArg), pairs = Number(pairsArg);
 const here = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const tmp = mkdtempSync(path.join(tmpdir(), 'flip-ab-'));
-const otherMlir = path.join(tmp, 'b.mlir');
-execFileSync('npx', ['tsx', path.join(here, 'bench/profile/lower_step.ts'), path.resolve(other), String(mask), otherMlir], { cwd: path.resolve(other), stdio: 'inherit' });
+const otherFile = path.join(tmp, 'b.json');
+execFileSync('npx', ['tsx', path.join(here, 'bench/profile/lower_step.ts'), path.resolve(other), String(mask), otherFile], { cwd: path.resolve(other), stdio: 'inherit' });
 
 const s = cpuPlan().steps;
 const m = { ...s, config: withMask(s.config, mask, 'float32') };
 const config = m.config;
 const a = lower(buildStep(m, s.seed), [stateSpecs(config.model), batchSpecs(config.model, s.batchSize), stepSpec()], { name: 'train_step', donate: [0] });
-const b = { ...a, mlir: readFileSync(otherMlir, 'utf8') };
+type Types = { dtype: string; shape: number[] }[];
+const theirs = JSON.parse(readFileSync(otherFile, 'utf8')) as { mlir: string; params: Types; results: Types };
 rmSync(tmp, { recursive: true, force: true });
-const signature = (t: string) => /func\.func public @main\(([^)]*)\)/.exec(t)?.[1]?.split('%arg').length;
-if (signature(a.mlir) !== signature(b.mlir)) throw new Error('the two trees lower the step to different signatures');
+// B runs in A's argument and result structure: the two programs' parameter and result types must agree.
+const types = (args: readonly { type: { dtype: string; shape: readonly number[] } }[]): Types => args.map((x) => ({ dtype: x.type.dtype, shape: [...x.type.shape] }));
+if (JSON.stringify([types(a.params), types(a.results)]) !== JSON.stringify([theirs.params, theirs.results])) {
+  console.error(`the two trees lower the step to different signatures (${a.params.length} vs ${theirs.params.length} parameters, ${a.results.length} vs ${theirs.results.length} results)`);
+  process.exit(2);
+}
+const b = { ...a, mlir: theirs.mlir };
 
 const client = await openClient({ target: 'cpu', devices: 1 });
 const [A, B] = [await loadProgram(client, a), await loadProgram(client, b)];
