@@ -144,7 +144,7 @@ export function readT5xCheckpoint(where: string): T5xCheckpoint {
 }
 
 /** An inline integer scalar (a number, or a one-element int32/uint32/int64 array), else null. */
-export function integerScalar(v: FlaxValue | T5xValue | undefined): number | null {
+function integerScalar(v: FlaxValue | undefined): number | null {
   if (typeof v === 'number') return Number.isInteger(v) ? v : null;
   if (typeof v === 'bigint') return Number(v);
   const t = v instanceof FlaxArray ? v.tensor : null;
