@@ -3,6 +3,7 @@
 // PJRT plugin that JAX uses, so that flip loads the very same one.
 import { createHash } from 'node:crypto';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { userEnv } from '../runtime-native/host_start.mjs';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -197,7 +198,8 @@ export class JaxSide {
     const { target, ...rest } = plan;
     writeFileSync(planFile, JSON.stringify({ ...rest, platform: target, steps: { ...plan.steps, hloDir: path.join(o.workdir, 'hlo') } }));
     // JAX picks its backend itself: name it, so that a CPU run never probes for CUDA and a GPU run never falls back.
-    const env: NodeJS.ProcessEnv = { ...process.env, JAX_PLATFORMS: target === 'gpu' ? 'cuda' : 'cpu' };
+    // JAX runs in the environment the user gave the bench, without what flip's start-up added for itself.
+    const env: NodeJS.ProcessEnv = { ...userEnv(process.env), JAX_PLATFORMS: target === 'gpu' ? 'cuda' : 'cpu' };
     delete env.PJRT_PLUGIN_PATH;
     if (o.gpuMemoryFraction !== undefined) env.XLA_PYTHON_CLIENT_MEM_FRACTION = String(o.gpuMemoryFraction);
     const child = spawn(o.python, [path.join(BENCH_DIR, 'flip_jax.py'), planFile], { stdio: ['pipe', 'pipe', 'inherit'], env });

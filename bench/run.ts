@@ -1,6 +1,7 @@
 // `npm run bench [-- options]`: flip against JAX on this machine, one run. The flip half (bench/flip_bench.ts) runs in
 // this process on a PJRT client; the JAX half (bench/flip_jax.py) in a Python venv made from pinned PyPI wheels. Prints
 // the figures as a table (flip, JAX, flip ÷ JAX) and writes bench/results.json (+ bench/results.md).
+import { restartForHost } from '../runtime-native/host_start.mjs';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -12,6 +13,9 @@ import { BENCH_DIR, BenchError, ensureVenv, JaxSide, venvCudaPlugin, type JaxHal
 import { quietGate } from './quiet.ts';
 import { cpuPlan, gpuPlan, quickPlan, type BenchPlan, type BenchTarget } from './plan.ts';
 import { figures, header, LEGEND, machineInfo, markdownTable, textTable, type BenchResults } from './report.ts';
+
+// flip's half starts as `flip run` does (runtime-native/host_start.mjs); the JAX half gets the user's environment.
+restartForHost();
 
 // The compile figures time XLA's compile: flip's persistent compilation cache (programs/cache.ts) stays off here.
 process.env.FLIP_COMPILE_CACHE = '0';

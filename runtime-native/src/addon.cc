@@ -1,10 +1,15 @@
 // Module entry of flip_pjrt.node: per-instance data and the JS classes.
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <malloc.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <climits>
 #include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
 
 #include "common.h"
 
@@ -36,14 +41,55 @@ Napi::Value ExitNow(const Napi::CallbackInfo& info) {
 // keepHostMemory(on): glibc malloc keeps freed memory in the process instead of giving it back to the OS.
 // With mmap off and no trimming, blocks freed after one step are reused by the next instead of being mapped,
 // faulted in and zeroed again. It does not reach the CPU plugin's per-execution temporary buffer (hundreds of
-// MB for a train step): a PJRT thread allocates it from a thread arena, whose heaps hold at most 64 MiB, so
-// glibc maps a block that large on its own whatever M_MMAP_MAX says (docs/runtime.md, "Host memory").
-// on=false restores glibc's default limits. Returns whether glibc accepted both settings.
+// MB for a train step) unless every thread shares the main arena: a PJRT thread allocates it from its own
+// arena otherwise, whose heaps hold at most 64 MiB, so glibc maps a block that large on its own whatever
+// M_MMAP_MAX says. glibc.malloc.arena_max=1, which only works from a process's start, is what
+// runtime-native/host_start.mjs restarts for (docs/runtime.md, "Host memory"). on=false restores glibc's
+// default limits. Returns whether glibc accepted both settings.
 Napi::Value KeepHostMemory(const Napi::CallbackInfo& info) {
   bool on = info.Length() > 0 && info[0].ToBoolean().Value();
   int ok = mallopt(M_MMAP_MAX, on ? 0 : 65536);
   ok &= mallopt(M_TRIM_THRESHOLD, on ? INT_MAX : 128 * 1024);
   return Napi::Boolean::New(info.Env(), ok == 1);
+}
+
+// restart(file, argv, env): replaces this process's image with `file` run on argv and env (execve):
+// the same pid, stdio and parent, so nothing around the process (a shell, a test, a lock file naming
+// the pid) sees a second process. Used at start-up only, before any PJRT work, to start again with
+// environment that only takes effect when a process starts (glibc's malloc tunables; see
+// runtime-native/host_start.mjs). Returns the error message when execve fails; on success it does
+// not return.
+Napi::Value Restart(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[0].IsString() || !info[1].IsArray() || !info[2].IsArray()) {
+    Napi::TypeError::New(env, "restart(file: string, argv: string[], env: string[])").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  auto strings = [](Napi::Array a) {
+    std::vector<std::string> v;
+    for (uint32_t i = 0; i < a.Length(); ++i) v.push_back(a.Get(i).ToString().Utf8Value());
+    return v;
+  };
+  const std::string file = info[0].As<Napi::String>().Utf8Value();
+  std::vector<std::string> argv = strings(info[1].As<Napi::Array>()), envp = strings(info[2].As<Napi::Array>());
+  auto pointers = [](std::vector<std::string>& v) {
+    std::vector<char*> p;
+    for (auto& s : v) p.push_back(s.data());
+    p.push_back(nullptr);
+    return p;
+  };
+  std::vector<char*> argvp = pointers(argv), envpp = pointers(envp);
+  fflush(nullptr);
+  // Node marks its stdio close-on-exec (and may have made it non-blocking): the new image gets them as a
+  // process normally starts with them.
+  for (int fd = 0; fd <= 2; ++fd) {
+    int fd_flags = fcntl(fd, F_GETFD);
+    if (fd_flags >= 0) fcntl(fd, F_SETFD, fd_flags & ~FD_CLOEXEC);
+    int fl_flags = fcntl(fd, F_GETFL);
+    if (fl_flags >= 0 && (fl_flags & O_NONBLOCK)) fcntl(fd, F_SETFL, fl_flags & ~O_NONBLOCK);
+  }
+  execve(file.c_str(), argvp.data(), envpp.data());
+  return Napi::String::New(env, std::strerror(errno));
 }
 
 // Node dlcloses an addon when the last environment that loaded it goes (a worker thread exiting),
@@ -64,6 +110,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setErrorFactory", Napi::Function::New(env, SetErrorFactory, "setErrorFactory"));
   exports.Set("inFlight", Napi::Function::New(env, InFlightCount, "inFlight"));
   exports.Set("keepHostMemory", Napi::Function::New(env, KeepHostMemory, "keepHostMemory"));
+  exports.Set("restart", Napi::Function::New(env, Restart, "restart"));
   exports.Set("exitNow", Napi::Function::New(env, ExitNow, "exitNow"));
   exports.Set("headerApiVersion", Napi::String::New(env, std::to_string(PJRT_API_MAJOR) + "." + std::to_string(PJRT_API_MINOR)));
   exports.Set("minApiVersion", Napi::String::New(env, "0." + std::to_string(kMinApiMinor)));
