@@ -11,7 +11,7 @@ export * from './ops_index.ts';
 export * from './ops_create.ts';
 export * from './ops_nn.ts';
 export * from './shard.ts';
-export { grad, valueAndGrad, stopGradient, checkpoint, scan, type ScanIndex, type ScanOptions, type Stacked, type Unstacked } from './transforms.ts';
+export { grad, valueAndGrad, stopGradient, gradientBarrier, checkpoint, scan, type ScanIndex, type ScanOptions, type Stacked, type Unstacked } from './transforms.ts';
 export {
   traceFunc, inlineFunc, currentBuilder, isTracing, flatten, unflatten, treeMap, spec,
   type TensorSpec, type AxisSizes, type Traced, type TraceOptions, type TreeDef,

@@ -114,6 +114,23 @@ export function stopGradient<T>(x: T): T {
   }, x) as T;
 }
 
+/**
+ * The identity on a tensor (or a pytree of them) whose gradient is computed once and kept: autodiff puts the
+ * cotangent that reaches x, complete, behind an `optimization_barrier`, so that XLA materialises it once instead of
+ * fusing the sum that makes it into each of its consumers. What it is for: a residual stream. Its gradient at each
+ * block is the previous block's plus the block's own branches, a chain of elementwise adds that XLA otherwise
+ * duplicates into every consumer (the weight-gradient dots' operands, the bias gradient, the next LayerNorm's
+ * backward), each re-reading every later block's terms: quadratic in depth (docs/performance.md, "Gradient
+ * barriers"). Values and gradients are unchanged; the forward identity is removed before lowering.
+ */
+export function gradientBarrier<T>(x: T): T {
+  return treeMap((t: AnyTensor) => {
+    if (!(t instanceof Tensor)) return t;
+    const [v] = currentBuilder().emit('optimization_barrier', [t.value], { gradientBarrier: true });
+    return new Tensor(v!);
+  }, x) as T;
+}
+
 export interface CheckpointOptions {
   /**
    * Which of the region's forward values the backward may keep; the rest it recomputes (JAX's policy names).

@@ -71,8 +71,10 @@ export interface PrimAttrs {
   /**
    * Identity on N operands that XLA may not look through: keeps remat'd recomputation from being CSE'd with the forward.
    * `stopGradient`: the DSL's `stopGradient(x)`; autodiff gives it no cotangent, and simplify drops it before lowering.
+   * `gradientBarrier`: the DSL's `gradientBarrier(x)`; autodiff puts its cotangents behind a plain barrier (computed
+   * once, where they are complete), and simplify drops the forward identity before lowering.
    */
-  optimization_barrier: { stopGradient?: boolean };
+  optimization_barrier: { stopGradient?: boolean; gradientBarrier?: boolean };
   /**
    * A GSPMD sharding constraint (`custom_call @Sharding`); `sharding` is the HloSharding string. `logical` (set by the
    * DSL's `shard(x, axes)`) names x's logical axes; the sharding pass resolves it against a mesh and rules into

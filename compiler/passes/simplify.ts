@@ -5,7 +5,8 @@ import { OpEmitter } from './emit.ts';
 
 export interface SimplifyOptions {
   /**
-   * Replace stop-gradient barriers by their operand. Right only after every autodiff pass has run (jit does this just
+   * Replace stop-gradient and gradient barriers (the forward identities; not the barriers autodiff put on cotangents)
+   * by their operand. Right only after every autodiff pass has run (jit does this just
    * before lowering); before that they carry meaning.
    */
   dropStopGradient?: boolean;
@@ -174,7 +175,8 @@ function foldAndCse(f: Func, opts: SimplifyOptions): Func {
   const get = (v: Value) => map.get(v.id) ?? v;
   for (const op of f.ops) {
     const ins = op.operands.map(get);
-    if (op.prim === 'optimization_barrier' && opts.dropStopGradient && (op.attrs as PrimAttrs['optimization_barrier']).stopGradient) {
+    const barrier = op.prim === 'optimization_barrier' ? (op.attrs as PrimAttrs['optimization_barrier']) : undefined;
+    if (barrier && opts.dropStopGradient && (barrier.stopGradient || barrier.gradientBarrier)) {
       op.results.forEach((r, k) => map.set(r.id, ins[k]!));
       continue;
     }

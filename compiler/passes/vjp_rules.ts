@@ -222,8 +222,13 @@ export const VJP_RULES: VjpRules = {
     const gx = !active[0] ? undefined : attrs.kind === 'add' ? g : e.op('scatter', [g!, idx!, e.zeros(u!.type)], { ...attrs, kind: 'replace' });
     return [gx, undefined, gu];
   },
-  // A stop-gradient barrier passes no cotangent; a remat barrier is the identity.
-  optimization_barrier: (_e, { cts, attrs }) => (attrs.stopGradient ? cts.map(() => undefined) : cts),
+  // A stop-gradient barrier passes no cotangent; a gradient barrier passes each behind a barrier of its own; a remat
+  // barrier is the identity.
+  optimization_barrier: (e, { cts, attrs }) => {
+    if (attrs.stopGradient) return cts.map(() => undefined);
+    if (attrs.gradientBarrier) return cts.map((g) => (g ? e.op('optimization_barrier', [g], {}) : undefined));
+    return cts;
+  },
   sharding_constraint: (e, { cts: [g], attrs }) => [e.op('sharding_constraint', [g!], attrs)],
   // A scan's backward needs the residuals its forward saved, so vjpFunc builds both (compiler/passes/scan.ts).
   scan: () => {

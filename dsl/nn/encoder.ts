@@ -6,7 +6,7 @@ import { cast, emit, splat, userOp, type AnyTensor } from '../core.ts';
 import { add, astype } from '../ops_elementwise.ts';
 import { foldInPath, uniform, type Key } from '../random.ts';
 import type { Tensor } from '../tensor.ts';
-import { checkpoint, scan, type ScanIndex, type Stacked } from '../transforms.ts';
+import { checkpoint, gradientBarrier, scan, type ScanIndex, type Stacked } from '../transforms.ts';
 import { child, dropout, makeRng, type ApplyContext } from './context.ts';
 import { LayerNorm, MlpBlock, MultiHeadDotProductAttention, type ComputeDType } from './layers.ts';
 import { varianceScaling, xavierUniform, type Params } from './param.ts';
@@ -97,6 +97,8 @@ export class Encoder1DBlock {
   /** `apply` with the drop-path of each residual branch given (a scanned encoder's rate is per layer, from a table). */
   applyWith(p: Params<ReturnType<Encoder1DBlock['specs']>>, inputs: Tokens, ctx: ApplyContext, mask: TokenMask | undefined, dropPath: DropPath): Tokens {
     return cast(userOp('Encoder1DBlock', () => {
+      // The residual stream's gradient is summed once per block, not again inside each of its consumers (gradientBarrier).
+      inputs = gradientBarrier(inputs);
       let x: Tokens = this.attention.apply(p.MultiHeadDotProductAttention_0, this.ln0.apply(p.LayerNorm_0, inputs), child(ctx, 'MultiHeadDotProductAttention_0'), mask);
       x = dropout(x, this.o.dropoutRate, child(ctx, 'Dropout_0'));
       // `x + inputs`: a bf16 branch meets the f32 residual stream, which JAX's promotion keeps f32 (the branch is
