@@ -1,0 +1,31 @@
+// flip_small's train steps at masks 0, 0.5 and 0.75 in turn in one process, as the bench runs them (without JAX's
+// steps in between): each mask's program compiled once (from the compilation cache when it has it), one warm-up step
+// each, then ROUNDS rounds of one step per mask. Prints each mask's median step and its steps. Starts as `flip run`
+// does (runtime-native/host_start.mjs) unless FLIP_HOST_MALLOC=system.
+// Usage: npx tsx bench/profile/rotate.ts [rounds=4]
+import { restartForHost } from '../../runtime-native/host_start.mjs';
+import { openClient } from '../../runtime-native/index.ts';
+import { StepRunner } from '../flip_bench.ts';
+import { cpuPlan } from '../plan.ts';
+
+restartForHost();
+const rounds = Number(process.argv[2] ?? 4);
+const p = cpuPlan();
+const plan = { ...p, steps: { ...p.steps, warmup: 1 } };
+const client = await openClient({ target: 'cpu', devices: 1 });
+const runner = new StepRunner(client, plan, { log: () => {} });
+const masks = [0, 0.5, 0.75];
+const sessions = [];
+for (const m of masks) sessions.push(await runner.session(m, 'float32'));
+const times: number[][] = masks.map(() => []);
+for (let r = 0; r < rounds; r++) {
+  for (let i = 0; i < masks.length; i++) {
+    const t0 = performance.now();
+    await sessions[i]!.rep();
+    times[i]!.push((performance.now() - t0) / 1000);
+  }
+}
+const median = (x: number[]) => [...x].sort((a, b) => a - b)[x.length >> 1]!;
+for (let i = 0; i < masks.length; i++) console.log(`mask ${masks[i]}: ${median(times[i]!).toFixed(3)} s [${times[i]!.map((t) => t.toFixed(2)).join(' ')}]`);
+for (const s of sessions) s.finish();
+client.dispose();
