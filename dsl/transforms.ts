@@ -1,6 +1,6 @@
 // Function transforms for model authors: grad, valueAndGrad, stopGradient, checkpoint (remat), scan (a loop). Each traces the user's
 // function into a sub-Func, runs an IR pass on it (compiler/passes), and inlines the result into the active trace.
-import { FlipError, isFloat, showLoc, showType, type Func, type RematPolicy, type RematTag } from '../compiler/ir/index.ts';
+import { FlipError, isFloat, showLoc, showType, type Func, type PrimAttrs, type RematPolicy, type RematTag } from '../compiler/ir/index.ts';
 import { REMAT_POLICIES, vjpFunc } from '../compiler/passes/index.ts';
 import {
   currentBuilder, currentLoc, flatten, inlineFunc, sameTreeDef, showTreeDef, traceFunc, treeMap, unboxValue, unflatten, type TreeDef,
@@ -107,9 +107,14 @@ function checkLoss(name: string, f: Func, outTree: TreeDef, hasAux: boolean): vo
  * It is an `optimization_barrier {stopGradient}` in the IR, which `jit` removes before lowering.
  */
 export function stopGradient<T>(x: T): T {
+  return markedIdentity(x, { stopGradient: true });
+}
+
+/** Each tensor of `x` through an `optimization_barrier` of its own with `attrs` (an identity autodiff reads). */
+function markedIdentity<T>(x: T, attrs: PrimAttrs['optimization_barrier']): T {
   return treeMap((t: AnyTensor) => {
     if (!(t instanceof Tensor)) return t;
-    const [v] = currentBuilder().emit('optimization_barrier', [t.value], { stopGradient: true });
+    const [v] = currentBuilder().emit('optimization_barrier', [t.value], attrs);
     return new Tensor(v!);
   }, x) as T;
 }
@@ -124,11 +129,7 @@ export function stopGradient<T>(x: T): T {
  * barriers"). Values and gradients are unchanged; the forward identity is removed before lowering.
  */
 export function gradientBarrier<T>(x: T): T {
-  return treeMap((t: AnyTensor) => {
-    if (!(t instanceof Tensor)) return t;
-    const [v] = currentBuilder().emit('optimization_barrier', [t.value], { gradientBarrier: true });
-    return new Tensor(v!);
-  }, x) as T;
+  return markedIdentity(x, { gradientBarrier: true });
 }
 
 export interface CheckpointOptions {
