@@ -2,7 +2,9 @@
 // steps in between): each mask's program compiled once (from the compilation cache when it has it), one warm-up step
 // each, then ROUNDS rounds of one step per mask. Prints each mask's median step and its steps. Starts as `flip run`
 // does (runtime-native/host_start.mjs) unless FLIP_HOST_MALLOC=system.
-// Usage: npx tsx bench/profile/rotate.ts [rounds=4]
+// A second argument sets the batch (default the plan's, 8): two batches give the marginal time per sample, the
+// per-step work (AdamW, the embedding's dense gradient) left out.
+// Usage: npx tsx bench/profile/rotate.ts [rounds=4] [batch]
 import { restartForHost } from '../../runtime-native/host_start.mjs';
 import { openClient } from '../../runtime-native/index.ts';
 import { StepRunner } from '../flip_bench.ts';
@@ -11,7 +13,8 @@ import { cpuPlan } from '../plan.ts';
 restartForHost();
 const rounds = Number(process.argv[2] ?? 4);
 const p = cpuPlan();
-const plan = { ...p, steps: { ...p.steps, warmup: 1 } };
+const batchSize = Number(process.argv[3] ?? p.steps.batchSize);
+const plan = { ...p, steps: { ...p.steps, warmup: 1, batchSize } };
 const client = await openClient({ target: 'cpu', devices: 1 });
 const runner = new StepRunner(client, plan, { log: () => {} });
 const masks = [0, 0.5, 0.75];
@@ -26,6 +29,6 @@ for (let r = 0; r < rounds; r++) {
   }
 }
 const median = (x: number[]) => [...x].sort((a, b) => a - b)[x.length >> 1]!;
-for (let i = 0; i < masks.length; i++) console.log(`mask ${masks[i]}: ${median(times[i]!).toFixed(3)} s [${times[i]!.map((t) => t.toFixed(2)).join(' ')}]`);
+for (let i = 0; i < masks.length; i++) console.log(`batch ${batchSize}, mask ${masks[i]}: ${median(times[i]!).toFixed(3)} s [${times[i]!.map((t) => t.toFixed(2)).join(' ')}]`);
 for (const s of sessions) s.finish();
 client.dispose();
