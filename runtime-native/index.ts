@@ -176,9 +176,9 @@ function deviceCheckPasses(resolved: ResolvedPlugin): boolean {
 /**
  * How the process's host memory behaves for a CPU client (docs/runtime.md, "Host memory"): 'keep' (the default) has
  * glibc malloc keep freed memory instead of unmapping it, so that blocks freed after one step are reused by the next
- * rather than faulted in and zeroed again (the plugin's per-execution temporary buffer, from a PJRT thread's arena,
- * is mapped afresh either way); 'system' leaves glibc's defaults (`FLIP_HOST_MALLOC=system`). Returns whether glibc
- * took the setting.
+ * rather than faulted in and zeroed again (the plugin's per-execution temporary buffer too, when the process started
+ * with one malloc arena: runtime-native/host_start.mjs); 'system' leaves glibc's defaults (`FLIP_HOST_MALLOC=system`).
+ * Returns whether glibc took the setting.
  */
 export function setHostMemory(mode: 'keep' | 'system'): boolean {
   return addon().keepHostMemory(mode === 'keep');
