@@ -1,11 +1,6 @@
 #!/usr/bin/env node
 // The `flip` executable: runs bin/flip.ts, compiled (dist/) or through tsx (bin/start.mjs says which and why).
 import os from 'node:os';
-import { restartForHost } from '../runtime-native/host_start.mjs';
-
-// First, before any work or output: a CPU run starts again in place when the process lacks start-up-only settings
-// (one malloc arena, so that the CPU plugin's per-execution buffers are reused: runtime-native/host_start.mjs).
-restartForHost();
 // sharp decodes images on libuv's thread pool, sized once at its first use (default 4): size it to the
 // machine before anything touches it, so the data workers are not capped at 4 decoders.
 process.env.UV_THREADPOOL_SIZE ??= String(Math.max(4, os.availableParallelism()));

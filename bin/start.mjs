@@ -5,11 +5,15 @@
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { staleness } from './freshness.mjs';
+import { restartForHost } from '../runtime-native/host_start.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 /** Run the CLI `name` (bin/<name>.ts) compiled, or from its sources. */
 export async function start(name) {
+  // First, before any work or output: a CPU run starts again in place when the process lacks start-up-only settings
+  // (one malloc arena, so that the CPU plugin's per-execution buffers are reused: runtime-native/host_start.mjs).
+  restartForHost();
   const why = process.env.FLIP_TSX === '1' ? 'FLIP_TSX=1' : staleness(root);
   if (why === null) {
     // Stack traces and the tracer's source locations then name the .ts lines (dist/ carries source maps).

@@ -37,10 +37,10 @@ describe('dist/ freshness (bin/freshness.mjs)', () => {
 });
 
 describe('bin/start.mjs: compiled when fresh, tsx (said in one line) when stale', () => {
-  // A stand-in checkout: the real bin/flipc.js, bin/start.mjs, bin/freshness.mjs and hooks, a bin/flipc.ts and its
+  // A stand-in checkout: the real bin/flipc.js, bin/start.mjs, bin/freshness.mjs, runtime-native/host_start.mjs and hooks, a bin/flipc.ts and its
   // "compiled" dist/bin/flipc.js that say which one ran, and this checkout's node_modules (tsx).
   const r = path.join(tmp, 'checkout');
-  for (const f of ['bin/flipc.js', 'bin/start.mjs', 'bin/freshness.mjs', 'compiler/load/hooks.mjs']) write(path.join(r, f), fs.readFileSync(path.join(root, f), 'utf8'));
+  for (const f of ['bin/flipc.js', 'bin/start.mjs', 'bin/freshness.mjs', 'runtime-native/host_start.mjs', 'compiler/load/hooks.mjs']) write(path.join(r, f), fs.readFileSync(path.join(root, f), 'utf8'));
   fs.symlinkSync(path.join(root, 'node_modules'), path.join(r, 'node_modules'));
   write(path.join(r, 'bin', 'flipc.ts'), "const from: string = 'the sources';\nconsole.log(from);\n");
   write(path.join(r, 'dist', 'bin', 'flipc.js'), "console.log('dist');\n");
