@@ -1,5 +1,5 @@
 // What a flip process needs from its environment at start-up, before anything else runs, and the restart that
-// gives it (docs/runtime.md, "Host memory"). Plain JavaScript: bin/flip.js calls it before TypeScript is loaded.
+// gives it (docs/runtime.md, "Host memory"). Plain JavaScript: bin/start.mjs (both CLIs) calls it before TypeScript is loaded.
 //
 // The CPU plugin allocates each execution's temporary buffer (635 MiB for flip_small's train step at mask 0.5) with
 // malloc on a PJRT thread. glibc gives each thread its own arena, whose heaps hold at most 64 MiB, so a block that
@@ -18,6 +18,19 @@ export const ONE_ARENA = 'glibc.malloc.arena_max=1';
 export const STARTED_WITH = 'FLIP_STARTED_GLIBC_TUNABLES';
 
 const addonPath = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'build', 'flip_pjrt.node');
+
+/**
+ * The host-memory mode FLIP_HOST_MALLOC asks for: 'keep' (unset, empty or `keep`), 'system', or null for any other
+ * value (openClient refuses it by name; the start-up leaves such a process as it is). runtime-native/index.ts reads
+ * the variable by the same rule on its own: dist/ (tsc's output) carries no .mjs file for it to import.
+ * @param {NodeJS.ProcessEnv} env
+ * @returns {'keep' | 'system' | null}
+ */
+export function hostMallocMode(env) {
+  const v = env.FLIP_HOST_MALLOC;
+  if (v === undefined || v === '' || v === 'keep') return 'keep';
+  return v === 'system' ? 'system' : null;
+}
 
 /**
  * The facts the decision reads: the OS and the C library's version (glibc's, or undefined for another libc).
@@ -58,7 +71,7 @@ export function targetOf(args) {
  */
 export function startEnv(env, facts, args = []) {
   if (env[STARTED_WITH] !== undefined) return null;
-  if (![undefined, '', 'keep'].includes(env.FLIP_HOST_MALLOC)) return null;
+  if (hostMallocMode(env) !== 'keep') return null;
   if (facts.platform !== 'linux' || !facts.glibc || targetOf(args) !== 'cpu') return null;
   const [major, minor] = facts.glibc.split('.').map(Number);
   if (!(major > 2 || (major === 2 && minor >= 26))) return null;

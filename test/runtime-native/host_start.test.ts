@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { selectedCpuBuild } from '../../runtime-native/plugins.ts';
-import { ONE_ARENA, STARTED_WITH, hostFacts, startEnv, targetOf, userEnv } from '../../runtime-native/host_start.mjs';
+import { ONE_ARENA, STARTED_WITH, hostFacts, hostMallocMode, startEnv, targetOf, userEnv } from '../../runtime-native/host_start.mjs';
 
 const root = path.resolve(import.meta.dirname, '..', '..');
 const linux = { platform: 'linux', glibc: '2.36' };
@@ -35,6 +35,12 @@ describe('startEnv: which processes restart', () => {
     expect(startEnv({}, linux, ['run', '--target=tpu'])).toBeNull();
   });
 
+  it('hostMallocMode: keep by default, system by name, null for anything else', () => {
+    expect([undefined, '', 'keep'].map((v) => hostMallocMode(v === undefined ? {} : { FLIP_HOST_MALLOC: v }))).toEqual(['keep', 'keep', 'keep']);
+    expect(hostMallocMode({ FLIP_HOST_MALLOC: 'system' })).toBe('system');
+    expect(hostMallocMode({ FLIP_HOST_MALLOC: 'Keep' })).toBeNull();
+  });
+
   it('targetOf reads --target in both spellings, the last one winning, nothing after --', () => {
     expect(targetOf([])).toBe('cpu');
     expect(targetOf(['run', '--target', 'gpu'])).toBe('gpu');
@@ -50,7 +56,7 @@ describe('startEnv: which processes restart', () => {
   });
 });
 
-// A script that restarts as bin/flip.js does, then runs a program whose temporary buffer is 128 MiB (a [2048, 16384]
+// A script that restarts as the CLIs do (bin/start.mjs), then runs a program whose temporary buffer is 128 MiB (a [2048, 16384]
 // f32 product, summed) 8 times to settle and 8 more, and reports its pid, tunables, arguments, a line read from stdin,
 // and the minor page faults per run of the 8.
 const script = `
