@@ -125,8 +125,8 @@ function markedIdentity<T>(x: T, attrs: PrimAttrs['optimization_barrier']): T {
  * fusing the sum that makes it into each of its consumers. What it is for: a residual stream. Its gradient at each
  * block is the previous block's plus the block's own branches, a chain of elementwise adds that XLA otherwise
  * duplicates into every consumer (the weight-gradient dots' operands, the bias gradient, the next LayerNorm's
- * backward), each re-reading every later block's terms: quadratic in depth (docs/performance.md, "Gradient
- * barriers"). Values and gradients are unchanged; the forward identity is removed before lowering.
+ * backward), each re-reading every later block's terms: quadratic in depth (docs/performance.md, "One malloc arena
+ * and gradient barriers"). Values and gradients are unchanged; the forward identity is removed before lowering.
  */
 export function gradientBarrier<T>(x: T): T {
   return markedIdentity(x, { gradientBarrier: true });

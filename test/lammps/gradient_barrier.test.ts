@@ -1,7 +1,7 @@
 // What jaxlib 0.11.2's XLA (the lammps build, the one the bench compares with JAX) makes of gradientBarrier: without
 // it, the residual stream's gradient, a chain of elementwise adds (two terms a block), is fused whole into each of its
 // consumers, the widest fusion reading every block's terms; with it, each block's sum is made once (docs/performance.md,
-// "Gradient barriers"). xla-cpu-pjrt 0.0.1's XLA drops the barrier before fusing (same program either way), so this
+// "One malloc arena and gradient barriers"). xla-cpu-pjrt 0.0.1's XLA drops the barrier before fusing (same program either way), so this
 // file runs on lammps only (vitest.config.ts, .ci/run).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openClient, selectedCpuBuild, type Client } from '../../runtime-native/index.ts';
