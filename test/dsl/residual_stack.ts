@@ -2,6 +2,7 @@
 // and without gradientBarrier on each block's input as Encoder1DBlock has it. Shared by test/dsl/gradient_barrier
 // (IR, gradients) and test/lammps/gradient_barrier (what jaxlib 0.11.2's XLA fuses).
 import { grad, gradientBarrier, layerNorm, spec, type Tensor } from '../../dsl/index.ts';
+import { hloBytes } from '../../bench/profile/hlo_bytes.ts';
 import { optimizedHlo } from '../../programs/inspect.ts';
 import type { Buffer, Client } from '../../runtime-native/index.ts';
 import { compileFunction } from '../../train/compiled.ts';
@@ -23,15 +24,7 @@ export function stack(barrier: boolean) {
   })(w);
 }
 
-/** The most operands of any fusion in the entry computation of an optimized HLO module. */
-export function maxFusionOperands(hlo: string): number {
-  const entry = hlo.slice(hlo.indexOf('\nENTRY '));
-  let most = 0;
-  for (const m of entry.matchAll(/= [^\n]*? fusion\(([^\n]*?)\), kind=/g)) most = Math.max(most, (m[1]!.match(/%/g) ?? []).length);
-  return most;
-}
-
-/** Compile and run the stack's gradient on fixed inputs: the gradients, and the widest fusion XLA made. */
+/** Compile and run the stack's gradient on fixed inputs: the gradients, and the operands of the widest fusion XLA made. */
 export async function runStack(client: Client, barrier: boolean): Promise<{ grads: Float32Array[]; most: number }> {
   const rand = (n: number, seed: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.61 + seed) * 0.2);
   const x = client.toDevice(rand(L * E, 0), [L, E], 'f32');
@@ -39,7 +32,7 @@ export async function runStack(client: Client, barrier: boolean): Promise<{ grad
   const c = await compileFunction(stack(barrier), specs, { client, name: `stack_${barrier}` });
   const out = (await c.run([x, ...w])) as Buffer[];
   const grads = (await Promise.all(out.map((b) => b.toHost()))) as Float32Array[];
-  const most = maxFusionOperands(optimizedHlo(c.executable));
+  const most = hloBytes(optimizedHlo(c.executable)).widest.operands;
   c.executable.dispose();
   for (const b of [x, ...w, ...out]) b.dispose();
   return { grads, most };
