@@ -11,9 +11,15 @@ import { StepRunner } from '../flip_bench.ts';
 import { cpuPlan } from '../plan.ts';
 
 restartForHost();
-const rounds = Number(process.argv[2] ?? 4);
 const p = cpuPlan();
-const batchSize = Number(process.argv[3] ?? p.steps.batchSize);
+const count = (i: number, what: string, fallback: number): number => {
+  const v = process.argv[i] === undefined ? fallback : Number(process.argv[i]);
+  if (Number.isInteger(v) && v > 0) return v;
+  console.error(`rotate: ${what} must be a positive integer, got '${process.argv[i]}' (usage: npx tsx bench/profile/rotate.ts [rounds=4] [batch])`);
+  process.exit(2);
+};
+const rounds = count(2, 'rounds', 4);
+const batchSize = count(3, 'batch', p.steps.batchSize);
 const plan = { ...p, steps: { ...p.steps, warmup: 1, batchSize } };
 const client = await openClient({ target: 'cpu', devices: 1 });
 const runner = new StepRunner(client, plan, { log: () => {} });
