@@ -1,23 +1,42 @@
 // bench/profile.sh's flip driver: flip_small's train step at one mask (compile, 1 warm-up step, N timed steps), with
 // the CLOCK_MONOTONIC times of the timed steps on stdout for perf's window. A third argument `bf16` times the
-// model.dtype = 'bfloat16' step instead.
+// model.dtype = 'bfloat16' step instead. `--model flip_base` (or flip_large) times that config at the plan's batch.
+// Each timed step's seconds, minor page faults and the process's RSS after it go to stderr: a step that faults its
+// temporary buffer in afresh shows there (docs/runtime.md, "Host memory").
+// Usage: npx tsx bench/profile/flip_steps.ts [mask=0.5] [steps=6] [bf16] [--model flip_small|flip_base|flip_large]
+import base from '../../configs/flip_base.ts';
+import large from '../../configs/flip_large.ts';
+import small from '../../configs/flip_small.ts';
 import { restartForHost } from '../../runtime-native/host_start.mjs';
 import { openClient } from '../../runtime-native/index.ts';
 import { StepRunner } from '../flip_bench.ts';
-import { cpuPlan } from '../plan.ts';
+import { cpuPlan, stepModel } from '../plan.ts';
 
 // As `flip run` and the bench start (runtime-native/host_start.mjs): one malloc arena.
 restartForHost();
 
-const mask = Number(process.argv[2] ?? 0.5), steps = Number(process.argv[3] ?? 6);
-const dtype = process.argv[4] === 'bf16' ? 'bfloat16' : 'float32';
+const args = process.argv.slice(2);
+const at = args.indexOf('--model');
+const modelName = at >= 0 ? args.splice(at, 2)[1] : 'flip_small';
+const MODELS = { flip_small: small, flip_base: base, flip_large: large } as const;
+const config = MODELS[modelName as keyof typeof MODELS];
+const mask = Number(args[0] ?? 0.5), steps = Number(args[1] ?? 6);
+if (!config || !(mask >= 0 && mask < 1) || !Number.isInteger(steps) || steps < 1) {
+  console.error(`flip_steps: usage: npx tsx bench/profile/flip_steps.ts [mask in [0, 1)] [steps ≥ 1] [bf16] [--model ${Object.keys(MODELS).join('|')}]`);
+  process.exit(2);
+}
+const dtype = args[2] === 'bf16' ? 'bfloat16' : 'float32';
 const p = cpuPlan();
-const plan = { ...p, steps: { ...p.steps, warmup: 1 } };
+const plan = { ...p, steps: { ...p.steps, ...stepModel(config, p.steps.batchSize), warmup: 1 } };
 const client = await openClient({ target: 'cpu', devices: 1 });
 const session = await new StepRunner(client, plan, { log: (s) => console.error(`[flip] ${s}`), ...(process.env.FLIP_HLO_DIR ? { hloDir: process.env.FLIP_HLO_DIR } : {}) }).session(mask, dtype);
 const mono = () => Number(process.hrtime.bigint()) / 1e9;
 const t0 = mono();
-for (let i = 0; i < steps; i++) await session.rep();
+for (let i = 0; i < steps; i++) {
+  const s0 = mono(), f0 = process.resourceUsage().minorPageFault;
+  await session.rep();
+  console.error(`[flip] ${modelName} step ${i + 1}: ${(mono() - s0).toFixed(2)} s, ${process.resourceUsage().minorPageFault - f0} minor faults, RSS ${(process.memoryUsage.rss() / 1e9).toFixed(2)} GB`);
+}
 const t1 = mono();
 const r = session.finish();
 console.log(`window ${t0} ${t1} steps ${steps} cpu ${r.cpuSeconds.reduce((a, b) => a + b, 0)}`);

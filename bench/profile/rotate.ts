@@ -3,24 +3,36 @@
 // each, then ROUNDS rounds of one step per mask. Prints each mask's median step and its steps. Starts as `flip run`
 // does (runtime-native/host_start.mjs) unless FLIP_HOST_MALLOC=system.
 // A second argument sets the batch (default the plan's, 8): two batches give the marginal time per sample, the
-// per-step work (AdamW, the embedding's dense gradient) left out.
-// Usage: npx tsx bench/profile/rotate.ts [rounds=4] [batch]
+// per-step work (AdamW, the embedding's dense gradient) left out. A third names the model (flip_small, the plan's;
+// flip_base; flip_large): the time per sample at each mask as a share of mask 0 is printed beside its model FLOPs'.
+// Usage: npx tsx bench/profile/rotate.ts [rounds=4] [batch] [model]
+import base from '../../configs/flip_base.ts';
+import large from '../../configs/flip_large.ts';
+import small from '../../configs/flip_small.ts';
 import { restartForHost } from '../../runtime-native/host_start.mjs';
 import { openClient } from '../../runtime-native/index.ts';
 import { StepRunner } from '../flip_bench.ts';
-import { cpuPlan } from '../plan.ts';
+import { trainStepFlops } from '../flops.ts';
+import { cpuPlan, stepModel, withMask } from '../plan.ts';
 
 restartForHost();
 const p = cpuPlan();
 const count = (i: number, what: string, fallback: number): number => {
   const v = process.argv[i] === undefined ? fallback : Number(process.argv[i]);
   if (Number.isInteger(v) && v > 0) return v;
-  console.error(`rotate: ${what} must be a positive integer, got '${process.argv[i]}' (usage: npx tsx bench/profile/rotate.ts [rounds=4] [batch])`);
+  console.error(`rotate: ${what} must be a positive integer, got '${process.argv[i]}' (usage: npx tsx bench/profile/rotate.ts [rounds=4] [batch] [model])`);
   process.exit(2);
 };
 const rounds = count(2, 'rounds', 4);
 const batchSize = count(3, 'batch', p.steps.batchSize);
-const plan = { ...p, steps: { ...p.steps, warmup: 1, batchSize } };
+const MODELS = { flip_small: small, flip_base: base, flip_large: large } as const;
+const modelName = process.argv[4] ?? 'flip_small';
+const config = MODELS[modelName as keyof typeof MODELS];
+if (!config) {
+  console.error(`rotate: model must be one of ${Object.keys(MODELS).join(', ')}, got '${modelName}'`);
+  process.exit(2);
+}
+const plan = { ...p, steps: { ...p.steps, ...stepModel(config, batchSize), warmup: 1 } };
 const client = await openClient({ target: 'cpu', devices: 1 });
 const runner = new StepRunner(client, plan, { log: () => {} });
 const masks = [0, 0.5, 0.75];
@@ -35,6 +47,10 @@ for (let r = 0; r < rounds; r++) {
   }
 }
 const median = (x: number[]) => [...x].sort((a, b) => a - b)[x.length >> 1]!;
-for (let i = 0; i < masks.length; i++) console.log(`batch ${batchSize}, mask ${masks[i]}: ${median(times[i]!).toFixed(3)} s [${times[i]!.map((t) => t.toFixed(2)).join(' ')}]`);
+const flops = (m: number) => trainStepFlops(withMask(config, m).model, batchSize).train;
+for (let i = 0; i < masks.length; i++) {
+  const share = i === 0 ? '' : `; ÷ mask 0 ${(median(times[i]!) / median(times[0]!)).toFixed(3)}x (model FLOPs ${(flops(masks[i]!) / flops(0)).toFixed(3)}x)`;
+  console.log(`${modelName}, batch ${batchSize}, mask ${masks[i]}: ${median(times[i]!).toFixed(3)} s [${times[i]!.map((t) => t.toFixed(2)).join(' ')}]${share}`);
+}
 for (const s of sessions) s.finish();
 client.dispose();

@@ -74,6 +74,13 @@ describe('bench harness (flip half, flip_tiny)', () => {
     // bf16 steps have their own rows only: one train-step row per f32 mask.
     expect(ids.filter((id) => id.startsWith('step.mask'))).toHaveLength(3);
     expect(rows.find((x) => x.id === 'step.bf16.mask0.5')!.note).toMatch(/^÷ f32 step \d+\.\d+x$/);
+    // The masking row says what MFU the paper's ratio takes: mask 0's MFU (the MFU row) × FLOPs ratio ÷ paper ratio.
+    const need = /^paper 0\.50x; model FLOPs (\d\.\d\d)x; 0\.50x needs flip at MFU (\d+)% \(mask 0: (\d+)%\)$/
+      .exec(rows.find((x) => x.id === 'speedup.mask0.5')!.note ?? '');
+    expect(need).not.toBeNull();
+    const mfu0 = rows.find((x) => x.id === 'mfu.mask0')!.flip!;
+    expect(Number(need![3])).toBe(Math.round(mfu0));
+    expect(Math.abs(Number(need![2]) - (mfu0 * Number(need![1])) / 0.5)).toBeLessThanOrEqual(0.5 + mfu0 * 0.01);
     expect(rows.find((x) => x.id === 'compile.cached.flip_tiny')!.note).toMatch(/XLA skipped/);
     // The scanned-layers compile is its own row, named as such (JAX's column would be the unrolled model's).
     expect(rows.find((x) => x.id === 'compile.flip_tiny_scan')!.figure).toMatch(/flip_tiny, layers scanned \(transformer\.scanLayers; JAX unrolled\)/);
