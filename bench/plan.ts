@@ -60,6 +60,9 @@ export function stepModel(config: FlipConfig, batchSize: number): StepModel {
 
 const MASKS = [0, 0.5, 0.75] as const;
 
+/** The configs the profiling tools take by name (`--model`, bench/profile/): the bench's step model and the two it compiles. */
+export const BENCH_CONFIGS: Readonly<Record<string, FlipConfig>> = { flip_small: small, flip_base: base, flip_large: large };
+
 /** Suffix of a compile entry's name for its scanned-layers variant (flip only; JAX's column is the unrolled model). */
 export const SCAN_SUFFIX = '_scan';
 

@@ -4,13 +4,10 @@
 // Each timed step's seconds, minor page faults and the process's RSS after it go to stderr: a step that faults its
 // temporary buffer in afresh shows there (docs/runtime.md, "Host memory").
 // Usage: npx tsx bench/profile/flip_steps.ts [mask=0.5] [steps=6] [bf16] [--model flip_small|flip_base|flip_large]
-import base from '../../configs/flip_base.ts';
-import large from '../../configs/flip_large.ts';
-import small from '../../configs/flip_small.ts';
 import { restartForHost } from '../../runtime-native/host_start.mjs';
 import { openClient } from '../../runtime-native/index.ts';
 import { StepRunner } from '../flip_bench.ts';
-import { cpuPlan, stepModel } from '../plan.ts';
+import { BENCH_CONFIGS, cpuPlan, stepModel } from '../plan.ts';
 
 // As `flip run` and the bench start (runtime-native/host_start.mjs): one malloc arena.
 restartForHost();
@@ -18,11 +15,10 @@ restartForHost();
 const args = process.argv.slice(2);
 const at = args.indexOf('--model');
 const modelName = at >= 0 ? args.splice(at, 2)[1] : 'flip_small';
-const MODELS = { flip_small: small, flip_base: base, flip_large: large } as const;
-const config = MODELS[modelName as keyof typeof MODELS];
+const config = BENCH_CONFIGS[modelName!];
 const mask = Number(args[0] ?? 0.5), steps = Number(args[1] ?? 6);
 if (!config || !(mask >= 0 && mask < 1) || !Number.isInteger(steps) || steps < 1) {
-  console.error(`flip_steps: usage: npx tsx bench/profile/flip_steps.ts [mask in [0, 1)] [steps ≥ 1] [bf16] [--model ${Object.keys(MODELS).join('|')}]`);
+  console.error(`flip_steps: usage: npx tsx bench/profile/flip_steps.ts [mask in [0, 1)] [steps ≥ 1] [bf16] [--model ${Object.keys(BENCH_CONFIGS).join('|')}]`);
   process.exit(2);
 }
 const dtype = args[2] === 'bf16' ? 'bfloat16' : 'float32';

@@ -2,10 +2,7 @@
 // mask 0.5 and 0.75 as a share of mask 0, and the text tower's share at mask 0 (work no mask removes). A step's time
 // is its FLOPs over its MFU, so the time ratio the bench reports is this FLOPs ratio x MFU at mask 0 / MFU at the mask.
 // Usage: npx tsx bench/profile/mask_flops.ts [batch]   (default 8, the bench's)
-import base from '../../configs/flip_base.ts';
-import large from '../../configs/flip_large.ts';
-import small from '../../configs/flip_small.ts';
-import { withMask } from '../plan.ts';
+import { BENCH_CONFIGS, withMask } from '../plan.ts';
 import { trainStepFlops } from '../flops.ts';
 
 const batch = Number(process.argv[2] ?? 8);
@@ -15,7 +12,7 @@ if (!Number.isInteger(batch) || batch < 1) {
 }
 console.log(`model FLOPs of a train step at batch ${batch}, as a share of mask 0`);
 console.log('config      mask 0 GFLOP  mask 0.5  mask 0.75  text tower share');
-for (const cfg of [small, base, large]) {
+for (const cfg of Object.values(BENCH_CONFIGS)) {
   const at = (mask: number) => trainStepFlops(withMask(cfg, mask).model, batch);
   const f0 = at(0);
   const share = (mask: number) => (at(mask).train / f0.train).toFixed(3);

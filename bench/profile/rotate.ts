@@ -6,14 +6,11 @@
 // per-step work (AdamW, the embedding's dense gradient) left out. A third names the model (flip_small, the plan's;
 // flip_base; flip_large): the time per sample at each mask as a share of mask 0 is printed beside its model FLOPs'.
 // Usage: npx tsx bench/profile/rotate.ts [rounds=4] [batch] [model]
-import base from '../../configs/flip_base.ts';
-import large from '../../configs/flip_large.ts';
-import small from '../../configs/flip_small.ts';
 import { restartForHost } from '../../runtime-native/host_start.mjs';
 import { openClient } from '../../runtime-native/index.ts';
 import { StepRunner } from '../flip_bench.ts';
 import { trainStepFlops } from '../flops.ts';
-import { cpuPlan, stepModel, withMask } from '../plan.ts';
+import { BENCH_CONFIGS, cpuPlan, stepModel, withMask } from '../plan.ts';
 
 restartForHost();
 const p = cpuPlan();
@@ -25,11 +22,10 @@ const count = (i: number, what: string, fallback: number): number => {
 };
 const rounds = count(2, 'rounds', 4);
 const batchSize = count(3, 'batch', p.steps.batchSize);
-const MODELS = { flip_small: small, flip_base: base, flip_large: large } as const;
 const modelName = process.argv[4] ?? 'flip_small';
-const config = MODELS[modelName as keyof typeof MODELS];
+const config = BENCH_CONFIGS[modelName];
 if (!config) {
-  console.error(`rotate: model must be one of ${Object.keys(MODELS).join(', ')}, got '${modelName}'`);
+  console.error(`rotate: model must be one of ${Object.keys(BENCH_CONFIGS).join(', ')}, got '${modelName}'`);
   process.exit(2);
 }
 const plan = { ...p, steps: { ...p.steps, ...stepModel(config, batchSize), warmup: 1 } };
