@@ -5,6 +5,7 @@
 // A second argument sets the batch (default the plan's, 8): two batches give the marginal time per sample, the
 // per-step work (AdamW, the embedding's dense gradient) left out. A third names the model (flip_small, the plan's;
 // flip_base; flip_large): the time per sample at each mask as a share of mask 0 is printed beside its model FLOPs'.
+// Each step's minor page faults are printed too (a step that maps its temporary buffer afresh shows there).
 // Usage: npx tsx bench/profile/rotate.ts [rounds=4] [batch] [model]
 import { restartForHost } from '../../runtime-native/host_start.mjs';
 import { openClient } from '../../runtime-native/index.ts';
@@ -35,18 +36,21 @@ const masks = [0, 0.5, 0.75];
 const sessions = [];
 for (const m of masks) sessions.push(await runner.session(m, 'float32'));
 const times: number[][] = masks.map(() => []);
+const faults: number[][] = masks.map(() => []);
 for (let r = 0; r < rounds; r++) {
   for (let i = 0; i < masks.length; i++) {
-    const t0 = performance.now();
+    const t0 = performance.now(), f0 = process.resourceUsage().minorPageFault;
     await sessions[i]!.rep();
     times[i]!.push((performance.now() - t0) / 1000);
+    faults[i]!.push(process.resourceUsage().minorPageFault - f0);
   }
 }
 const median = (x: number[]) => [...x].sort((a, b) => a - b)[x.length >> 1]!;
 const flops = (m: number) => trainStepFlops(withMask(config, m).model, batchSize).train;
 for (let i = 0; i < masks.length; i++) {
   const share = i === 0 ? '' : `; ÷ mask 0 ${(median(times[i]!) / median(times[0]!)).toFixed(3)}x (model FLOPs ${(flops(masks[i]!) / flops(0)).toFixed(3)}x)`;
-  console.log(`${modelName}, batch ${batchSize}, mask ${masks[i]}: ${median(times[i]!).toFixed(3)} s [${times[i]!.map((t) => t.toFixed(2)).join(' ')}]${share}`);
+  console.log(`${modelName}, batch ${batchSize}, mask ${masks[i]}: ${median(times[i]!).toFixed(3)} s [${times[i]!.map((t) => t.toFixed(2)).join(' ')}]${share}; ` +
+    `minor faults [${faults[i]!.join(' ')}]`);
 }
 for (const s of sessions) s.finish();
 client.dispose();
