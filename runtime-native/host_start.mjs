@@ -21,8 +21,8 @@ const addonPath = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..
 
 /**
  * The host-memory mode FLIP_HOST_MALLOC asks for: 'keep' (unset, empty or `keep`), 'system', or null for any other
- * value (openClient refuses it by name; the start-up leaves such a process as it is). runtime-native/index.ts reads
- * the variable by the same rule on its own: dist/ (tsc's output) carries no .mjs file for it to import.
+ * value (openClient, which reads it through this function too, refuses it by name; the start-up leaves such a
+ * process as it is).
  * @param {NodeJS.ProcessEnv} env
  * @returns {'keep' | 'system' | null}
  */

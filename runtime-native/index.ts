@@ -8,6 +8,7 @@ import { addon, type ClientOptionValue, type NamedValue, type NativeBuffer, type
 import { DTYPE_INFO, isDType, isHostArrayOf, toHostArray, viewHostArray, type DType, type HostArrayOf, type HostData } from './dtype.ts';
 import { CoordinationError, PjrtError, PluginError } from './errors.ts';
 import type { Coordination } from './coordinator.ts';
+import type * as HostStart from './host_start.mjs';
 import { deviceLikelyPresent, loadPlugin, resolvePlugin, TARGETS, type InstalledPlugin, type ResolvedPlugin, type Target } from './plugins.ts';
 
 export type { DType, HostArray, HostArrayOf, HostData } from './dtype.ts';
@@ -184,11 +185,17 @@ export function setHostMemory(mode: 'keep' | 'system'): boolean {
   return addon().keepHostMemory(mode === 'keep');
 }
 
-function hostMemoryMode(): 'keep' | 'system' {
-  const v = process.env.FLIP_HOST_MALLOC;
-  if (v === undefined || v === '' || v === 'keep') return 'keep';
-  if (v === 'system') return 'system';
-  throw new PluginError(`FLIP_HOST_MALLOC=${v}: use keep (the default) or system`, 'INVALID_ARGUMENT');
+/**
+ * FLIP_HOST_MALLOC's mode by host_start.mjs's rule (the one the start-up restart reads), refused by name when it is
+ * neither mode. host_start.mjs is plain JS beside this file in the checkout and dist/ compiles only .ts, so it is
+ * imported by URL from this module's source location: `import.meta.url` is the source file's in dist/ too
+ * (scripts/build_js.mjs).
+ */
+async function hostMemoryMode(): Promise<'keep' | 'system'> {
+  const { hostMallocMode } = (await import(new URL('./host_start.mjs', import.meta.url).href)) as typeof HostStart;
+  const mode = hostMallocMode(process.env);
+  if (mode) return mode;
+  throw new PluginError(`FLIP_HOST_MALLOC=${process.env.FLIP_HOST_MALLOC}: use keep (the default) or system`, 'INVALID_ARGUMENT');
 }
 
 /** Open a PJRT client on `target`'s plugin (or an explicit plugin path). */
@@ -203,7 +210,7 @@ async function openResolved(resolved: ResolvedPlugin, opts: OpenClientOptions): 
     new PluginError(`the ${target} plugin (${name}) is installed but found no ${target.toUpperCase()} device on this machine${detail}`, 'UNAVAILABLE');
   if (!deviceCheckPasses(resolved)) throw noDevice(target === 'tpu' ? ' (no Google TPU on its PCI bus)' : ' (no NVIDIA GPU device node or driver)');
   const plugin = loadPlugin(resolved);
-  if (target === 'cpu') setHostMemory(hostMemoryMode());
+  if (target === 'cpu') setHostMemory(await hostMemoryMode());
   const createOptions: Record<string, ClientOptionValue> = { ...opts.options };
   const store = opts.store;
   if (store) {
