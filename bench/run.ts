@@ -11,7 +11,7 @@ import { interleaved } from './interleave.ts';
 import { FLOPS_FORMULA } from './flops.ts';
 import { BENCH_DIR, BenchError, ensureVenv, JaxSide, venvCudaPlugin, type JaxHalfResult } from './jax_half.ts';
 import { quietGate } from './quiet.ts';
-import { cpuPlan, gpuPlan, quickPlan, type BenchPlan, type BenchTarget } from './plan.ts';
+import { BENCH_CONFIGS, cpuPlan, gpuPlan, quickPlan, stepModel, type BenchPlan, type BenchTarget } from './plan.ts';
 import { figures, header, LEGEND, machineInfo, markdownTable, textTable, type BenchResults } from './report.ts';
 
 // flip's half starts as `flip run` does (runtime-native/host_start.mjs); the JAX half gets the user's environment.
@@ -35,6 +35,9 @@ the time from a model function to a ready executable, the input pipeline's image
                      (docs/runtime.md). Install the other with \`flip plugins install cpu --build B\`.
   --devices N        cpu: the flip CPU client's device count (default 1, as JAX's CPU backend; the plugin's own
                      default is 4).
+  --model M          the train-step figures' model: flip_small (the CPU plan's), flip_base or flip_large, both systems
+                     (masking pays more where the image tower is a larger share of the FLOPs: docs/performance.md).
+  --batch N          the train-step figures' batch (default: the plan's, 8 on CPU).
   --steps N          timed steps per mask (default: the plan's, 7 on CPU).
   --masks A,B,...    the mask ratios of the train-step figures (default 0,0.5,0.75); flip's bf16 steps
                      (model.dtype = 'bfloat16', timed beside the f32 ones) run at the same masks.
@@ -54,6 +57,8 @@ interface Args {
   skipJax: boolean;
   devices: number;
   masks?: number[];
+  model?: string;
+  batch?: number;
   steps?: number;
   warmup?: number;
   budget: number;
@@ -73,6 +78,8 @@ function parse(argv: readonly string[]): Args | null {
       'no-wait': { type: 'boolean', default: false },
       steps: { type: 'string' },
       masks: { type: 'string' },
+      model: { type: 'string' },
+      batch: { type: 'string' },
       warmup: { type: 'string' },
       budget: { type: 'string', default: '900' },
       out: { type: 'string' },
@@ -96,11 +103,16 @@ function parse(argv: readonly string[]): Args | null {
     if (!Number.isInteger(n) || n < min) throw new BenchError(`--${name} ${v}: an integer >= ${min}`);
     return n;
   };
+  const model = values.model;
+  if (model !== undefined && !BENCH_CONFIGS[model]) throw new BenchError(`--model ${model}: use ${Object.keys(BENCH_CONFIGS).join(', ')}`);
+  const batch = int('batch', values.batch, 1);
   const masks = values.masks?.split(',').map(Number);
   if (masks && !masks.every((m) => m >= 0 && m < 1)) throw new BenchError(`--masks ${values.masks}: ratios in [0, 1), comma-separated`);
   return {
     ...(masks ? { masks } : {}),
     ...(cpuBuild !== undefined ? { cpuBuild } : {}),
+    ...(model !== undefined ? { model } : {}),
+    ...(batch !== undefined ? { batch } : {}),
     target, noWait: values['no-wait'], quick: values.quick, skipJax: values['skip-jax'], devices: int('devices', values.devices, 1)!, steps: int('steps', values.steps, 1), warmup: int('warmup', values.warmup, 0),
     budget: int('budget', values.budget, 0)!, readme: values.readme,
     out: path.resolve(values.out ?? path.join(BENCH_DIR, target === 'gpu' ? 'results-gpu.json' : 'results.json')),
@@ -112,9 +124,12 @@ function planOf(a: Args): BenchPlan {
   const plan = a.noWait ? { ...plan0, quiet: null } : plan0;
   // --masks picks the bf16 steps' masks too (those of the plan's bf16 masks it names).
   const bf16Masks = a.masks ? (plan.steps.bf16Masks ?? []).filter((m) => a.masks!.includes(m)) : plan.steps.bf16Masks;
+  // --model / --batch: another config or batch for the train-step figures (the compile figures stay the plan's).
+  const model = a.model !== undefined || a.batch !== undefined
+    ? stepModel(a.model !== undefined ? BENCH_CONFIGS[a.model]! : plan.steps.config, a.batch ?? plan.steps.batchSize) : {};
   return {
     ...plan,
-    steps: { ...plan.steps, steps: a.steps ?? plan.steps.steps, warmup: a.warmup ?? plan.steps.warmup, masks: a.masks ?? plan.steps.masks, ...(bf16Masks ? { bf16Masks } : {}) },
+    steps: { ...plan.steps, ...model, steps: a.steps ?? plan.steps.steps, warmup: a.warmup ?? plan.steps.warmup, masks: a.masks ?? plan.steps.masks, ...(bf16Masks ? { bf16Masks } : {}) },
   };
 }
 
