@@ -61,6 +61,8 @@ if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith
     console.error('usage: npx tsx bench/profile/hlo_bytes.ts FILE.hlo.txt [OTHER.hlo.txt]');
     process.exit(2);
   }
+  // Piped into head or less that exits early: stop quietly, as other command-line tools do.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => process.exit(e.code === 'EPIPE' ? 0 : 1));
   const mb = (b: number) => `${(b / 1e6).toFixed(0)} MB`;
   for (const f of files) {
     let r: HloBytes;
