@@ -7,6 +7,7 @@ import base from '../configs/flip_base.ts';
 import large from '../configs/flip_large.ts';
 import tiny from '../configs/flip_tiny.ts';
 import { FLIP_ADAMW, type AdamWConfig } from '../train/optimizer.ts';
+import { trainStepFlops } from './flops.ts';
 import { makeSchedule, type Schedule } from '../train/schedule.ts';
 
 export type BenchTarget = 'cpu' | 'gpu';
@@ -120,6 +121,22 @@ export function quickPlan(target: BenchTarget = 'cpu'): BenchPlan {
 /** The plan with its mask ratio set (the step's config as optimizerStep and the JAX step see it), and its dtype. */
 export function withMask(config: FlipConfig, maskRatio: number, dtype: StepDType = 'float32'): FlipConfig {
   return { ...config, model: { ...config.model, img: { ...config.model.img, maskRatio }, dtype } };
+}
+
+/** A train step's model FLOPs at `maskRatio` as a share of the same step's at mask 0 (bench/flops.ts's formula). */
+export function maskFlopsShare(config: FlipConfig, maskRatio: number, batchSize: number): number {
+  return trainStepFlops(withMask(config, maskRatio).model, batchSize).train / trainStepFlops(withMask(config, 0).model, batchSize).train;
+}
+
+/**
+ * A profiling tool's `--model NAME` (one of {@link BENCH_CONFIGS}; flip_small when absent), taken out of `args` so
+ * that the positional arguments remain. null for an unknown or missing name.
+ */
+export function takeModelFlag(args: string[]): { name: string; config: FlipConfig } | null {
+  const at = args.indexOf('--model');
+  const name = at >= 0 ? args.splice(at, 2)[1] : 'flip_small';
+  const config = name === undefined ? undefined : BENCH_CONFIGS[name];
+  return config ? { name: name!, config } : null;
 }
 
 /** The compute dtype of a timed step (`model.dtype`). */

@@ -2,9 +2,8 @@
 // ratio; printed as a text table, as Markdown (the README's), and kept in bench/results.json.
 import { cpus, loadavg, totalmem } from 'node:os';
 import { median, type FlipHalfResult } from './flip_bench.ts';
-import { trainStepFlops } from './flops.ts';
 import type { JaxHalfResult } from './jax_half.ts';
-import { PAPER_SPEEDUP, SCAN_SUFFIX, withMask, type BenchPlan } from './plan.ts';
+import { maskFlopsShare, PAPER_SPEEDUP, SCAN_SUFFIX, type BenchPlan } from './plan.ts';
 
 export interface Row {
   id: string;
@@ -77,7 +76,7 @@ export function figures(plan: BenchPlan, flip: FlipHalfResult, jax: JaxHalfResul
   for (const f of flip.steps) {
     if (f.maskRatio === 0 || !f0) continue;
     const j = jaxStep(f.maskRatio);
-    const flops = trainStepFlops(withMask(s.config, f.maskRatio).model, s.batchSize).train / trainStepFlops(withMask(s.config, 0).model, s.batchSize).train;
+    const flops = maskFlopsShare(s.config, f.maskRatio, s.batchSize);
     const paper = PAPER_SPEEDUP[String(f.maskRatio)];
     // A step's time is its model FLOPs over its MFU, so this ratio is the FLOPs ratio × MFU at mask 0 ÷ MFU at this
     // mask: under the FLOPs ratio only where the masked step runs nearer the machine's peak than the unmasked one.

@@ -9,21 +9,22 @@ import { spec } from '../../compiler/trace/index.ts';
 import { flatten, unflatten, type Tensor } from '../../dsl/index.ts';
 import { restartForHost } from '../../runtime-native/host_start.mjs';
 import { openClient, type Buffer } from '../../runtime-native/index.ts';
+import { paramCount } from '../../dsl/nn/index.ts';
+import { flipSpecs } from '../../models/flip.ts';
 import { compileFunction } from '../../train/compiled.ts';
 import { adamwUpdate, gradientNorm } from '../../train/optimizer.ts';
 import { paramSpecs, stateSpecs, stepSettings, type TrainState } from '../../train/step.ts';
-import { BENCH_CONFIGS } from '../plan.ts';
+import { BENCH_CONFIGS, takeModelFlag } from '../plan.ts';
 
 restartForHost();
 const args = process.argv.slice(2);
-const at = args.indexOf('--model');
-const modelName = at >= 0 ? args.splice(at, 2)[1] : 'flip_small';
-const config = BENCH_CONFIGS[modelName!];
+const model = takeModelFlag(args);
 const calls = Number(args[0] ?? 9);
-if (!config || !Number.isInteger(calls) || calls < 2) {
+if (!model || !Number.isInteger(calls) || calls < 2) {
   console.error(`adamw: usage: npx tsx bench/profile/adamw.ts [calls ≥ 2] [--model ${Object.keys(BENCH_CONFIGS).join('|')}]`);
   process.exit(2);
 }
+const { name: modelName, config } = model;
 const settings = stepSettings(config);
 const client = await openClient({ target: 'cpu', devices: 1 });
 const f = await compileFunction(
@@ -36,7 +37,7 @@ const f = await compileFunction(
 );
 // A tree of every param's shape on the device, filled with `value`.
 const specs = flatten<{ shape: number[] }>(paramSpecs(config.model), { isLeaf: (x) => typeof x === 'object' && x !== null && 'shape' in x });
-const count = specs.leaves.reduce((a, s) => a + s.shape.reduce((x, y) => x * y, 1), 0);
+const count = paramCount(flipSpecs(config.model));
 const filled = (value: number) => unflatten(specs.treedef, specs.leaves.map((s) =>
   client.toDevice(new Float32Array(s.shape.reduce((x, y) => x * y, 1)).fill(value), s.shape, 'f32')));
 const scalarBuffer = (x: number) => client.toDevice(new Float32Array([x]), [], 'f32');

@@ -7,22 +7,21 @@
 import { restartForHost } from '../../runtime-native/host_start.mjs';
 import { openClient } from '../../runtime-native/index.ts';
 import { StepRunner } from '../flip_bench.ts';
-import { BENCH_CONFIGS, cpuPlan, stepModel } from '../plan.ts';
+import { BENCH_CONFIGS, cpuPlan, stepModel, takeModelFlag } from '../plan.ts';
 
 // As `flip run` and the bench start (runtime-native/host_start.mjs): one malloc arena.
 restartForHost();
 
 const args = process.argv.slice(2);
-const at = args.indexOf('--model');
-const modelName = at >= 0 ? args.splice(at, 2)[1] : 'flip_small';
-const config = BENCH_CONFIGS[modelName!];
+const model = takeModelFlag(args);
 const mask = Number(args[0] ?? 0.5), steps = Number(args[1] ?? 6);
-if (!config || !(mask >= 0 && mask < 1) || !Number.isInteger(steps) || steps < 1) {
+if (!model || !(mask >= 0 && mask < 1) || !Number.isInteger(steps) || steps < 1) {
   console.error(`flip_steps: usage: npx tsx bench/profile/flip_steps.ts [mask in [0, 1)] [steps ≥ 1] [bf16] [--model ${Object.keys(BENCH_CONFIGS).join('|')}]`);
   process.exit(2);
 }
 const dtype = args[2] === 'bf16' ? 'bfloat16' : 'float32';
 const p = cpuPlan();
+const { name: modelName, config } = model;
 const plan = { ...p, steps: { ...p.steps, ...stepModel(config, p.steps.batchSize), warmup: 1 } };
 const client = await openClient({ target: 'cpu', devices: 1 });
 const session = await new StepRunner(client, plan, { log: (s) => console.error(`[flip] ${s}`), ...(process.env.FLIP_HLO_DIR ? { hloDir: process.env.FLIP_HLO_DIR } : {}) }).session(mask, dtype);

@@ -10,8 +10,7 @@
 import { restartForHost } from '../../runtime-native/host_start.mjs';
 import { openClient } from '../../runtime-native/index.ts';
 import { StepRunner } from '../flip_bench.ts';
-import { trainStepFlops } from '../flops.ts';
-import { BENCH_CONFIGS, cpuPlan, stepModel, withMask } from '../plan.ts';
+import { BENCH_CONFIGS, cpuPlan, maskFlopsShare, stepModel } from '../plan.ts';
 
 restartForHost();
 const p = cpuPlan();
@@ -46,9 +45,8 @@ for (let r = 0; r < rounds; r++) {
   }
 }
 const median = (x: number[]) => [...x].sort((a, b) => a - b)[x.length >> 1]!;
-const flops = (m: number) => trainStepFlops(withMask(config, m).model, batchSize).train;
 for (let i = 0; i < masks.length; i++) {
-  const share = i === 0 ? '' : `; ÷ mask 0 ${(median(times[i]!) / median(times[0]!)).toFixed(3)}x (model FLOPs ${(flops(masks[i]!) / flops(0)).toFixed(3)}x)`;
+  const share = i === 0 ? '' : `; ÷ mask 0 ${(median(times[i]!) / median(times[0]!)).toFixed(3)}x (model FLOPs ${maskFlopsShare(config, masks[i]!, batchSize).toFixed(3)}x)`;
   console.log(`${modelName}, batch ${batchSize}, mask ${masks[i]}: ${median(times[i]!).toFixed(3)} s [${times[i]!.map((t) => t.toFixed(2)).join(' ')}]${share}; ` +
     `minor faults [${faults[i]!.join(' ')}]`);
 }
