@@ -139,5 +139,15 @@ export function takeModelFlag(args: string[]): { name: string; config: FlipConfi
   return config ? { name: name!, config } : null;
 }
 
+/**
+ * The results file's name in bench/ when `--out` is not given: results.json (results-gpu.json for the GPU), with the
+ * model and batch in it when `--model` or `--batch` picked other train-step figures (results-flip_base.json,
+ * results-flip_base-batch16.json, results-batch16.json), so that such a run never overwrites the plan's figures.
+ */
+export function resultsFileName(target: BenchTarget, model?: string, batch?: number): string {
+  const parts = [target === 'gpu' ? 'gpu' : undefined, model, batch !== undefined ? `batch${batch}` : undefined];
+  return ['results', ...parts.filter((x) => x !== undefined)].join('-') + '.json';
+}
+
 /** The compute dtype of a timed step (`model.dtype`). */
 export type StepDType = 'float32' | 'bfloat16';

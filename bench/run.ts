@@ -11,7 +11,7 @@ import { interleaved } from './interleave.ts';
 import { FLOPS_FORMULA } from './flops.ts';
 import { BENCH_DIR, BenchError, ensureVenv, JaxSide, venvCudaPlugin, type JaxHalfResult } from './jax_half.ts';
 import { quietGate } from './quiet.ts';
-import { BENCH_CONFIGS, cpuPlan, gpuPlan, quickPlan, stepModel, type BenchPlan, type BenchTarget } from './plan.ts';
+import { BENCH_CONFIGS, cpuPlan, gpuPlan, quickPlan, resultsFileName, stepModel, type BenchPlan, type BenchTarget } from './plan.ts';
 import { figures, header, LEGEND, machineInfo, markdownTable, textTable, type BenchResults } from './report.ts';
 
 // flip's half starts as `flip run` does (runtime-native/host_start.mjs); the JAX half gets the user's environment.
@@ -45,7 +45,8 @@ the time from a model function to a ready executable, the input pipeline's image
   --no-wait          never wait for other processes to go quiet (the quiet gate); on a machine that never is, the
                      gate only adds its waits (6 minutes in all), and the figures stay as loaded either way.
   --budget S         skip the compile figures not started after S seconds of measuring (default 900).
-  --out FILE         results JSON (default bench/results.json, bench/results-gpu.json for --target gpu).
+  --out FILE         results JSON (default bench/results.json, bench/results-gpu.json for --target gpu; with --model or
+                     --batch, their values in the name: bench/results-flip_base.json).
   --readme           put the table in README.md's benchmark section.
   -h, --help`;
 
@@ -115,7 +116,7 @@ function parse(argv: readonly string[]): Args | null {
     ...(batch !== undefined ? { batch } : {}),
     target, noWait: values['no-wait'], quick: values.quick, skipJax: values['skip-jax'], devices: int('devices', values.devices, 1)!, steps: int('steps', values.steps, 1), warmup: int('warmup', values.warmup, 0),
     budget: int('budget', values.budget, 0)!, readme: values.readme,
-    out: path.resolve(values.out ?? path.join(BENCH_DIR, target === 'gpu' ? 'results-gpu.json' : 'results.json')),
+    out: path.resolve(values.out ?? path.join(BENCH_DIR, resultsFileName(target, model, batch))),
   };
 }
 

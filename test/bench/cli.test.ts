@@ -3,6 +3,7 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { resultsFileName } from '../../bench/plan.ts';
 
 const root = path.resolve(import.meta.dirname, '..', '..');
 const bench = (...args: string[]) =>
@@ -25,5 +26,15 @@ describe('npm run bench arguments', () => {
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/--model M .*flip_small .*flip_base or flip_large/s);
     expect(r.stdout).toMatch(/--batch N /);
+  });
+});
+
+describe('where npm run bench writes without --out', () => {
+  it('never over the plan\'s figures: --model and --batch name their own file', () => {
+    expect(resultsFileName('cpu')).toBe('results.json');
+    expect(resultsFileName('gpu')).toBe('results-gpu.json');
+    expect(resultsFileName('cpu', 'flip_base')).toBe('results-flip_base.json');
+    expect(resultsFileName('cpu', 'flip_base', 16)).toBe('results-flip_base-batch16.json');
+    expect(resultsFileName('gpu', undefined, 128)).toBe('results-gpu-batch128.json');
   });
 });
