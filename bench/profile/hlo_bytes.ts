@@ -69,7 +69,8 @@ if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith
     try {
       r = hloBytes(readFileSync(f, 'utf8'));
     } catch (e) {
-      console.error(`hlo_bytes: ${f}: ${(e as Error).message}`);
+      const err = e as NodeJS.ErrnoException;
+      console.error(`hlo_bytes: ${f}: ${err.code === 'ENOENT' ? 'no such file' : err.message}`);
       process.exit(2);
     }
     console.log(`${path.basename(f)}: ${mb(r.total)} read + written by the entry computation's instructions`);
