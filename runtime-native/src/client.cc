@@ -52,10 +52,10 @@ class ExecutableWorker : public Napi::AsyncWorker {
  public:
   ExecutableWorker(Napi::Env env, const char* name, std::shared_ptr<ClientState> client, std::string input, std::string options)
       : Napi::AsyncWorker(env, name),
-        deferred_(env),
         client_(std::move(client)),
         input_(std::move(input)),
-        options_(std::move(options)) {}
+        options_(std::move(options)),
+        deferred_(env) {}
   Napi::Promise Promise() { return deferred_.Promise(); }
   InFlightToken in_flight;
 
